@@ -1,0 +1,42 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+  name: "RNNLM",
+  products: [
+    .library(name: "RNNLM", targets: ["RNNLM"]),
+    .executable(name: "train-ptb", targets: ["train-ptb"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // MARK: - C
+
+    /// OpenBLAS's CBLAS interface. pkg-config supplies the Debian include path
+    /// (`/usr/include/x86_64-linux-gnu/openblas-pthread`).
+    .systemLibrary(
+      name: "COpenBLAS",
+      pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
+    ),
+    /// Elementwise kernels (LSTM gates, softmax with cross-entropy) in C, so that they
+    /// vectorize; AVX2/FMA variants are chosen at run time, without compiler flags.
+    .target(name: "CKernels"),
+
+    // MARK: - Swift
+
+    .target(name: "RNNLM", dependencies: ["COpenBLAS", "CKernels"]),
+    .executableTarget(
+      name: "train-ptb",
+      dependencies: [
+        "RNNLM",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+
+    // MARK: - Tests
+
+    .testTarget(name: "RNNLMTests", dependencies: ["RNNLM"]),
+  ]
+)

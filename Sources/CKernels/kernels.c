@@ -1,0 +1,131 @@
+#include "CKernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+// MARK: - Float approximations
+
+// exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2) / 2. The Taylor polynomial of
+// degree 7 truncates at |r|^8 / 8! < 1e-9 relative; ln 2 is split in two parts so that r is
+// exact. Inputs are clamped to [-87.3, 88.3] so that 2^n stays a normal float; comparisons
+// with NaN are false, so NaN passes the clamps and propagates through the polynomial.
+static inline __attribute__((always_inline)) float rl_expf(float x) {
+  x = x > 88.3f ? 88.3f : x;
+  x = x < -87.3f ? -87.3f : x;
+  // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer in the current rounding
+  // mode, without a libm call, so the loop vectorizes on any x86-64.
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693145751953125f;
+  r = r - n * 1.42860682030941723e-6f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = ((int32_t)n + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+static inline __attribute__((always_inline)) float rl_sigmoidf(float x) {
+  return 1.0f / (1.0f + rl_expf(-x));
+}
+
+// tanh(x) = 1 - 2 / (exp(2x) + 1): absolute error a few ulp of 1, bounded for all x.
+static inline __attribute__((always_inline)) float rl_tanhf(float x) {
+  return 1.0f - 2.0f / (rl_expf(2.0f * x) + 1.0f);
+}
+
+static inline __attribute__((always_inline)) double rl_sigmoid(double x) {
+  return 1.0 / (1.0 + exp(-x));
+}
+
+// MARK: - Float kernels, twice: AVX2+FMA and baseline, chosen once at run time
+
+#define REAL float
+#define EXP rl_expf
+#define TANH rl_tanhf
+#define SIGMOID rl_sigmoidf
+
+#define KERNEL static __attribute__((target("avx2,fma")))
+#define NAME(x) x##_avx2
+#include "kernels.inc"
+#undef KERNEL
+#undef NAME
+
+#define KERNEL static
+#define NAME(x) x##_base
+#include "kernels.inc"
+#undef KERNEL
+#undef NAME
+
+#undef REAL
+#undef EXP
+#undef TANH
+#undef SIGMOID
+
+int rl_kernels_use_avx2(void) {
+  static int cached = -1;
+  if (cached < 0) {
+    __builtin_cpu_init();
+    cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+  return cached;
+}
+
+#define DISPATCH(name, ...) \
+  (rl_kernels_use_avx2() ? name##_avx2(__VA_ARGS__) : name##_base(__VA_ARGS__))
+
+void rl_lstm_forward_step_f(int n, int h, float *a, const float *c_prev, float *c, float *tanh_c,
+                            float *h_out) {
+  DISPATCH(lstm_forward_step, n, h, a, c_prev, c, tanh_c, h_out);
+}
+void rl_lstm_backward_step_f(int n, int h, const float *acts, const float *c_prev,
+                             const float *tanh_c, const float *dh_out, const float *dh_rec,
+                             float *dc, float *da) {
+  DISPATCH(lstm_backward_step, n, h, acts, c_prev, tanh_c, dh_out, dh_rec, dc, da);
+}
+double rl_softmax_xent_f(int rows, int cols, float *scores, const int32_t *targets,
+                         float grad_scale) {
+  return DISPATCH(softmax_xent, rows, cols, scores, targets, grad_scale);
+}
+void rl_column_sums_add_f(int rows, int cols, const float *x, float *out) {
+  DISPATCH(column_sums_add, rows, cols, x, out);
+}
+double rl_sum_squares_f(long n, const float *x) { return DISPATCH(sum_squares, n, x); }
+void rl_exp_f(long n, const float *x, float *y) { DISPATCH(map_exp, n, x, y); }
+void rl_tanh_f(long n, const float *x, float *y) { DISPATCH(map_tanh, n, x, y); }
+void rl_sigmoid_f(long n, const float *x, float *y) { DISPATCH(map_sigmoid, n, x, y); }
+
+// MARK: - Double kernels: libm, for gradient checks
+
+#define REAL double
+#define EXP exp
+#define TANH tanh
+#define SIGMOID rl_sigmoid
+#define KERNEL static __attribute__((unused))
+#define NAME(x) x##_dbl
+#include "kernels.inc"
+
+void rl_lstm_forward_step_d(int n, int h, double *a, const double *c_prev, double *c,
+                            double *tanh_c, double *h_out) {
+  lstm_forward_step_dbl(n, h, a, c_prev, c, tanh_c, h_out);
+}
+void rl_lstm_backward_step_d(int n, int h, const double *acts, const double *c_prev,
+                             const double *tanh_c, const double *dh_out, const double *dh_rec,
+                             double *dc, double *da) {
+  lstm_backward_step_dbl(n, h, acts, c_prev, tanh_c, dh_out, dh_rec, dc, da);
+}
+double rl_softmax_xent_d(int rows, int cols, double *scores, const int32_t *targets,
+                         double grad_scale) {
+  return softmax_xent_dbl(rows, cols, scores, targets, grad_scale);
+}
+void rl_column_sums_add_d(int rows, int cols, const double *x, double *out) {
+  column_sums_add_dbl(rows, cols, x, out);
+}
+double rl_sum_squares_d(long n, const double *x) { return sum_squares_dbl(n, x); }

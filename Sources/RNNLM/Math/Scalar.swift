@@ -1,0 +1,141 @@
+import CKernels
+import COpenBLAS
+
+/// A floating-point type the toolkit computes in.
+///
+/// `Float` is the training path. `Double` runs the very same layer code and exists so that
+/// gradients can be checked against central differences without single-precision noise.
+/// Every hot loop sits behind one of these requirements (BLAS or a C kernel), so generic
+/// layer code adds only a call per kernel, never per element.
+public protocol BLASScalar: BinaryFloatingPoint, Sendable {
+  /// `C = alpha * op(A) * op(B) + beta * C`, row-major; see ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
+  static func _gemm(
+    _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+    _ alpha: Self, _ a: UnsafePointer<Self>, _ lda: Int,
+    _ b: UnsafePointer<Self>, _ ldb: Int,
+    _ beta: Self, _ c: UnsafeMutablePointer<Self>, _ ldc: Int)
+
+  /// `y += alpha * x` over `n` elements.
+  static func _axpy(_ n: Int, _ alpha: Self, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
+
+  /// `x *= alpha` over `n` elements.
+  static func _scale(_ n: Int, _ alpha: Self, _ x: UnsafeMutablePointer<Self>)
+
+  /// Sum of squares, accumulated in double.
+  static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Self>) -> Double
+
+  /// `out[j] += Σ_i x[i, j]` for a (rows, cols) matrix.
+  static func _addColumnSums(_ rows: Int, _ cols: Int, _ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>)
+
+  /// One LSTM step's gate nonlinearities and cell update (see `CKernels.h`).
+  static func _lstmForwardStep(
+    _ n: Int, _ h: Int, _ a: UnsafeMutablePointer<Self>, _ cPrev: UnsafePointer<Self>,
+    _ c: UnsafeMutablePointer<Self>, _ tanhC: UnsafeMutablePointer<Self>, _ hOut: UnsafeMutablePointer<Self>)
+
+  /// Backward of ``_lstmForwardStep(_:_:_:_:_:_:_:)`` (see `CKernels.h`).
+  static func _lstmBackwardStep(
+    _ n: Int, _ h: Int, _ acts: UnsafePointer<Self>, _ cPrev: UnsafePointer<Self>,
+    _ tanhC: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>, _ dhRec: UnsafePointer<Self>?,
+    _ dc: UnsafeMutablePointer<Self>, _ da: UnsafeMutablePointer<Self>)
+
+  /// Fused, stable softmax + cross-entropy; returns the summed loss (see `CKernels.h`).
+  static func _softmaxCrossEntropy(
+    _ rows: Int, _ cols: Int, _ scores: UnsafeMutablePointer<Self>, _ targets: UnsafePointer<Int32>,
+    _ gradScale: Self
+  ) -> Double
+}
+
+@inline(__always)
+private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
+
+extension Float: BLASScalar {
+  public static func _gemm(
+    _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+    _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+    _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+  ) {
+    cblas_sgemm(
+      CblasRowMajor, cblasTranspose(transA), cblasTranspose(transB), Int32(m), Int32(n), Int32(k),
+      alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+  public static func _axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
+  }
+  public static func _scale(_ n: Int, _ alpha: Float, _ x: UnsafeMutablePointer<Float>) {
+    cblas_sscal(Int32(n), alpha, x, 1)
+  }
+  public static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Float>) -> Double {
+    rl_sum_squares_f(n, x)
+  }
+  public static func _addColumnSums(
+    _ rows: Int, _ cols: Int, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+  ) {
+    rl_column_sums_add_f(Int32(rows), Int32(cols), x, out)
+  }
+  public static func _lstmForwardStep(
+    _ n: Int, _ h: Int, _ a: UnsafeMutablePointer<Float>, _ cPrev: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ tanhC: UnsafeMutablePointer<Float>, _ hOut: UnsafeMutablePointer<Float>
+  ) {
+    rl_lstm_forward_step_f(Int32(n), Int32(h), a, cPrev, c, tanhC, hOut)
+  }
+  public static func _lstmBackwardStep(
+    _ n: Int, _ h: Int, _ acts: UnsafePointer<Float>, _ cPrev: UnsafePointer<Float>,
+    _ tanhC: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>, _ dhRec: UnsafePointer<Float>?,
+    _ dc: UnsafeMutablePointer<Float>, _ da: UnsafeMutablePointer<Float>
+  ) {
+    rl_lstm_backward_step_f(Int32(n), Int32(h), acts, cPrev, tanhC, dhOut, dhRec, dc, da)
+  }
+  public static func _softmaxCrossEntropy(
+    _ rows: Int, _ cols: Int, _ scores: UnsafeMutablePointer<Float>, _ targets: UnsafePointer<Int32>,
+    _ gradScale: Float
+  ) -> Double {
+    rl_softmax_xent_f(Int32(rows), Int32(cols), scores, targets, gradScale)
+  }
+}
+
+extension Double: BLASScalar {
+  public static func _gemm(
+    _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+    _ alpha: Double, _ a: UnsafePointer<Double>, _ lda: Int,
+    _ b: UnsafePointer<Double>, _ ldb: Int,
+    _ beta: Double, _ c: UnsafeMutablePointer<Double>, _ ldc: Int
+  ) {
+    cblas_dgemm(
+      CblasRowMajor, cblasTranspose(transA), cblasTranspose(transB), Int32(m), Int32(n), Int32(k),
+      alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+  public static func _axpy(_ n: Int, _ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+    cblas_daxpy(Int32(n), alpha, x, 1, y, 1)
+  }
+  public static func _scale(_ n: Int, _ alpha: Double, _ x: UnsafeMutablePointer<Double>) {
+    cblas_dscal(Int32(n), alpha, x, 1)
+  }
+  public static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Double>) -> Double {
+    rl_sum_squares_d(n, x)
+  }
+  public static func _addColumnSums(
+    _ rows: Int, _ cols: Int, _ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>
+  ) {
+    rl_column_sums_add_d(Int32(rows), Int32(cols), x, out)
+  }
+  public static func _lstmForwardStep(
+    _ n: Int, _ h: Int, _ a: UnsafeMutablePointer<Double>, _ cPrev: UnsafePointer<Double>,
+    _ c: UnsafeMutablePointer<Double>, _ tanhC: UnsafeMutablePointer<Double>, _ hOut: UnsafeMutablePointer<Double>
+  ) {
+    rl_lstm_forward_step_d(Int32(n), Int32(h), a, cPrev, c, tanhC, hOut)
+  }
+  public static func _lstmBackwardStep(
+    _ n: Int, _ h: Int, _ acts: UnsafePointer<Double>, _ cPrev: UnsafePointer<Double>,
+    _ tanhC: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>, _ dhRec: UnsafePointer<Double>?,
+    _ dc: UnsafeMutablePointer<Double>, _ da: UnsafeMutablePointer<Double>
+  ) {
+    rl_lstm_backward_step_d(Int32(n), Int32(h), acts, cPrev, tanhC, dhOut, dhRec, dc, da)
+  }
+  public static func _softmaxCrossEntropy(
+    _ rows: Int, _ cols: Int, _ scores: UnsafeMutablePointer<Double>, _ targets: UnsafePointer<Int32>,
+    _ gradScale: Double
+  ) -> Double {
+    rl_softmax_xent_d(Int32(rows), Int32(cols), scores, targets, gradScale)
+  }
+}

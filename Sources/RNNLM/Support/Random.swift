@@ -1,0 +1,60 @@
+/// The run's one source of randomness: xoshiro256** seeded through SplitMix64.
+///
+/// Weight initialisation, dropout masks and sampling all draw from the generator owned by
+/// the run, so the same seed reproduces a run exactly. Its whole state is ``state``, which
+/// is what a checkpoint stores.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+  /// The four 64-bit words of xoshiro256** state.
+  public var state: (UInt64, UInt64, UInt64, UInt64)
+
+  /// A generator whose stream is determined by `seed`.
+  public init(seed: UInt64) {
+    var s = seed
+    func splitMix() -> UInt64 {
+      s &+= 0x9E37_79B9_7F4A_7C15
+      var z = s
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return z ^ (z >> 31)
+    }
+    state = (splitMix(), splitMix(), splitMix(), splitMix())
+  }
+
+  /// The next 64 random bits.
+  public mutating func next() -> UInt64 {
+    let result = rotl(state.1 &* 5, 7) &* 9
+    let t = state.1 << 17
+    state.2 ^= state.0
+    state.3 ^= state.1
+    state.1 ^= state.2
+    state.0 ^= state.3
+    state.2 ^= t
+    state.3 = rotl(state.3, 45)
+    return result
+  }
+
+  /// A uniform double in [0, 1) with 53 random bits.
+  public mutating func nextUniform() -> Double {
+    Double(next() >> 11) * 0x1.0p-53
+  }
+
+  /// A standard normal sample (Box–Muller; one of the pair is used, so the stream is simple).
+  public mutating func nextNormal() -> Double {
+    let u1 = 1.0 - nextUniform()  // (0, 1]: log is finite
+    let u2 = nextUniform()
+    return (-2.0 * _log(u1)).squareRoot() * _cos(2.0 * Double.pi * u2)
+  }
+
+  @inline(__always) private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 {
+    (x << k) | (x >> (64 - k))
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+@inline(__always) private func _log(_ x: Double) -> Double { log(x) }
+@inline(__always) private func _cos(_ x: Double) -> Double { cos(x) }
