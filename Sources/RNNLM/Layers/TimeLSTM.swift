@@ -1,0 +1,152 @@
+/// An LSTM layer over a whole (T, N) time-major sequence batch, with the fused 4H affine step.
+///
+/// Gate order in every 4H row: i, f, g, o (PyTorch's), fixed in `CKernels.h`.
+///
+/// Forward: the input projection `A = X·W_ihᵀ + b` for all N·T rows is ONE matrix product
+/// before the time loop; inside the loop each step does one product `A_t += h_{t-1}·W_hhᵀ`
+/// (beta = 1) and one fused elementwise kernel. Backward: inside the loop only
+/// `dh_{t-1} = dA_t·W_hh`; after it `dW_ih += dAᵀ·X`, `dW_hh += dAᵀ·H_prev` and
+/// `dX = dA·W_ih` are each ONE product over all N·T rows.
+///
+/// The layer is stateful for truncated BPTT: the last (h, c) of one forward pass is the
+/// initial state of the next, until ``resetState()``; no gradient flows across that boundary.
+public final class TimeLSTM<T: BLASScalar> {
+  /// Input size (D for the first layer, H above it).
+  public let inputSize: Int
+  /// Hidden size H.
+  public let hiddenSize: Int
+  /// Batch size N.
+  public let batchSize: Int
+  /// Largest number of time steps T a forward pass may have.
+  public let maxSteps: Int
+
+  /// W_ih: (4H, inputSize); W_hh: (4H, H); b: (4H). Views into the parameter buffer.
+  let wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>
+  /// Their gradients, same shapes.
+  let dWIH: UnsafeMutablePointer<T>, dWHH: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>
+
+  /// gates: (T·N, 4H): pre-activations, turned into activations in place by the gate kernel.
+  let gates: Buffer<T>
+  /// hs: ((T+1)·N, H): slot 0 is h_{-1}, slot t+1 is h_t; slots 1...T are the output.
+  let hs: Buffer<T>
+  /// cs: ((T+1)·N, H): slot 0 is c_{-1}, slot t+1 is c_t.
+  let cs: Buffer<T>
+  /// tanhC: (T·N, H): tanh(c_t), kept for backward.
+  let tanhC: Buffer<T>
+  /// dGates: (T·N, 4H): gradient of the pre-activations.
+  let dGates: Buffer<T>
+  /// dInput: (T·N, inputSize): gradient of the input, written by ``backward(dOutput:)``.
+  public let dInput: Buffer<T>
+  /// dh, dc: (N, H): gradients carried from step t to step t-1 in backward.
+  let dh: Buffer<T>, dc: Buffer<T>
+  /// hState, cState: (N, H): the state carried to the next forward pass.
+  let hState: Buffer<T>, cState: Buffer<T>
+
+  private var input: UnsafePointer<T>?
+  private var steps = 0
+
+  /// A layer over the given parameter and gradient views, with buffers for (N, maxSteps).
+  public init(
+    inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int,
+    parameters: (wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>),
+    gradients: (wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>)
+  ) {
+    self.inputSize = inputSize
+    self.hiddenSize = hiddenSize
+    self.batchSize = batchSize
+    self.maxSteps = maxSteps
+    (wIH, wHH, bias) = parameters
+    (dWIH, dWHH, dBias) = gradients
+    let rows = batchSize * maxSteps
+    gates = Buffer(count: rows * 4 * hiddenSize)
+    dGates = Buffer(count: rows * 4 * hiddenSize)
+    hs = Buffer(count: (rows + batchSize) * hiddenSize)
+    cs = Buffer(count: (rows + batchSize) * hiddenSize)
+    tanhC = Buffer(count: rows * hiddenSize)
+    dInput = Buffer(count: rows * inputSize)
+    dh = Buffer(count: batchSize * hiddenSize)
+    dc = Buffer(count: batchSize * hiddenSize)
+    hState = Buffer(count: batchSize * hiddenSize)
+    cState = Buffer(count: batchSize * hiddenSize)
+  }
+
+  /// The hidden states h_0 ... h_{T-1} of the last forward pass: (T·N, H).
+  public var output: UnsafePointer<T> { UnsafePointer(hs.pointer + batchSize * hiddenSize) }
+
+  /// Forgets the carried state: the next forward pass starts from h = c = 0.
+  public func resetState() {
+    hState.zero()
+    cState.zero()
+  }
+
+  /// The carried state (h, c), each (N, H) row-major.
+  public var state: (h: [T], c: [T]) { (hState.array, cState.array) }
+
+  /// Replaces the carried state; `h` and `c` are (N, H) row-major.
+  public func setState(h: [T], c: [T]) {
+    precondition(h.count == hState.count && c.count == cState.count, "state must be (N, H)")
+    hState.pointer.update(from: h, count: h.count)
+    cState.pointer.update(from: c, count: c.count)
+  }
+
+  /// Runs `steps` time steps over `input`: (steps·N, inputSize), time-major.
+  /// The input must stay unchanged until ``backward(dOutput:)``, which reads it.
+  public func forward(input: UnsafePointer<T>, steps: Int) {
+    precondition(steps >= 1 && steps <= maxSteps, "steps \(steps) outside 1...\(maxSteps)")
+    self.input = input
+    self.steps = steps
+    let n = batchSize
+    let h = hiddenSize
+    let rows = n * steps
+    let h4 = 4 * h
+    hs.pointer.update(from: hState.pointer, count: n * h)
+    cs.pointer.update(from: cState.pointer, count: n * h)
+
+    for r in 0..<rows { (gates.pointer + r * h4).update(from: bias, count: h4) }
+    gemm(
+      transposeB: true, m: rows, n: h4, k: inputSize,
+      a: input, lda: inputSize, b: wIH, ldb: inputSize, beta: 1, c: gates.pointer, ldc: h4)
+
+    for t in 0..<steps {
+      let a = gates.pointer + t * n * h4
+      let hPrev = hs.pointer + t * n * h
+      gemm(transposeB: true, m: n, n: h4, k: h, a: hPrev, lda: h, b: wHH, ldb: h, beta: 1, c: a, ldc: h4)
+      T._lstmForwardStep(
+        n, h, a, cs.pointer + t * n * h, cs.pointer + (t + 1) * n * h,
+        tanhC.pointer + t * n * h, hs.pointer + (t + 1) * n * h)
+    }
+    hState.pointer.update(from: hs.pointer + steps * n * h, count: n * h)
+    cState.pointer.update(from: cs.pointer + steps * n * h, count: n * h)
+  }
+
+  /// Backpropagates `dOutput` (steps·N, H), the gradient of ``output``, through the last
+  /// forward pass: adds into the parameter gradients and writes ``dInput``.
+  public func backward(dOutput: UnsafePointer<T>) {
+    guard let input else { preconditionFailure("backward before forward") }
+    let n = batchSize
+    let h = hiddenSize
+    let rows = n * steps
+    let h4 = 4 * h
+    dh.zero()
+    dc.zero()
+    for t in stride(from: steps - 1, through: 0, by: -1) {
+      let da = dGates.pointer + t * n * h4
+      T._lstmBackwardStep(
+        n, h, gates.pointer + t * n * h4, cs.pointer + t * n * h, tanhC.pointer + t * n * h,
+        dOutput + t * n * h, dh.pointer, dc.pointer, da)
+      if t > 0 {
+        gemm(m: n, n: h, k: h4, a: da, lda: h4, b: wHH, ldb: h, c: dh.pointer, ldc: h)
+      }
+    }
+    gemm(
+      transposeA: true, m: h4, n: inputSize, k: rows,
+      a: dGates.pointer, lda: h4, b: input, ldb: inputSize, beta: 1, c: dWIH, ldc: inputSize)
+    gemm(
+      transposeA: true, m: h4, n: h, k: rows,
+      a: dGates.pointer, lda: h4, b: hs.pointer, ldb: h, beta: 1, c: dWHH, ldc: h)
+    T._addColumnSums(rows, h4, dGates.pointer, dBias)
+    gemm(
+      m: rows, n: inputSize, k: h4, a: dGates.pointer, lda: h4, b: wIH, ldb: inputSize, c: dInput.pointer,
+      ldc: inputSize)
+  }
+}
