@@ -1,0 +1,120 @@
+import Foundation
+
+/// Problems with data files, each naming the file and what is wrong.
+public enum DataError: Error, CustomStringConvertible, Equatable {
+  /// The file does not exist or cannot be read.
+  case unreadable(path: String, reason: String)
+  /// The file is not UTF-8 text.
+  case notText(path: String)
+  /// The file has no words.
+  case empty(path: String)
+  /// A word that the vocabulary does not have.
+  case unknownWord(word: String, path: String, line: Int)
+  /// A file's SHA-256 differs from the published one.
+  case checksumMismatch(path: String, expected: String, actual: String)
+  /// The data could not be found; `searched` lists where the toolkit looked.
+  case notFound(what: String, searched: [String], hint: String)
+  /// Anything else that makes the data unusable.
+  case malformed(String)
+
+  /// A one-paragraph explanation for the user.
+  public var description: String {
+    switch self {
+    case .unreadable(let path, let reason): return "cannot read \(path): \(reason)"
+    case .notText(let path): return "\(path) is not UTF-8 text"
+    case .empty(let path): return "\(path) contains no words"
+    case .unknownWord(let word, let path, let line):
+      return "\(path):\(line): word \"\(word)\" is not in the vocabulary built from the training file"
+    case .checksumMismatch(let path, let expected, let actual):
+      return
+        "\(path) is damaged or not the expected file: SHA-256 \(actual), expected \(expected). Download it again (corpora/get-ptb.sh); for a corpus other than PTB, pass --no-verify."
+    case .notFound(let what, let searched, let hint):
+      return "\(what) not found. Looked in:\n" + searched.map { "  - \($0)" }.joined(separator: "\n") + "\n\(hint)"
+    case .malformed(let message): return message
+    }
+  }
+}
+
+/// Word-level text corpora: whitespace-separated words, each line ending in `<eos>`.
+public enum Corpus {
+  /// Splits `text` into words line by line, appending ``Vocabulary/endOfSentence`` after
+  /// every line that ends with a newline or holds words (so a file's final newline adds no
+  /// empty sentence). Calls `body(word, lineNumber)` for each token, 1-based lines.
+  public static func forEachToken(in text: String, _ body: (Substring, Int) throws -> Void) rethrows {
+    var line = 1
+    for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0)
+    {
+      for word in rawLine.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }) {
+        try body(word, line)
+      }
+      try body(Substring(Vocabulary.endOfSentence), line)
+      line += 1
+    }
+  }
+
+  /// Reads a text file as UTF-8.
+  public static func readText(at path: String) throws -> String {
+    let data: Data
+    do {
+      data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+      let reason = FileManager.default.fileExists(atPath: path) ? "\(error.localizedDescription)" : "no such file"
+      throw DataError.unreadable(path: path, reason: reason)
+    }
+    guard let text = String(data: data, encoding: .utf8) else { throw DataError.notText(path: path) }
+    return text
+  }
+
+  /// Token ids of `text`. With `extend`, new words are added to `vocabulary` (the training
+  /// file); otherwise a new word is a ``DataError/unknownWord(word:path:line:)`` naming it
+  /// and its line. An empty text is ``DataError/empty(path:)``.
+  public static func tokenize(
+    _ text: String, path: String, vocabulary: inout Vocabulary, extend: Bool
+  ) throws -> [Int32] {
+    var ids: [Int32] = []
+    var sawWord = false
+    try forEachToken(in: text) { word, line in
+      let w = String(word)
+      if w != Vocabulary.endOfSentence { sawWord = true }
+      if extend {
+        ids.append(vocabulary.add(w))
+      } else if let id = vocabulary.id(of: w) {
+        ids.append(id)
+      } else {
+        throw DataError.unknownWord(word: w, path: path, line: line)
+      }
+    }
+    if !sawWord { throw DataError.empty(path: path) }
+    return ids
+  }
+
+  /// ``tokenize(_:path:vocabulary:extend:)`` of the file at `path`.
+  public static func load(path: String, vocabulary: inout Vocabulary, extend: Bool) throws -> [Int32] {
+    try tokenize(readText(at: path), path: path, vocabulary: &vocabulary, extend: extend)
+  }
+}
+
+/// A train/validation/test split tokenised with one vocabulary built from the training file.
+public struct Dataset: Sendable {
+  /// The vocabulary, first-seen order in the training file.
+  public let vocabulary: Vocabulary
+  /// Token ids of each split.
+  public let train: [Int32], valid: [Int32], test: [Int32]
+
+  /// A dataset from splits already tokenised with `vocabulary`.
+  public init(vocabulary: Vocabulary, train: [Int32], valid: [Int32], test: [Int32]) {
+    self.vocabulary = vocabulary
+    self.train = train
+    self.valid = valid
+    self.test = test
+  }
+
+  /// Loads `train`, then maps `valid` and `test` with its vocabulary.
+  public init(trainPath: String, validPath: String, testPath: String) throws {
+    var vocabulary = Vocabulary()
+    train = try Corpus.load(path: trainPath, vocabulary: &vocabulary, extend: true)
+    valid = try Corpus.load(path: validPath, vocabulary: &vocabulary, extend: false)
+    test = try Corpus.load(path: testPath, vocabulary: &vocabulary, extend: false)
+    self.vocabulary = vocabulary
+  }
+}
