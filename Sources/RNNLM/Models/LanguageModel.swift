@@ -10,14 +10,20 @@ public struct ModelConfig: Codable, Sendable, Equatable {
   public var layers: Int
   /// Whether the output layer uses the embedding matrix as its weight (needs D = H).
   public var tied: Bool
+  /// Dropout rate after the embedding, between LSTM layers and before the output layer.
+  public var dropout: Double
 
   /// A configuration; see the properties for the meaning of each value.
-  public init(vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, tied: Bool = false) {
+  public init(
+    vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, tied: Bool = false,
+    dropout: Double = 0
+  ) {
     self.vocabularySize = vocabularySize
     self.embeddingSize = embeddingSize
     self.hiddenSize = hiddenSize
     self.layers = layers
     self.tied = tied
+    self.dropout = dropout
   }
 
   /// Throws ``ConfigurationError`` when the values cannot make a model.
@@ -26,6 +32,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     if embeddingSize < 1 { throw ConfigurationError("embedding size must be at least 1, got \(embeddingSize)") }
     if hiddenSize < 1 { throw ConfigurationError("hidden size must be at least 1, got \(hiddenSize)") }
     if layers < 1 { throw ConfigurationError("number of LSTM layers must be at least 1, got \(layers)") }
+    if !(dropout >= 0 && dropout < 1) { throw ConfigurationError("dropout must be in [0, 1), got \(dropout)") }
     if tied && embeddingSize != hiddenSize {
       throw ConfigurationError(
         "weight tying needs embedding size = hidden size, got \(embeddingSize) and \(hiddenSize)")
@@ -63,7 +70,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
   public init(_ description: String) { self.description = description }
 }
 
-/// The LSTM language model: TimeEmbedding → L × TimeLSTM → TimeAffine → softmax/cross-entropy.
+/// The LSTM language model: TimeEmbedding → dropout → L × (TimeLSTM → dropout) → TimeAffine →
+/// softmax/cross-entropy.
 ///
 /// Batches are time-major: token (t, n) of a (T, N) batch sits at index t·N + n. The model
 /// owns buffers for (N, maxSteps); a pass may use fewer steps. Several models of different
@@ -83,6 +91,11 @@ public final class LanguageModel<T: BLASScalar> {
   public let lstms: [TimeLSTM<T>]
   /// The output layer (tied or not).
   public let decoder: TimeAffine<T>
+  /// Dropout after the embedding (index 0) and after each LSTM layer (index l + 1).
+  public let dropouts: [TimeDropout<T>]
+  /// Draws the dropout masks: the run's generator, continuing the stream that initialised the
+  /// weights, so that one seed reproduces the whole run.
+  public var generator: SeededGenerator
 
   /// A model with fresh parameters drawn from `generator` as the book initialises them:
   /// embedding N(0, 1)/100, every other weight N(0, 1)/sqrt(fan_in), biases zero.
@@ -96,11 +109,16 @@ public final class LanguageModel<T: BLASScalar> {
       let p = store.values.pointer + view.offset
       for i in 0..<view.count { p[i] = T(generator.nextNormal() * scale) }
     }
-    try self.init(config: config, parameters: store, batchSize: batchSize, maxSteps: maxSteps)
+    try self.init(
+      config: config, parameters: store, batchSize: batchSize, maxSteps: maxSteps, generator: generator)
   }
 
-  /// A model over existing parameters (shared, not copied), with its own buffers.
-  public init(config: ModelConfig, parameters: ParameterStore<T>, batchSize: Int, maxSteps: Int) throws {
+  /// A model over existing parameters (shared, not copied), with its own buffers; `generator`
+  /// draws its dropout masks.
+  public init(
+    config: ModelConfig, parameters: ParameterStore<T>, batchSize: Int, maxSteps: Int,
+    generator: SeededGenerator = SeededGenerator(seed: 0)
+  ) throws {
     try config.validate()
     guard parameters.views == ParameterStore<T>.views(for: config.parameterLayout) else {
       throw ConfigurationError("the parameters do not have the layout of this configuration")
@@ -111,6 +129,7 @@ public final class LanguageModel<T: BLASScalar> {
     self.batchSize = batchSize
     self.maxSteps = maxSteps
     self.parameters = parameters
+    self.generator = generator
     let p = parameters
     let rows = batchSize * maxSteps
     let h = config.hiddenSize
@@ -130,6 +149,14 @@ public final class LanguageModel<T: BLASScalar> {
       inputSize: h, outputSize: config.vocabularySize, maxRows: rows,
       weight: p.value(decoderWeight), bias: p.value("decoder.bias"),
       dWeight: p.gradient(decoderWeight), dBias: p.gradient("decoder.bias"))
+    dropouts = (0...config.layers).map { l in
+      TimeDropout(rate: config.dropout, width: l == 0 ? config.embeddingSize : h, maxRows: rows)
+    }
+  }
+
+  /// Sets every dropout layer's training flag: true while training, false to evaluate.
+  public func setTraining(_ on: Bool) {
+    for d in dropouts { d.training = on }
   }
 
   /// Forgets the LSTM state carried between batches (start of a new text).
@@ -150,10 +177,10 @@ public final class LanguageModel<T: BLASScalar> {
   ) -> Double {
     let rows = batchSize * steps
     embedding.forward(tokens: inputs, rows: rows)
-    var x = UnsafePointer(embedding.output.pointer)
-    for lstm in lstms {
+    var x = dropouts[0].forward(input: embedding.output.pointer, rows: rows, generator: &generator)
+    for (l, lstm) in lstms.enumerated() {
       lstm.forward(input: x, steps: steps)
-      x = lstm.output
+      x = dropouts[l + 1].forward(input: lstm.output, rows: rows, generator: &generator)
     }
     decoder.forward(input: x, rows: rows)
     let total = TimeSoftmaxWithLoss.loss(
@@ -163,11 +190,11 @@ public final class LanguageModel<T: BLASScalar> {
 
     decoder.backward(dOutput: decoder.output.pointer)
     var dx = UnsafePointer(decoder.dInput.pointer)
-    for lstm in lstms.reversed() {
-      lstm.backward(dOutput: dx)
+    for (l, lstm) in lstms.enumerated().reversed() {
+      lstm.backward(dOutput: dropouts[l + 1].backward(dOutput: dx))
       dx = UnsafePointer(lstm.dInput.pointer)
     }
-    embedding.backward(dOutput: dx)
+    embedding.backward(dOutput: dropouts[0].backward(dOutput: dx))
     return total
   }
 

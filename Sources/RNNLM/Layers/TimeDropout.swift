@@ -1,0 +1,72 @@
+/// Inverted dropout over a (rows, width) activation: in training each element is kept with
+/// probability 1 - rate and scaled by 1 / (1 - rate), so evaluation needs no rescaling.
+///
+/// The mask is drawn from the generator passed to ``forward(input:rows:generator:)`` (the
+/// run's, so a seed reproduces it). The layer has its own ``training`` flag; when it is off or
+/// the rate is 0 the layer passes its input through without copying.
+public final class TimeDropout<T: BLASScalar> {
+  /// Probability of dropping an element, in [0, 1).
+  public let rate: Double
+  /// Whether masks are applied (training) or the input passes through (evaluation).
+  public var training = true
+  /// Elements per row.
+  public let width: Int
+  /// Largest number of rows.
+  public let maxRows: Int
+  /// output: (rows, width), the masked input (training only).
+  public let output: Buffer<T>
+  /// mask: (rows, width), 0 or 1 / (1 - rate).
+  let mask: Buffer<T>
+  /// dInput: (rows, width), written by backward (training only).
+  public let dInput: Buffer<T>
+  private var rows = 0
+  private var applied = false
+
+  /// A dropout layer for up to `maxRows` rows of `width` elements.
+  public init(rate: Double, width: Int, maxRows: Int) {
+    precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1), got \(rate)")
+    self.rate = rate
+    self.width = width
+    self.maxRows = maxRows
+    let size = rate > 0 ? maxRows * width : 0
+    output = Buffer(count: size)
+    mask = Buffer(count: size)
+    dInput = Buffer(count: size)
+  }
+
+  /// Applies a fresh mask to `input` (rows, width) and returns the result: ``output``, or
+  /// `input` itself when not training or the rate is 0.
+  public func forward(input: UnsafePointer<T>, rows: Int, generator: inout SeededGenerator) -> UnsafePointer<T> {
+    precondition(rows <= maxRows, "batch of \(rows) rows exceeds the \(maxRows) allocated")
+    self.rows = rows
+    applied = training && rate > 0
+    guard applied else { return input }
+    let count = rows * width
+    let scale = T(1 / (1 - rate))
+    // Two 32-bit uniforms from each 64-bit draw; keep when u ≥ rate.
+    let threshold = UInt32(min(rate * 4_294_967_296.0, 4_294_967_295.0))
+    let m = mask.pointer
+    let out = output.pointer
+    var i = 0
+    while i < count {
+      let bits = generator.next()
+      for half in 0..<2 where i < count {
+        let u = UInt32(truncatingIfNeeded: bits >> (32 * UInt64(half)))
+        m[i] = u >= threshold ? scale : 0
+        out[i] = input[i] * m[i]
+        i += 1
+      }
+    }
+    return UnsafePointer(out)
+  }
+
+  /// Returns the gradient of the input: dOutput ⊙ mask in ``dInput``, or `dOutput` itself
+  /// when the last forward pass passed its input through.
+  public func backward(dOutput: UnsafePointer<T>) -> UnsafePointer<T> {
+    guard applied else { return dOutput }
+    let m = mask.pointer
+    let d = dInput.pointer
+    for i in 0..<(rows * width) { d[i] = dOutput[i] * m[i] }
+    return UnsafePointer(d)
+  }
+}

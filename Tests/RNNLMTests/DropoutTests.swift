@@ -1,0 +1,75 @@
+import Testing
+
+@testable import RNNLM
+
+@Suite struct DropoutTests {
+  /// The kept fraction is 1 - p within 5 standard deviations, kept values are scaled by
+  /// 1/(1-p), dropped ones are exactly 0, and backward applies the same mask.
+  @Test(arguments: [0.25, 0.5, 0.65])
+  func maskStatisticsAndScaling(rate: Double) {
+    let (rows, width) = (200, 50)
+    let dropout = TimeDropout<Float>(rate: rate, width: width, maxRows: rows)
+    let x = (0..<(rows * width)).map { Float($0 % 7) + 1 }  // never 0
+    var g = SeededGenerator(seed: 9)
+    let out = Array(UnsafeBufferPointer(start: dropout.forward(input: x, rows: rows, generator: &g), count: x.count))
+    var kept = 0
+    for i in x.indices where out[i] != 0 {
+      kept += 1
+      #expect(abs(out[i] - x[i] / Float(1 - rate)) < 1e-5 * x[i], "kept value \(out[i]) for input \(x[i])")
+    }
+    let n = Double(x.count)
+    let expected = n * (1 - rate)
+    let sigma = (n * rate * (1 - rate)).squareRoot()
+    print("dropout p=\(rate): kept \(kept) of \(x.count), expected \(expected) ± \(sigma)")
+    #expect(abs(Double(kept) - expected) < 5 * sigma)
+    let d = [Float](repeating: 2, count: x.count)
+    let dx = Array(UnsafeBufferPointer(start: dropout.backward(dOutput: d), count: x.count))
+    for i in x.indices { #expect(dx[i] == (out[i] == 0 ? 0 : 2 / Float(1 - rate))) }
+  }
+
+  /// Off in evaluation: the input itself comes back, unchanged, and no random number is drawn.
+  @Test func identityWhenNotTraining() {
+    let dropout = TimeDropout<Float>(rate: 0.5, width: 4, maxRows: 2)
+    dropout.training = false
+    let x: [Float] = [1, 2, 3, 4, 5, 6, 7, 8]
+    var g = SeededGenerator(seed: 1)
+    let before = g.state
+    x.withUnsafeBufferPointer { xp in
+      let y = dropout.forward(input: xp.baseAddress!, rows: 2, generator: &g)
+      #expect(y == xp.baseAddress!)
+    }
+    #expect(g.state == before)
+  }
+
+  /// The same seed gives the same mask; the generator's stream moves on between calls.
+  @Test func masksFollowTheSeed() {
+    let dropout = TimeDropout<Float>(rate: 0.5, width: 8, maxRows: 4)
+    let x = [Float](repeating: 1, count: 32)
+    func mask(_ g: inout SeededGenerator) -> [Float] {
+      Array(UnsafeBufferPointer(start: dropout.forward(input: x, rows: 4, generator: &g), count: 32))
+    }
+    var a = SeededGenerator(seed: 5)
+    var b = SeededGenerator(seed: 5)
+    let first = mask(&a)
+    #expect(first == mask(&b))
+    #expect(mask(&a) != first)
+  }
+
+  /// The model's dropout layers are used in training and bypassed in evaluation: the same batch
+  /// gives different losses under different masks, and identical losses with dropout off.
+  @Test func modelUsesDropoutOnlyInTraining() throws {
+    let config = ModelConfig(vocabularySize: 6, embeddingSize: 4, hiddenSize: 4, layers: 2, tied: true, dropout: 0.5)
+    var g = SeededGenerator(seed: 2)
+    let m = try LanguageModel<Float>(config: config, batchSize: 2, maxSteps: 3, generator: &g)
+    let tokens: [Int32] = [0, 1, 2, 3, 4, 5]
+    func loss() -> Double {
+      m.resetState()
+      return m.loss(inputs: tokens, targets: tokens.reversed(), steps: 3, gradient: false)
+    }
+    let first = loss()
+    #expect(loss() != first)
+    m.setTraining(false)
+    let evaluation = loss()
+    #expect(loss() == evaluation)
+  }
+}
