@@ -1,195 +1,326 @@
 import Foundation
-
-/// Hyper-parameters of a training run.
-public struct TrainingOptions: Codable, Sendable, Equatable {
-  /// Batch size N (parallel streams).
-  public var batchSize = 20
-  /// Truncated-BPTT length T.
-  public var steps = 35
-  /// SGD learning rate.
-  public var learningRate = 20.0
-  /// Global gradient-norm bound; 0 turns clipping off.
-  public var clip = 0.25
-  /// Passes over the training text.
-  public var epochs = 4
-  /// Streams used for validation and test perplexity (the book's 10).
-  public var evalBatchSize = 10
-  /// Batches between log lines.
-  public var logInterval = 20
-  /// Seed of the run's generator.
-  public var seed: UInt64 = 1
-
-  /// The defaults: the book's small-model run.
-  public init() {}
-
-  /// Throws ``ConfigurationError`` for values that cannot make a run.
-  public func validate() throws {
-    if batchSize < 1 { throw ConfigurationError("batch size must be at least 1, got \(batchSize)") }
-    if steps < 1 { throw ConfigurationError("bptt steps must be at least 1, got \(steps)") }
-    if !(learningRate > 0) || !learningRate.isFinite {
-      throw ConfigurationError("learning rate must be a positive number, got \(learningRate)")
-    }
-    if !(clip >= 0) || !clip.isFinite { throw ConfigurationError("clip must be 0 (off) or positive, got \(clip)") }
-    if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
-    if evalBatchSize < 1 { throw ConfigurationError("evaluation batch size must be at least 1, got \(evalBatchSize)") }
-    if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
-  }
-}
-
-/// A named model shape and run: flags override any field.
-public struct Preset: Sendable {
-  /// The preset's name on the command line.
-  public let name: String
-  /// Embedding size D, hidden size H, LSTM layers L, tying.
-  public var embeddingSize: Int, hiddenSize: Int, layers: Int, tied: Bool
-  /// The run's hyper-parameters.
-  public var training: TrainingOptions
-
-  /// The book's first LSTM language model ("Deep Learning from Scratch 2", ch. 6):
-  /// D = H = 100, one layer, untied; N = 20, T = 35, SGD lr 20, clip 0.25, 4 epochs.
-  public static let small = Preset(
-    name: "small", embeddingSize: 100, hiddenSize: 100, layers: 1, tied: false, training: TrainingOptions())
-
-  /// All presets by name.
-  public static let all: [Preset] = [.small]
-
-  /// The preset called `name`, or nil.
-  public static func named(_ name: String) -> Preset? { all.first { $0.name == name } }
-
-  /// Checks the model shape and the run's options before any data is read. (The vocabulary
-  /// size comes from the data; 2, the smallest valid one, stands in for it here.)
-  public func validate() throws {
-    try modelConfig(vocabularySize: 2).validate()
-    try training.validate()
-  }
-
-  /// The model configuration for a vocabulary of `vocabularySize` words.
-  public func modelConfig(vocabularySize: Int) -> ModelConfig {
-    ModelConfig(
-      vocabularySize: vocabularySize, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers,
-      tied: tied)
-  }
-}
+import Synchronization
 
 /// Why a run stopped early.
 public enum TrainingError: Error, CustomStringConvertible {
-  /// The loss became NaN or infinite.
-  case diverged(epoch: Int, batch: Int, loss: Double)
+  /// The loss became NaN or infinite; `kept` is the last good checkpoint, if any.
+  case diverged(epoch: Int, batch: Int, loss: Double, kept: String?)
+  /// A checkpoint does not fit the data it is resumed on.
+  case incompatibleResume(String)
 
   /// A one-line explanation.
   public var description: String {
     switch self {
-    case .diverged(let epoch, let batch, let loss):
-      return
-        "training diverged: loss \(loss) at epoch \(epoch), batch \(batch). Lower the learning rate (--lr) or clip harder (--clip)."
+    case .diverged(let epoch, let batch, let loss, let kept):
+      let keptText = kept.map { " The last good checkpoint is \($0)." } ?? ""
+      return "training diverged: loss \(loss) at epoch \(epoch), batch \(batch). "
+        + "Lower the learning rate (--lr) or clip harder (--clip).\(keptText)"
+    case .incompatibleResume(let reason): return "cannot resume: \(reason)"
     }
   }
 }
 
-/// What a finished run measured.
-public struct TrainingReport: Sendable {
-  /// Per epoch: training perplexity (over the epoch's batches) and validation perplexity.
-  public var epochs: [(train: Double, valid: Double)] = []
-  /// Test perplexity at the end.
-  public var testPerplexity = Double.nan
-  /// Training tokens per second over all epochs (training steps only, evaluation excluded).
-  public var tokensPerSecond = 0.0
-  /// Wall time of the whole run, evaluations included.
-  public var seconds = 0.0
+/// Limits of one invocation of ``Trainer/run(_:limits:)``; the run can be resumed after any.
+public struct RunLimits: Sendable {
+  /// Stop after this many minutes of wall time (checked after every batch).
+  public var maxMinutes: Double?
+  /// Stop after this many epochs completed in this invocation.
+  public var maxEpochs: Int?
+  /// Stop after this many training batches in this invocation.
+  public var maxBatches: Int?
+  /// Directory for `best.safetensors`, `last.safetensors`, `metrics.csv` and `curve.svg`;
+  /// nil keeps the best parameters in memory only.
+  public var saveDirectory: String?
+
+  /// No limits, nothing saved.
+  public init(maxMinutes: Double? = nil, maxEpochs: Int? = nil, maxBatches: Int? = nil, saveDirectory: String? = nil) {
+    self.maxMinutes = maxMinutes
+    self.maxEpochs = maxEpochs
+    self.maxBatches = maxBatches
+    self.saveDirectory = saveDirectory
+  }
 }
 
-/// Trains a ``LanguageModel`` in `Float` with truncated BPTT, SGD and gradient clipping.
+/// What a run (or one invocation of a resumed run) measured.
+public struct TrainingReport: Sendable {
+  /// Every completed epoch of the run, resumed ones included.
+  public var epochs: [EpochRecord] = []
+  /// Test perplexity of the best parameters at the end.
+  public var testPerplexity = Double.nan
+  /// Best validation perplexity.
+  public var bestValidPerplexity: Double?
+  /// Training tokens per second over the whole run (training steps only).
+  public var tokensPerSecond = 0.0
+  /// Wall time of this invocation, evaluations included.
+  public var seconds = 0.0
+  /// Why the run stopped before its last epoch, or nil when it completed.
+  public var stoppedEarly: String?
+}
+
+/// Progress of the epoch under way, reported after every batch.
+public struct BatchProgress: Sendable {
+  /// 1-based epoch and batch, batches per epoch.
+  public var epoch: Int, batch: Int, batchesPerEpoch: Int
+  /// Current learning rate.
+  public var learningRate: Double
+  /// Mean loss over the batches since the last log line.
+  public var intervalLoss: Double
+  /// Batches in that interval.
+  public var intervalBatches: Int
+  /// Milliseconds per batch and tokens per second over that interval.
+  public var msPerBatch: Double, tokensPerSecond: Double
+  /// Seconds spent in the epoch so far, and in the whole run so far (training steps).
+  public var epochSeconds: Double, runSeconds: Double
+  /// Whether a log line is due (every log interval and at the epoch's last batch).
+  public var logLine: Bool
+}
+
+/// Receives a run's progress (the console, a metrics file, a test).
+public protocol TrainingObserver: AnyObject {
+  /// After every batch.
+  func batchFinished(_ progress: BatchProgress)
+  /// After every epoch's validation.
+  func epochFinished(_ record: EpochRecord, improved: Bool)
+  /// Anything else worth a line (saving, stopping, the final result).
+  func note(_ message: String)
+}
+
+/// Set by SIGINT (see ``Trainer/stopOnInterrupt()``); the trainer stops after the current batch.
+let interruptRequested = Atomic<Bool>(false)
+
+/// Trains a ``LanguageModel`` in `Float`: truncated BPTT, SGD, clipping, the validation-driven
+/// schedule, checkpoints and exact resumption.
 public final class Trainer {
-  /// The model trained (N = options.batchSize).
-  public let model: LanguageModel<Float>
-  /// The same parameters, with buffers for evaluation (N = options.evalBatchSize).
-  public let evaluator: LanguageModel<Float>
+  /// The model's shape.
+  public let config: ModelConfig
   /// The run's hyper-parameters.
   public let options: TrainingOptions
-  /// Where log lines go.
-  public var log: (String) -> Void = { print($0) }
-  /// The run's random generator.
-  public var generator: SeededGenerator
+  /// Words in id order (stored in checkpoints).
+  public let vocabulary: [String]
+  /// The model trained (N = options.batchSize, dropout on).
+  public let model: LanguageModel<Float>
+  /// The same parameters, with buffers for evaluation (N = options.evalBatchSize, dropout off).
+  public let evaluator: LanguageModel<Float>
+  /// Where the run stands.
+  public private(set) var state: RunState
+  /// Who hears about progress.
+  public var observers: [TrainingObserver] = []
+  private var bestInMemory: [Float]?
+  private let stopRequested = Atomic<Bool>(false)
 
-  /// A fresh model of `config`, initialised from `options.seed`.
-  public init(config: ModelConfig, options: TrainingOptions) throws {
+  /// A fresh run: weights initialised from `options.seed`.
+  public init(config: ModelConfig, options: TrainingOptions, vocabulary: [String]) throws {
     try options.validate()
+    guard vocabulary.count == config.vocabularySize else {
+      throw ConfigurationError("\(vocabulary.count) words for a vocabulary size of \(config.vocabularySize)")
+    }
+    self.config = config
     self.options = options
-    generator = SeededGenerator(seed: options.seed)
+    self.vocabulary = vocabulary
+    var generator = SeededGenerator(seed: options.seed)
     model = try LanguageModel(
       config: config, batchSize: options.batchSize, maxSteps: options.steps, generator: &generator)
     evaluator = try LanguageModel(
       config: config, parameters: model.parameters, batchSize: options.evalBatchSize, maxSteps: options.steps)
+    evaluator.setTraining(false)
+    state = RunState(learningRate: options.learningRate, generator: model.generator)
   }
+
+  /// Continues the run saved in `checkpoint` exactly where it stopped.
+  public convenience init(resuming checkpoint: Checkpoint) throws {
+    guard let generator = checkpoint.state.restoredGenerator() else {
+      throw ConfigurationError("the checkpoint's generator state is malformed")
+    }
+    try self.init(config: checkpoint.config, options: checkpoint.training, vocabulary: checkpoint.vocabulary)
+    model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
+    model.generator = generator
+    if checkpoint.lstmStates.count == model.lstms.count {
+      for (lstm, s) in zip(model.lstms, checkpoint.lstmStates) {
+        guard s.h.count == lstm.hState.count else { break }
+        lstm.setState(h: s.h, c: s.c)
+      }
+    }
+    state = checkpoint.state
+  }
+
+  /// Makes SIGINT (Ctrl-C) stop training after the current batch, save, and still evaluate;
+  /// a second Ctrl-C ends the process at once.
+  public static func stopOnInterrupt() {
+    interruptRequested.store(false, ordering: .relaxed)
+    signal(SIGINT) { _ in
+      interruptRequested.store(true, ordering: .relaxed)
+      signal(SIGINT, SIG_DFL)
+    }
+  }
+
+  /// Asks the run to stop after the current batch, save and evaluate, as Ctrl-C does; safe to
+  /// call from any thread.
+  public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
   /// Perplexity of the current parameters on `corpus` (state reset first).
   public func evaluate(_ corpus: [Int32]) -> Double {
     perplexity(of: evaluator, on: corpus, steps: options.steps).perplexity
   }
 
-  /// Trains on `dataset.train` for `options.epochs` epochs, reports validation perplexity
-  /// after each, and test perplexity at the end.
-  public func run(_ dataset: Dataset) throws -> TrainingReport {
+  /// The current run as a checkpoint.
+  public func checkpoint(includingLSTMState: Bool = true) -> Checkpoint {
+    var s = state
+    s.setGenerator(model.generator)
+    return Checkpoint(
+      config: config, training: options, state: s, vocabulary: vocabulary, parameters: model.parameters.values.array,
+      lstmStates: includingLSTMState ? model.lstms.map(\.state) : [])
+  }
+
+  private func notify(_ message: String) {
+    for o in observers { o.note(message) }
+  }
+
+  /// Trains until `options.epochs` epochs are complete or a limit of `limits` is reached,
+  /// then reports the test perplexity of the best parameters (by validation).
+  public func run(_ dataset: Dataset, limits: RunLimits = RunLimits()) throws -> TrainingReport {
+    guard dataset.vocabulary.words == vocabulary else {
+      throw TrainingError.incompatibleResume("the data's vocabulary differs from the model's")
+    }
     let start = Date()
     var batches = try TrainingBatches(corpus: dataset.train, batchSize: options.batchSize, steps: options.steps)
+    batches.timeIndex = state.timeIndex
     let rows = options.batchSize * options.steps
     var inputs = [Int32](repeating: 0, count: rows)
     var targets = inputs
-    var report = TrainingReport()
-    var trainingSeconds = 0.0
-    var trainedTokens = 0
     let perEpoch = batches.batchesPerEpoch
+    let paths = limits.saveDirectory.map { dir in
+      (
+        best: (dir as NSString).appendingPathComponent("best.safetensors"),
+        last: (dir as NSString).appendingPathComponent("last.safetensors")
+      )
+    }
+    /// The checkpoint a diverging run leaves, named in its error.
+    func lastGood() -> String? { paths.flatMap { FileManager.default.fileExists(atPath: $0.last) ? $0.last : nil } }
+    var epochsThisCall = 0
+    var batchesThisCall = 0
+    var stopReason: String?
+    model.setTraining(true)
 
-    for epoch in 1...options.epochs {
-      var epochLoss = 0.0
-      var windowLoss = 0.0
-      var windowStart = Date()
-      let epochStart = Date()
-      for batch in 1...perEpoch {
+    training: while state.epochsCompleted < options.epochs {
+      let epoch = state.epochsCompleted + 1
+      var intervalLoss = 0.0
+      var intervalBatches = 0
+      var intervalStart = Date()
+      while state.batchesInEpoch < perEpoch {
+        let batch = state.batchesInEpoch + 1
+        let stepStart = Date()
         let loss = inputs.withUnsafeMutableBufferPointer { ip in
           targets.withUnsafeMutableBufferPointer { tp in
             batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!)
             model.parameters.zeroGradients()
-            let sum = model.loss(
-              inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: options.steps, gradient: true)
-            return sum / Double(rows)
+            return model.loss(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: options.steps, gradient: true)
+              / Double(rows)
           }
         }
-        guard loss.isFinite else { throw TrainingError.diverged(epoch: epoch, batch: batch, loss: loss) }
+        guard loss.isFinite else {
+          throw TrainingError.diverged(epoch: epoch, batch: batch, loss: loss, kept: lastGood())
+        }
         if options.clip > 0 { Optimizer.clipGlobalNorm(model.parameters, maxNorm: options.clip) }
-        Optimizer.sgdStep(model.parameters, learningRate: options.learningRate)
-        epochLoss += loss
-        windowLoss += loss
-        if batch % options.logInterval == 0 || batch == perEpoch {
-          let count = batch % options.logInterval == 0 ? options.logInterval : batch % options.logInterval
-          let elapsed = Date().timeIntervalSince(windowStart)
-          log(
-            String(
-              format: "| epoch %3d | batch %5d/%d | lr %6.3f | %7.1f ms/batch | %8.0f tok/s | loss %6.3f | ppl %9.2f |",
-              epoch, batch, perEpoch, options.learningRate, 1000 * elapsed / Double(count),
-              Double(count * rows) / elapsed, windowLoss / Double(count), exp(windowLoss / Double(count))))
-          windowLoss = 0
-          windowStart = Date()
+        Optimizer.sgdStep(model.parameters, learningRate: state.learningRate)
+        let seconds = Date().timeIntervalSince(stepStart)
+        state.epochSeconds += seconds
+        state.trainingSeconds += seconds
+        state.trainedTokens += rows
+        state.timeIndex = batches.timeIndex
+        state.batchesInEpoch = batch
+        state.epochLossSum += loss
+        intervalLoss += loss
+        intervalBatches += 1
+        batchesThisCall += 1
+        let logLine = batch % options.logInterval == 0 || batch == perEpoch
+        let elapsed = Date().timeIntervalSince(intervalStart)
+        let progress = BatchProgress(
+          epoch: epoch, batch: batch, batchesPerEpoch: perEpoch, learningRate: state.learningRate,
+          intervalLoss: intervalLoss / Double(intervalBatches), intervalBatches: intervalBatches,
+          msPerBatch: 1000 * elapsed / Double(intervalBatches),
+          tokensPerSecond: Double(intervalBatches * rows) / elapsed, epochSeconds: state.epochSeconds,
+          runSeconds: state.trainingSeconds, logLine: logLine)
+        for o in observers { o.batchFinished(progress) }
+        if logLine {
+          intervalLoss = 0
+          intervalBatches = 0
+          intervalStart = Date()
+        }
+        if interruptRequested.load(ordering: .relaxed) {
+          stopReason = "interrupted (Ctrl-C)"
+        } else if stopRequested.load(ordering: .relaxed) {
+          stopReason = "stop requested"
+        } else if let m = limits.maxMinutes, Date().timeIntervalSince(start) >= 60 * m {
+          stopReason = "time budget of \(m) minutes reached"
+        } else if let b = limits.maxBatches, batchesThisCall >= b, batch < perEpoch {
+          stopReason = "batch budget of \(b) reached"
+        }
+        if stopReason != nil { break training }
+      }
+
+      // End of epoch: validate, keep the best, decay the learning rate when it did not improve.
+      let train = exp(state.epochLossSum / Double(perEpoch))
+      let valid = evaluate(dataset.valid)
+      guard valid.isFinite else {
+        throw TrainingError.diverged(epoch: epoch, batch: perEpoch, loss: valid, kept: lastGood())
+      }
+      let record = EpochRecord(
+        epoch: epoch, learningRate: state.learningRate, trainPerplexity: train, validPerplexity: valid,
+        tokensPerSecond: Double(perEpoch * rows) / max(state.epochSeconds, 1e-9),
+        elapsedSeconds: state.trainingSeconds)
+      state.history.append(record)
+      state.epochsCompleted = epoch
+      state.batchesInEpoch = 0
+      state.epochLossSum = 0
+      state.epochSeconds = 0
+      let improved = state.recordValidation(valid, decay: options.learningRateDecay)
+      if improved {
+        if let paths {
+          try checkpoint(includingLSTMState: false).write(to: paths.best)
+        } else {
+          bestInMemory = model.parameters.values.array
         }
       }
-      trainingSeconds += Date().timeIntervalSince(epochStart)
-      trainedTokens += perEpoch * rows
-      let train = exp(epochLoss / Double(perEpoch))
-      let valid = evaluate(dataset.valid)
-      guard valid.isFinite else { throw TrainingError.diverged(epoch: epoch, batch: perEpoch, loss: valid) }
-      report.epochs.append((train, valid))
-      log(
-        String(
-          format: "| end of epoch %3d | time %7.1f s | train ppl %8.2f | valid ppl %8.2f |", epoch,
-          Date().timeIntervalSince(epochStart), train, valid))
+      for o in observers { o.epochFinished(record, improved: improved) }
+      if let paths { try checkpoint().write(to: paths.last) }
+      epochsThisCall += 1
+      if let m = limits.maxEpochs, epochsThisCall >= m, state.epochsCompleted < options.epochs {
+        stopReason = "epoch budget of \(m) reached"
+        break
+      }
+      if let m = limits.maxMinutes, Date().timeIntervalSince(start) >= 60 * m, state.epochsCompleted < options.epochs {
+        stopReason = "time budget of \(m) minutes reached"
+        break
+      }
     }
+
+    if let stopReason, let paths {
+      try checkpoint().write(to: paths.last)
+      notify("stopped: \(stopReason); saved \(paths.last) (resume with --resume \(paths.last))")
+    } else if let stopReason {
+      notify("stopped: \(stopReason)")
+    }
+
+    // Test perplexity of the best parameters; the current ones are restored afterwards so that
+    // a resumed run continues from where it was, not from the best.
+    let current = model.parameters.values.array
+    var best: [Float]? = bestInMemory
+    if best == nil, let paths, FileManager.default.fileExists(atPath: paths.best) {
+      best = try Checkpoint.read(from: paths.best).parameters
+    }
+    if let best { model.parameters.values.pointer.update(from: best, count: best.count) }
+    var report = TrainingReport()
     report.testPerplexity = evaluate(dataset.test)
-    report.tokensPerSecond = Double(trainedTokens) / trainingSeconds
+    model.parameters.values.pointer.update(from: current, count: current.count)
+    report.epochs = state.history
+    report.bestValidPerplexity = state.bestValidPerplexity
+    report.tokensPerSecond = Double(state.trainedTokens) / max(state.trainingSeconds, 1e-9)
     report.seconds = Date().timeIntervalSince(start)
-    log(
+    report.stoppedEarly = stopReason
+    notify(
       String(
-        format: "| end of training | test ppl %8.2f | %.0f tok/s | %.1f s |", report.testPerplexity,
-        report.tokensPerSecond, report.seconds))
+        format: "| end of training | test ppl %8.2f (%@) | %.0f tok/s | %.1f s |", report.testPerplexity,
+        best == nil ? "current parameters" : "best by validation", report.tokensPerSecond, report.seconds))
     return report
   }
 }

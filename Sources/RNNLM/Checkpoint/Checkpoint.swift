@@ -1,0 +1,324 @@
+import Foundation
+
+/// Why a checkpoint could not be read or written; each case names the file.
+public enum CheckpointError: Error, CustomStringConvertible, Equatable {
+  /// The file cannot be opened or written.
+  case io(path: String, reason: String)
+  /// Not a safetensors file of this toolkit (bad header, wrong format tag).
+  case notACheckpoint(path: String, reason: String)
+  /// Shorter than its header says.
+  case truncated(path: String)
+  /// Written by an incompatible version of the format.
+  case incompatibleVersion(path: String, found: String)
+  /// Its tensors do not match its configuration.
+  case mismatch(path: String, reason: String)
+
+  /// One line for the user.
+  public var description: String {
+    switch self {
+    case .io(let path, let reason): return "\(path): \(reason)"
+    case .notACheckpoint(let path, let reason): return "\(path) is not an RNNLM checkpoint: \(reason)"
+    case .truncated(let path): return "\(path) is truncated: its data ends before its header says"
+    case .incompatibleVersion(let path, let found):
+      return "\(path) has checkpoint format version \(found); this toolkit reads version \(Checkpoint.formatVersion)"
+    case .mismatch(let path, let reason): return "\(path) is inconsistent: \(reason)"
+    }
+  }
+}
+
+/// Where a run stands, enough to continue it exactly.
+public struct RunState: Codable, Sendable, Equatable {
+  /// Epochs completed.
+  public var epochsCompleted = 0
+  /// Batches done in the epoch under way (0 at an epoch boundary).
+  public var batchesInEpoch = 0
+  /// Sum of the batch losses of the epoch under way.
+  public var epochLossSum = 0.0
+  /// Seconds of training steps in the epoch under way (its tokens/s spans resumptions).
+  public var epochSeconds = 0.0
+  /// Current learning rate.
+  public var learningRate: Double
+  /// Best validation perplexity so far (nil before the first validation).
+  public var bestValidPerplexity: Double?
+  /// The run generator's state, as decimal strings (JSON numbers cannot hold 64 bits).
+  public var generator: [String]
+  /// Position of the training batches (the book's time index).
+  public var timeIndex = 0
+  /// Seconds spent in training steps so far, and tokens trained.
+  public var trainingSeconds = 0.0
+  /// Tokens trained so far.
+  public var trainedTokens = 0
+  /// One record per completed epoch.
+  public var history: [EpochRecord] = []
+
+  /// A state at the start of a run.
+  public init(learningRate: Double, generator: SeededGenerator) {
+    self.learningRate = learningRate
+    self.generator = []
+    setGenerator(generator)
+  }
+
+  /// The schedule after a validation: a perplexity below the best so far becomes the best;
+  /// otherwise the learning rate is divided by `decay`. Returns whether it improved.
+  public mutating func recordValidation(_ perplexity: Double, decay: Double) -> Bool {
+    if let best = bestValidPerplexity, !(perplexity < best) {
+      learningRate /= decay
+      return false
+    }
+    bestValidPerplexity = perplexity
+    return true
+  }
+
+  /// Stores `g`'s state.
+  public mutating func setGenerator(_ g: SeededGenerator) {
+    generator = [g.state.0, g.state.1, g.state.2, g.state.3].map { String($0) }
+  }
+
+  /// The stored generator, or nil when the strings are not four 64-bit numbers.
+  public func restoredGenerator() -> SeededGenerator? {
+    let words = generator.compactMap(UInt64.init)
+    guard words.count == 4 else { return nil }
+    var g = SeededGenerator(seed: 0)
+    g.state = (words[0], words[1], words[2], words[3])
+    return g
+  }
+}
+
+/// What one epoch measured.
+public struct EpochRecord: Codable, Sendable, Equatable {
+  /// 1-based epoch.
+  public var epoch: Int
+  /// Learning rate during the epoch.
+  public var learningRate: Double
+  /// Training perplexity over the epoch's batches (dropout on).
+  public var trainPerplexity: Double
+  /// Validation perplexity after the epoch.
+  public var validPerplexity: Double
+  /// Training tokens per second during the epoch.
+  public var tokensPerSecond: Double
+  /// Seconds since the run started (training time, across resumptions).
+  public var elapsedSeconds: Double
+}
+
+/// A model and its run, in the safetensors layout: an 8-byte little-endian header length, a
+/// JSON header, then raw little-endian float32 tensors.
+///
+/// Tensors (PyTorch's word_language_model names and layouts, gate order i, f, g, o):
+/// - `encoder.weight` (V, D) — `nn.Embedding`
+/// - `rnn.weight_ih_l{k}` (4H, D or H), `rnn.weight_hh_l{k}` (4H, H), `rnn.bias_ih_l{k}` (4H),
+///   `rnn.bias_hh_l{k}` (4H, zeros: this LSTM has one bias) — `nn.LSTM`
+/// - `decoder.weight` (V, H) (absent when tied: it is `encoder.weight`), `decoder.bias` (V) — `nn.Linear`
+/// - `state.h_l{k}`, `state.c_l{k}` (N, H): the training run's carried LSTM state, for resuming
+///
+/// `__metadata__` (strings): `format` = `rnnlm-checkpoint`, `version`, `config`, `training`,
+/// `state` (JSON) and `vocabulary` (JSON array of words in id order).
+public struct Checkpoint {
+  /// The format version this toolkit writes and reads.
+  public static let formatVersion = "1"
+
+  /// The model's shape.
+  public var config: ModelConfig
+  /// The run's hyper-parameters.
+  public var training: TrainingOptions
+  /// Where the run stands.
+  public var state: RunState
+  /// Words in id order.
+  public var vocabulary: [String]
+  /// Parameters in the layout of `config.parameterLayout`.
+  public var parameters: [Float]
+  /// The training model's carried LSTM state per layer, each (N, H); empty when not saved.
+  public var lstmStates: [(h: [Float], c: [Float])]
+
+  /// A checkpoint of the given parts.
+  public init(
+    config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String], parameters: [Float],
+    lstmStates: [(h: [Float], c: [Float])]
+  ) {
+    self.config = config
+    self.training = training
+    self.state = state
+    self.vocabulary = vocabulary
+    self.parameters = parameters
+    self.lstmStates = lstmStates
+  }
+
+  private struct Entry {
+    let name: String
+    let shape: [Int]
+    let values: ArraySlice<Float>
+  }
+
+  private var entries: [Entry] {
+    var result: [Entry] = []
+    for view in ParameterStore<Float>.views(for: config.parameterLayout) {
+      result.append(
+        Entry(name: view.name, shape: view.shape, values: parameters[view.offset..<(view.offset + view.count)]))
+      if view.name.hasPrefix("rnn.bias_ih_l") {
+        let zeros = [Float](repeating: 0, count: view.count)
+        result.append(
+          Entry(
+            name: view.name.replacingOccurrences(of: "bias_ih", with: "bias_hh"), shape: view.shape, values: zeros[...])
+        )
+      }
+    }
+    for (l, s) in lstmStates.enumerated() {
+      let shape = [s.h.count / config.hiddenSize, config.hiddenSize]
+      result.append(Entry(name: "state.h_l\(l)", shape: shape, values: s.h[...]))
+      result.append(Entry(name: "state.c_l\(l)", shape: shape, values: s.c[...]))
+    }
+    return result
+  }
+
+  /// The file's bytes.
+  public func encoded() throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    func json<E: Encodable>(_ value: E) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+    var header: [String: Any] = [
+      "__metadata__": [
+        "format": "rnnlm-checkpoint", "version": Self.formatVersion, "config": try json(config),
+        "training": try json(training), "state": try json(state), "vocabulary": try json(vocabulary),
+      ]
+    ]
+    var offset = 0
+    let all = entries
+    for e in all {
+      header[e.name] = ["dtype": "F32", "shape": e.shape, "data_offsets": [offset, offset + 4 * e.values.count]]
+      offset += 4 * e.values.count
+    }
+    var headerBytes = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+    // Pad with spaces so the tensor data starts 8-byte aligned, as the format recommends.
+    while (8 + headerBytes.count) % 8 != 0 { headerBytes.append(0x20) }
+    var data = Data(capacity: 8 + headerBytes.count + offset)
+    withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { data.append(contentsOf: $0) }
+    data.append(headerBytes)
+    for e in all {
+      e.values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
+    }
+    return data
+  }
+
+  /// Writes the checkpoint atomically: to a temporary file in the same directory, flushed to
+  /// disk, then renamed over `path`, so a run killed while saving leaves the old file intact.
+  public func write(to path: String) throws {
+    let data = try encoded()
+    let url = URL(fileURLWithPath: path)
+    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    do {
+      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+      FileManager.default.createFile(atPath: temporary.path, contents: nil)
+      let handle = try FileHandle(forWritingTo: temporary)
+      try handle.write(contentsOf: data)
+      try handle.synchronize()
+      try handle.close()
+      if rename(temporary.path, url.path) != 0 {
+        throw CheckpointError.io(path: path, reason: "rename failed: \(String(cString: strerror(errno)))")
+      }
+    } catch let error as CheckpointError {
+      try? FileManager.default.removeItem(at: temporary)
+      throw error
+    } catch {
+      try? FileManager.default.removeItem(at: temporary)
+      throw CheckpointError.io(path: path, reason: error.localizedDescription)
+    }
+  }
+
+  /// Reads and validates a checkpoint: header, format tag and version, every tensor's dtype,
+  /// shape and byte range, and that the parameters match the configuration.
+  public static func read(from path: String) throws -> Checkpoint {
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+      let reason = FileManager.default.fileExists(atPath: path) ? error.localizedDescription : "no such file"
+      throw CheckpointError.io(path: path, reason: reason)
+    }
+    return try decode(data, path: path)
+  }
+
+  /// ``read(from:)`` for bytes already in memory; `path` names them in errors.
+  public static func decode(_ data: Data, path: String) throws -> Checkpoint {
+    let bytes = [UInt8](data)
+    guard bytes.count >= 8 else { throw CheckpointError.notACheckpoint(path: path, reason: "shorter than 8 bytes") }
+    let headerLength = bytes[0..<8].enumerated().reduce(UInt64(0)) {
+      $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+    }
+    guard headerLength <= UInt64(bytes.count - 8) else {
+      throw headerLength < 100_000_000
+        ? CheckpointError.truncated(path: path)
+        : CheckpointError.notACheckpoint(path: path, reason: "implausible header length \(headerLength)")
+    }
+    let dataStart = 8 + Int(headerLength)
+    guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart])) as? [String: Any],
+      let meta = header["__metadata__"] as? [String: String]
+    else { throw CheckpointError.notACheckpoint(path: path, reason: "no JSON header with __metadata__") }
+    guard meta["format"] == "rnnlm-checkpoint" else {
+      throw CheckpointError.notACheckpoint(path: path, reason: "format tag is \(meta["format"] ?? "missing")")
+    }
+    guard meta["version"] == formatVersion else {
+      throw CheckpointError.incompatibleVersion(path: path, found: meta["version"] ?? "missing")
+    }
+    let decoder = JSONDecoder()
+    func field<D: Decodable>(_ name: String, _ type: D.Type) throws -> D {
+      guard let text = meta[name], let value = try? decoder.decode(D.self, from: Data(text.utf8)) else {
+        throw CheckpointError.notACheckpoint(path: path, reason: "metadata field '\(name)' is missing or malformed")
+      }
+      return value
+    }
+    let config = try field("config", ModelConfig.self)
+    do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
+    let training = try field("training", TrainingOptions.self)
+    let state = try field("state", RunState.self)
+    let vocabulary = try field("vocabulary", [String].self)
+    guard vocabulary.count == config.vocabularySize else {
+      throw CheckpointError.mismatch(
+        path: path, reason: "\(vocabulary.count) words for a vocabulary size of \(config.vocabularySize)")
+    }
+
+    func tensor(_ name: String, shape expected: [Int]?) throws -> (shape: [Int], values: [Float])? {
+      guard let entry = header[name] as? [String: Any] else { return nil }
+      guard entry["dtype"] as? String == "F32", let shape = entry["shape"] as? [Int],
+        let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+      else { throw CheckpointError.notACheckpoint(path: path, reason: "tensor \(name) is not a float32 entry") }
+      if let expected, shape != expected {
+        throw CheckpointError.mismatch(path: path, reason: "tensor \(name) has shape \(shape), expected \(expected)")
+      }
+      let count = shape.reduce(1, *)
+      guard offsets[0] >= 0, offsets[1] - offsets[0] == 4 * count else {
+        throw CheckpointError.mismatch(
+          path: path, reason: "tensor \(name) has \(offsets[1] - offsets[0]) bytes for shape \(shape)")
+      }
+      guard dataStart + offsets[1] <= bytes.count else { throw CheckpointError.truncated(path: path) }
+      var values = [Float](repeating: 0, count: count)
+      values.withUnsafeMutableBytes { dst in
+        bytes.withUnsafeBytes { src in
+          dst.copyMemory(
+            from: UnsafeRawBufferPointer(rebasing: src[(dataStart + offsets[0])..<(dataStart + offsets[1])]))
+        }
+      }
+      return (shape, values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) })
+    }
+
+    var parameters: [Float] = []
+    parameters.reserveCapacity(config.parameterCount)
+    for (name, shape) in config.parameterLayout {
+      guard var t = try tensor(name, shape: shape) else {
+        throw CheckpointError.mismatch(path: path, reason: "tensor \(name) is missing")
+      }
+      if name.hasPrefix("rnn.bias_ih_l"),
+        let hh = try tensor(name.replacingOccurrences(of: "bias_ih", with: "bias_hh"), shape: shape)
+      {
+        for i in t.values.indices { t.values[i] += hh.values[i] }
+      }
+      parameters += t.values
+    }
+    var lstmStates: [(h: [Float], c: [Float])] = []
+    for l in 0..<config.layers {
+      guard let h = try tensor("state.h_l\(l)", shape: nil), let c = try tensor("state.c_l\(l)", shape: h.shape) else {
+        break
+      }
+      lstmStates.append((h.values, c.values))
+    }
+    return Checkpoint(
+      config: config, training: training, state: state, vocabulary: vocabulary, parameters: parameters,
+      lstmStates: lstmStates)
+  }
+}

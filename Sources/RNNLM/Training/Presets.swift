@@ -1,0 +1,98 @@
+/// Hyper-parameters of a training run.
+public struct TrainingOptions: Codable, Sendable, Equatable {
+  /// Batch size N (parallel streams).
+  public var batchSize = 20
+  /// Truncated-BPTT length T.
+  public var steps = 35
+  /// Initial SGD learning rate.
+  public var learningRate = 20.0
+  /// The learning rate is divided by this whenever validation perplexity does not improve
+  /// (1 keeps it constant).
+  public var learningRateDecay = 4.0
+  /// Global gradient-norm bound; 0 turns clipping off.
+  public var clip = 0.25
+  /// Epochs of the whole run.
+  public var epochs = 4
+  /// Streams used for validation and test perplexity (the book's 10).
+  public var evalBatchSize = 10
+  /// Batches between log lines.
+  public var logInterval = 20
+  /// Seed of the run's generator.
+  public var seed: UInt64 = 1
+
+  /// The defaults: the book's small-model run with pytorch/examples' decay.
+  public init() {}
+
+  /// Throws ``ConfigurationError`` for values that cannot make a run.
+  public func validate() throws {
+    if batchSize < 1 { throw ConfigurationError("batch size must be at least 1, got \(batchSize)") }
+    if steps < 1 { throw ConfigurationError("bptt steps must be at least 1, got \(steps)") }
+    if !(learningRate > 0) || !learningRate.isFinite {
+      throw ConfigurationError("learning rate must be a positive number, got \(learningRate)")
+    }
+    if !(learningRateDecay >= 1) || !learningRateDecay.isFinite {
+      throw ConfigurationError("learning-rate decay factor must be at least 1, got \(learningRateDecay)")
+    }
+    if !(clip >= 0) || !clip.isFinite { throw ConfigurationError("clip must be 0 (off) or positive, got \(clip)") }
+    if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
+    if evalBatchSize < 1 { throw ConfigurationError("evaluation batch size must be at least 1, got \(evalBatchSize)") }
+    if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
+  }
+}
+
+/// A named model shape and run: flags override any field.
+public struct Preset: Sendable {
+  /// The preset's name on the command line.
+  public let name: String
+  /// Embedding size D, hidden size H, LSTM layers L.
+  public var embeddingSize: Int, hiddenSize: Int, layers: Int
+  /// Output layer tied to the embedding; dropout rate.
+  public var tied: Bool, dropout: Double
+  /// The run's hyper-parameters.
+  public var training: TrainingOptions
+
+  /// The book's first LSTM language model ("Deep Learning from Scratch 2", ch. 6):
+  /// D = H = 100, one layer, untied, no dropout; N = 20, T = 35, SGD lr 20 (constant), clip 0.25,
+  /// 4 epochs.
+  public static let small: Preset = {
+    var t = TrainingOptions()
+    t.learningRateDecay = 1
+    return Preset(name: "small", embeddingSize: 100, hiddenSize: 100, layers: 1, tied: false, dropout: 0, training: t)
+  }()
+
+  /// The book's better model: D = H = 650, 2 layers, dropout 0.5, tied; N = 20, T = 35,
+  /// SGD lr 20 ÷ 4 whenever validation does not improve, clip 0.25, 40 epochs.
+  public static let medium: Preset = {
+    var t = TrainingOptions()
+    t.epochs = 40
+    return Preset(name: "medium", embeddingSize: 650, hiddenSize: 650, layers: 2, tied: true, dropout: 0.5, training: t)
+  }()
+
+  /// D = H = 1500, 2 layers, dropout 0.65, tied, 40 epochs, the medium schedule.
+  public static let large: Preset = {
+    var t = TrainingOptions()
+    t.epochs = 40
+    return Preset(
+      name: "large", embeddingSize: 1500, hiddenSize: 1500, layers: 2, tied: true, dropout: 0.65, training: t)
+  }()
+
+  /// All presets by name.
+  public static let all: [Preset] = [.small, .medium, .large]
+
+  /// The preset called `name`, or nil.
+  public static func named(_ name: String) -> Preset? { all.first { $0.name == name } }
+
+  /// Checks the model shape and the run's options before any data is read. (The vocabulary
+  /// size comes from the data; 2, the smallest valid one, stands in for it here.)
+  public func validate() throws {
+    try modelConfig(vocabularySize: 2).validate()
+    try training.validate()
+  }
+
+  /// The model configuration for a vocabulary of `vocabularySize` words.
+  public func modelConfig(vocabularySize: Int) -> ModelConfig {
+    ModelConfig(
+      vocabularySize: vocabularySize, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers,
+      tied: tied, dropout: dropout)
+  }
+}

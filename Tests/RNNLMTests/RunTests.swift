@@ -1,0 +1,202 @@
+import Foundation
+import Testing
+
+@testable import RNNLM
+
+/// Checkpoints, resumption, budgets, the schedule and the files a run writes, on the project's
+/// grammar corpus.
+@Suite struct RunTests {
+  static func dataset() throws -> Dataset {
+    var v = Vocabulary()
+    let train = try Corpus.tokenize(grammarText(sentences: 300, seed: 1), path: "train", vocabulary: &v, extend: true)
+    let valid = try Corpus.tokenize(grammarText(sentences: 40, seed: 2), path: "valid", vocabulary: &v, extend: false)
+    let test = try Corpus.tokenize(grammarText(sentences: 40, seed: 3), path: "test", vocabulary: &v, extend: false)
+    return Dataset(vocabulary: v, train: train, valid: valid, test: test)
+  }
+
+  /// Two LSTM layers, tied, with dropout, so that resuming must restore the generator too.
+  static let config = ModelConfig(
+    vocabularySize: 13, embeddingSize: 6, hiddenSize: 6, layers: 2, tied: true, dropout: 0.3)
+
+  static func options(epochs: Int = 3) -> TrainingOptions {
+    var o = TrainingOptions()
+    (o.batchSize, o.steps, o.learningRate, o.clip, o.epochs, o.evalBatchSize) = (4, 5, 1, 1, epochs, 3)
+    o.seed = 77
+    return o
+  }
+
+  static func trainer(_ data: Dataset, epochs: Int = 3) throws -> Trainer {
+    try Trainer(config: config, options: options(epochs: epochs), vocabulary: data.vocabulary.words)
+  }
+
+  static func directory() throws -> String { try DataTests.temporaryDirectory() }
+
+  @Test func checkpointRoundTrip() throws {
+    let data = try Self.dataset()
+    let t = try Self.trainer(data)
+    _ = try t.run(data, limits: RunLimits(maxBatches: 5))
+    let original = t.checkpoint()
+    let path = (try Self.directory() as NSString).appendingPathComponent("c.safetensors")
+    try original.write(to: path)
+    let read = try Checkpoint.read(from: path)
+    #expect(read.config == original.config && read.training == original.training && read.state == original.state)
+    #expect(read.vocabulary == data.vocabulary.words)
+    #expect(read.parameters == original.parameters, "parameters must round-trip bit for bit")
+    #expect(read.lstmStates.count == 2 && read.lstmStates[1].h == original.lstmStates[1].h)
+    // The safetensors header: 8-byte little-endian length, JSON, data 8-byte aligned.
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    let n = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    #expect((8 + n) % 8 == 0)
+    let header = try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as! [String: Any]
+    let hh = header["rnn.bias_hh_l1"] as? [String: Any]
+    #expect(hh?["shape"] as? [Int] == [24] && hh?["dtype"] as? String == "F32")
+    #expect(header["decoder.weight"] == nil, "a tied checkpoint stores the shared matrix once, as encoder.weight")
+  }
+
+  @Test func damagedCheckpointsAreNamed() throws {
+    let dir = try Self.directory()
+    let data = try Self.dataset()
+    let good = (dir as NSString).appendingPathComponent("good.safetensors")
+    try Self.trainer(data).checkpoint().write(to: good)
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
+
+    #expect(throws: CheckpointError.io(path: dir + "/none", reason: "no such file")) {
+      try Checkpoint.read(from: dir + "/none")
+    }
+    func expectError(_ contents: Data, _ check: (CheckpointError) -> Bool, _ what: String) {
+      do {
+        _ = try Checkpoint.decode(contents, path: "x")
+        Issue.record("\(what) was accepted")
+      } catch let error as CheckpointError {
+        #expect(check(error), "\(what): \(error)")
+        #expect(error.description.hasPrefix("x"), "the message must name the file: \(error)")
+      } catch { Issue.record("\(what): unexpected \(error)") }
+    }
+    expectError(
+      Data("hello, this is text and not a checkpoint".utf8),
+      {
+        if case .notACheckpoint = $0 { return true } else { return false }
+      }, "text")
+    expectError(bytes.prefix(bytes.count - 10), { $0 == .truncated(path: "x") }, "a truncated file")
+    expectError(bytes.prefix(40), { $0 == .truncated(path: "x") }, "a file cut inside its header")
+    // The same file with its version field changed byte for byte.
+    var newer = bytes
+    let tag = Data("\"version\":\"1\"".utf8)
+    let found = try #require(newer.range(of: tag))
+    newer[found.upperBound - 2] = UInt8(ascii: "9")
+    expectError(newer, { $0 == .incompatibleVersion(path: "x", found: "9") }, "a version-9 file")
+  }
+
+  /// A failed save leaves the previous file as it was and no temporary file behind.
+  @Test func savingIsAtomic() throws {
+    let dir = try Self.directory()
+    let data = try Self.dataset()
+    let t = try Self.trainer(data)
+    let path = (dir as NSString).appendingPathComponent("last.safetensors")
+    try t.checkpoint().write(to: path)
+    let before = try Data(contentsOf: URL(fileURLWithPath: path))
+    // The destination's directory replaced by a file: the temporary file cannot be created.
+    let blocked = (dir as NSString).appendingPathComponent("blocked")
+    try Data("x".utf8).write(to: URL(fileURLWithPath: blocked))
+    #expect(throws: CheckpointError.self) { try t.checkpoint().write(to: blocked + "/last.safetensors") }
+    // Overwriting a directory fails at the rename: the directory and its content survive.
+    let occupied = (dir as NSString).appendingPathComponent("occupied")
+    try FileManager.default.createDirectory(atPath: occupied, withIntermediateDirectories: true)
+    try Data("keep".utf8).write(to: URL(fileURLWithPath: occupied + "/file"))
+    #expect(throws: CheckpointError.self) { try t.checkpoint().write(to: occupied) }
+    #expect(try String(contentsOfFile: occupied + "/file", encoding: .utf8) == "keep")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
+    #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+  }
+
+  /// Stopping after epoch 1, then in the middle of epoch 2, and resuming each time gives the
+  /// same perplexities, bit for bit, as the run that was never interrupted.
+  @Test func resumingIsExact() throws {
+    let data = try Self.dataset()
+    let whole = try Self.trainer(data).run(data, limits: RunLimits(saveDirectory: try Self.directory()))
+
+    let dir = try Self.directory()
+    let last = (dir as NSString).appendingPathComponent("last.safetensors")
+    let first = try Self.trainer(data).run(data, limits: RunLimits(maxEpochs: 1, saveDirectory: dir))
+    #expect(first.epochs.count == 1 && first.stoppedEarly != nil)
+    let second = try Trainer(resuming: Checkpoint.read(from: last)).run(
+      data, limits: RunLimits(maxBatches: 7, saveDirectory: dir))
+    #expect(second.epochs.count == 1 && second.stoppedEarly != nil)
+    #expect(try Checkpoint.read(from: last).state.batchesInEpoch == 7)
+    let resumed = try Trainer(resuming: Checkpoint.read(from: last)).run(data, limits: RunLimits(saveDirectory: dir))
+
+    #expect(resumed.stoppedEarly == nil && resumed.epochs.count == 3)
+    for (a, b) in zip(whole.epochs, resumed.epochs) {
+      #expect(a.trainPerplexity == b.trainPerplexity, "epoch \(a.epoch) training perplexity")
+      #expect(a.validPerplexity == b.validPerplexity, "epoch \(a.epoch) validation perplexity")
+      #expect(a.learningRate == b.learningRate)
+    }
+    #expect(whole.testPerplexity == resumed.testPerplexity)
+    #expect(whole.bestValidPerplexity == resumed.bestValidPerplexity)
+  }
+
+  /// A stop request (what Ctrl-C does) ends the run after the current batch, saves a resumable
+  /// checkpoint and still reports a test perplexity.
+  @Test func stopRequestSavesAndEvaluates() throws {
+    let data = try Self.dataset()
+    let dir = try Self.directory()
+    let t = try Self.trainer(data)
+    t.requestStop()
+    let report = try t.run(data, limits: RunLimits(saveDirectory: dir))
+    #expect(report.stoppedEarly == "stop requested")
+    #expect(report.testPerplexity.isFinite)
+    let saved = try Checkpoint.read(from: dir + "/last.safetensors")
+    #expect(saved.state.batchesInEpoch == 1 && saved.state.epochsCompleted == 0)
+  }
+
+  /// A diverging run names the last good checkpoint and leaves it untouched.
+  @Test func divergenceKeepsLastGoodCheckpoint() throws {
+    let data = try Self.dataset()
+    let dir = try Self.directory()
+    _ = try Self.trainer(data).run(data, limits: RunLimits(maxEpochs: 1, saveDirectory: dir))
+    let path = dir + "/last.safetensors"
+    let before = try Data(contentsOf: URL(fileURLWithPath: path))
+    var o = Self.options()
+    (o.learningRate, o.clip) = (1e30, 0)
+    let t = try Trainer(config: Self.config, options: o, vocabulary: data.vocabulary.words)
+    do {
+      _ = try t.run(data, limits: RunLimits(saveDirectory: dir))
+      Issue.record("a learning rate of 1e30 did not diverge")
+    } catch let TrainingError.diverged(_, _, loss, kept) {
+      #expect(!loss.isFinite)
+      #expect(kept == path)
+    }
+    #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+  }
+
+  @Test func scheduleKeepsBestAndDividesLearningRate() {
+    var s = RunState(learningRate: 20, generator: SeededGenerator(seed: 1))
+    #expect(s.recordValidation(150, decay: 4) && s.bestValidPerplexity == 150 && s.learningRate == 20)
+    #expect(s.recordValidation(140, decay: 4) && s.learningRate == 20)
+    #expect(!s.recordValidation(140, decay: 4) && s.learningRate == 5 && s.bestValidPerplexity == 140)
+    #expect(!s.recordValidation(.nan, decay: 4) && s.learningRate == 1.25)
+    #expect(s.recordValidation(139, decay: 4) && s.learningRate == 1.25)
+  }
+
+  /// metrics.csv gets a row per log line and per epoch; curve.svg plots every epoch.
+  @Test func metricsFilesAreWritten() throws {
+    let data = try Self.dataset()
+    let dir = try Self.directory()
+    var o = Self.options(epochs: 2)
+    o.logInterval = 20
+    let t = try Trainer(config: Self.config, options: o, vocabulary: data.vocabulary.words)
+    t.observers = [try MetricsWriter(directory: dir)]
+    let report = try t.run(data, limits: RunLimits(saveDirectory: dir))
+    let perEpoch = try TrainingBatches(corpus: data.train, batchSize: 4, steps: 5).batchesPerEpoch
+    let rows = try String(contentsOfFile: dir + "/metrics.csv", encoding: .utf8).split(separator: "\n")
+    let logLines = perEpoch / 20 + (perEpoch % 20 == 0 ? 0 : 1)
+    #expect(rows.count == 1 + 2 * (logLines + 1))
+    #expect(rows.filter { $0.contains(",end,") }.count == 2)
+    let valid = String(format: "%.4f", report.epochs[1].validPerplexity)
+    #expect(rows.last!.contains(valid))
+    let svg = try String(contentsOfFile: dir + "/curve.svg", encoding: .utf8)
+    #expect(svg.hasPrefix("<svg") && svg.components(separatedBy: "<polyline").count == 3)
+    #expect(svg.components(separatedBy: "<circle").count == 1 + 2 * 2)
+  }
+}
