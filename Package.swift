@@ -6,6 +6,7 @@ let package = Package(
   products: [
     .library(name: "RNNLM", targets: ["RNNLM"]),
     .executable(name: "train-ptb", targets: ["train-ptb"]),
+    .executable(name: "ppl-bench", targets: ["ppl-bench"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -27,12 +28,24 @@ let package = Package(
     // MARK: - Swift
 
     .target(name: "RNNLM", dependencies: ["COpenBLAS", "CKernels"]),
+    /// Flags and run set-up shared by the executables (not a product).
+    .target(
+      name: "RNNLMCommandLine",
+      dependencies: ["RNNLM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
     .executableTarget(
       name: "train-ptb",
+      dependencies: ["RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+
+    // MARK: - Benchmarks
+
+    .executableTarget(
+      name: "ppl-bench",
       dependencies: [
-        "RNNLM",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]
+        "RNNLM", "RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Benchmarks/PerplexityBenchmark"
     ),
 
     // MARK: - Tests

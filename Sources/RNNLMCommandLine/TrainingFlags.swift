@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import RNNLM
+
+/// The flags of a training run, shared by `train-ptb` and the perplexity benchmark.
+public struct TrainingFlags: ParsableArguments {
+  public init() {}
+
+  @Option(help: "Preset: \(Preset.all.map(\.name).joined(separator: ", ")).")
+  public var preset = "small"
+  @Option(help: "Directory holding ptb.train.txt, ptb.valid.txt and ptb.test.txt.")
+  public var data: String?
+  @Flag(help: "Skip the SHA-256 check of the PTB files (for other corpora laid out like PTB).")
+  public var noVerify = false
+
+  @Option(help: "Embedding size D.") public var emsize: Int?
+  @Option(help: "Hidden size H.") public var nhid: Int?
+  @Option(help: "Number of LSTM layers.") public var nlayers: Int?
+  @Option(help: "Tie the output layer to the embedding (needs emsize = nhid): true or false.") public var tied: Bool?
+  @Option(help: "Dropout rate in [0, 1).") public var dropout: Double?
+  @Option(help: "Initial SGD learning rate.") public var lr: Double?
+  @Option(name: .customLong("lr-decay"), help: "Divide lr by this when validation does not improve (1: never).")
+  public var lrDecay: Double?
+  @Option(help: "Global gradient-norm clip; 0 disables it.") public var clip: Double?
+  @Option(help: "Epochs of the whole run.") public var epochs: Int?
+  @Option(name: .customLong("batch-size"), help: "Training batch size N.") public var batchSize: Int?
+  @Option(help: "Truncated BPTT length T.") public var bptt: Int?
+  @Option(name: .customLong("eval-batch-size"), help: "Streams for validation/test perplexity.")
+  public var evalBatchSize: Int?
+  @Option(name: .customLong("log-interval"), help: "Batches between log lines.") public var logInterval: Int?
+  @Option(help: "Random seed.") public var seed: UInt64?
+
+  @Option(
+    help:
+      "Directory for best.safetensors, last.safetensors, metrics.csv, curve.svg (default: runs/<preset>-<n>, a new one; when resuming, the checkpoint's directory)."
+  )
+  public var save: String?
+  @Option(help: "Continue the run saved in this checkpoint (its last.safetensors).") public var resume: String?
+  @Option(name: .customLong("max-minutes"), help: "Stop cleanly after this many minutes (resumable).")
+  public var maxMinutes: Double?
+  @Option(name: .customLong("max-epochs"), help: "Stop cleanly after this many epochs in this invocation (resumable).")
+  public var maxEpochs: Int?
+  @Option(
+    name: .customLong("max-batches"), help: "Stop cleanly after this many batches in this invocation (resumable).")
+  public var maxBatches: Int?
+  @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice).") public var threads: Int?
+
+  /// The flags that change the model or its training, by name, when given.
+  var shapeFlags: [String] {
+    var given: [String] = []
+    if emsize != nil { given.append("--emsize") }
+    if nhid != nil { given.append("--nhid") }
+    if nlayers != nil { given.append("--nlayers") }
+    if tied != nil { given.append("--tied") }
+    if dropout != nil { given.append("--dropout") }
+    if lr != nil { given.append("--lr") }
+    if lrDecay != nil { given.append("--lr-decay") }
+    if clip != nil { given.append("--clip") }
+    if batchSize != nil { given.append("--batch-size") }
+    if bptt != nil { given.append("--bptt") }
+    if evalBatchSize != nil { given.append("--eval-batch-size") }
+    if seed != nil { given.append("--seed") }
+    return given
+  }
+
+  public func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive") }
+    if let maxEpochs, maxEpochs < 1 { throw ValidationError("--max-epochs must be at least 1") }
+    if let maxBatches, maxBatches < 1 { throw ValidationError("--max-batches must be at least 1") }
+    if resume != nil, !shapeFlags.isEmpty {
+      throw ValidationError(
+        "\(shapeFlags.joined(separator: ", ")) cannot change a resumed run; it continues with its saved settings (only --epochs and the budgets may change)"
+      )
+    }
+    if resume == nil { try resolvedPreset().validate() }
+  }
+
+  /// The preset with the flags applied.
+  func resolvedPreset() throws -> Preset {
+    guard var p = Preset.named(preset) else {
+      throw ValidationError(
+        "unknown preset '\(preset)'; choose one of \(Preset.all.map(\.name).joined(separator: ", "))")
+    }
+    if let emsize { p.embeddingSize = emsize }
+    if let nhid { p.hiddenSize = nhid }
+    if let nlayers { p.layers = nlayers }
+    if let tied { p.tied = tied }
+    if let dropout { p.dropout = dropout }
+    if let lr { p.training.learningRate = lr }
+    if let lrDecay { p.training.learningRateDecay = lrDecay }
+    if let clip { p.training.clip = clip }
+    if let epochs { p.training.epochs = epochs }
+    if let batchSize { p.training.batchSize = batchSize }
+    if let bptt { p.training.steps = bptt }
+    if let evalBatchSize { p.training.evalBatchSize = evalBatchSize }
+    if let logInterval { p.training.logInterval = logInterval }
+    if let seed { p.training.seed = seed }
+    do { try p.validate() } catch let error as ConfigurationError { throw ValidationError(error.description) }
+    return p
+  }
+}
+
+/// A run that cannot go on: ArgumentParser prints "Error: <description>" to standard error and
+/// exits with status 1 (usage errors exit with 64).
+public struct RunFailure: Error, CustomStringConvertible {
+  public let description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// What ``runTraining(_:)`` ran and measured.
+public struct CompletedRun {
+  public let preset: String
+  public let config: ModelConfig
+  public let options: TrainingOptions
+  public let report: TrainingReport
+  public let saveDirectory: String
+}
+
+/// Writes one line to standard output at once.
+public func say(_ line: String) { ConsoleProgress.stdout(line + "\n") }
+
+/// The first `runs/<name>-<n>` that does not exist yet, so no earlier run is overwritten.
+func freshRunDirectory(_ name: String) -> String {
+  var n = 1
+  while FileManager.default.fileExists(atPath: "runs/\(name)-\(n)") { n += 1 }
+  return "runs/\(name)-\(n)"
+}
+
+/// Finds and loads the data, builds or resumes the trainer, trains with console progress and
+/// metrics, and returns the report. Errors come back as one-line ``RunFailure``s or
+/// `ValidationError`s.
+public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
+  if let threads = flags.threads { BLASThreads.set(threads) }
+  do {
+    var checkpoint: Checkpoint?
+    if let resume = flags.resume {
+      checkpoint = try Checkpoint.read(from: resume)
+      if let epochs = flags.epochs { checkpoint!.training.epochs = epochs }
+      if let logInterval = flags.logInterval { checkpoint!.training.logInterval = logInterval }
+      try checkpoint!.training.validate()
+    }
+    let preset = checkpoint == nil ? try flags.resolvedPreset() : nil
+    let directory = try PTB.locate(explicit: flags.data)
+    say("reading PTB from \(directory)")
+    let dataset = try PTB.load(directory: directory, verify: !flags.noVerify)
+
+    let trainer: Trainer
+    let name: String
+    if let checkpoint {
+      guard checkpoint.vocabulary == dataset.vocabulary.words else {
+        throw RunFailure("\(flags.resume!) was trained on another vocabulary than the data in \(directory)")
+      }
+      trainer = try Trainer(resuming: checkpoint)
+      name = "resumed"
+      say(
+        "resuming \(flags.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
+      )
+    } else {
+      trainer = try Trainer(
+        config: preset!.modelConfig(vocabularySize: dataset.vocabulary.count), options: preset!.training,
+        vocabulary: dataset.vocabulary.words)
+      name = preset!.name
+    }
+    let saveDirectory =
+      flags.save ?? flags.resume.map { ($0 as NSString).deletingLastPathComponent } ?? freshRunDirectory(name)
+    let c = trainer.config
+    let t = trainer.options
+    say(
+      "model: V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), "
+        + "dropout \(c.dropout), \(c.parameterCount) parameters")
+    say(
+      "training: N \(t.batchSize), T \(t.steps), lr \(trainer.state.learningRate), decay \(t.learningRateDecay), "
+        + "clip \(t.clip), epochs \(t.epochs), seed \(t.seed), OpenBLAS threads \(BLASThreads.count); "
+        + "tokens: train \(dataset.train.count), valid \(dataset.valid.count), test \(dataset.test.count)")
+    say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
+    trainer.observers = [
+      ConsoleProgress(), try MetricsWriter(directory: saveDirectory, history: trainer.state.history),
+    ]
+    Trainer.stopOnInterrupt()
+    let report = try trainer.run(
+      dataset,
+      limits: RunLimits(
+        maxMinutes: flags.maxMinutes, maxEpochs: flags.maxEpochs, maxBatches: flags.maxBatches,
+        saveDirectory: saveDirectory))
+    return CompletedRun(
+      preset: checkpoint == nil ? preset!.name : "resumed", config: trainer.config, options: trainer.options,
+      report: report, saveDirectory: saveDirectory)
+  } catch let error as DataError {
+    throw RunFailure(error.description)
+  } catch let error as CheckpointError {
+    throw RunFailure(error.description)
+  } catch let error as TrainingError {
+    throw RunFailure(error.description)
+  } catch let error as ConfigurationError {
+    throw ValidationError(error.description)
+  }
+}
