@@ -98,6 +98,11 @@ void rl_column_sums_add_f(int rows, int cols, const float *x, float *out) {
   DISPATCH(column_sums_add, rows, cols, x, out);
 }
 double rl_sum_squares_f(long n, const float *x) { return DISPATCH(sum_squares, n, x); }
+void rl_dropout_f(long n, const float *x, const uint32_t *bits, uint32_t threshold, float scale, float *mask,
+                  float *out) {
+  DISPATCH(dropout, n, x, bits, threshold, scale, mask, out);
+}
+void rl_multiply_f(long n, const float *a, const float *b, float *out) { DISPATCH(multiply, n, a, b, out); }
 void rl_exp_f(long n, const float *x, float *y) { DISPATCH(map_exp, n, x, y); }
 void rl_tanh_f(long n, const float *x, float *y) { DISPATCH(map_tanh, n, x, y); }
 void rl_sigmoid_f(long n, const float *x, float *y) { DISPATCH(map_sigmoid, n, x, y); }
@@ -129,3 +134,8 @@ void rl_column_sums_add_d(int rows, int cols, const double *x, double *out) {
   column_sums_add_dbl(rows, cols, x, out);
 }
 double rl_sum_squares_d(long n, const double *x) { return sum_squares_dbl(n, x); }
+void rl_dropout_d(long n, const double *x, const uint32_t *bits, uint32_t threshold, double scale, double *mask,
+                  double *out) {
+  dropout_dbl(n, x, bits, threshold, scale, mask, out);
+}
+void rl_multiply_d(long n, const double *a, const double *b, double *out) { multiply_dbl(n, a, b, out); }

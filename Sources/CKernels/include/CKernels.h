@@ -24,7 +24,7 @@ void rl_lstm_forward_step_d(int n, int h, double *a, const double *c_prev, doubl
 
 /// Backward of one LSTM time step.
 /// acts: (n, 4h) activations from the forward step; c_prev, tanh_c: (n, h).
-/// dh = dh_out + dh_rec (dh_rec may be NULL): gradient reaching h_t.
+/// dh = dh_out + dh_rec: gradient reaching h_t (from the output, and from step t+1).
 /// dc: (n, h), in: gradient reaching c_t from step t+1; out: gradient reaching c_{t-1}.
 /// da: (n, 4h) out: gradient of the pre-activations.
 void rl_lstm_backward_step_f(int n, int h, const float *acts, const float *c_prev,
@@ -42,6 +42,17 @@ double rl_softmax_xent_f(int rows, int cols, float *scores, const int32_t *targe
                          float grad_scale);
 double rl_softmax_xent_d(int rows, int cols, double *scores, const int32_t *targets,
                          double grad_scale);
+
+/// Inverted dropout over n elements: mask[i] = bits[i] >= threshold ? scale : 0 and
+/// out[i] = x[i] * mask[i]. `bits` are uniform random 32-bit words.
+void rl_dropout_f(long n, const float *x, const uint32_t *bits, uint32_t threshold, float scale, float *mask,
+                  float *out);
+void rl_dropout_d(long n, const double *x, const uint32_t *bits, uint32_t threshold, double scale, double *mask,
+                  double *out);
+
+/// out[i] = a[i] * b[i].
+void rl_multiply_f(long n, const float *a, const float *b, float *out);
+void rl_multiply_d(long n, const double *a, const double *b, double *out);
 
 /// out[j] += sum_i x[i * cols + j]: bias gradients.
 void rl_column_sums_add_f(int rows, int cols, const float *x, float *out);

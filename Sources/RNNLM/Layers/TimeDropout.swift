@@ -19,6 +19,8 @@ public final class TimeDropout<T: BLASScalar> {
   let mask: Buffer<T>
   /// dInput: (rows, width), written by backward (training only).
   public let dInput: Buffer<T>
+  /// bits: (rows, width) uniform random words, drawn from the run's generator per pass.
+  private let bits: UnsafeMutablePointer<UInt32>
   private var rows = 0
   private var applied = false
 
@@ -32,7 +34,10 @@ public final class TimeDropout<T: BLASScalar> {
     output = Buffer(count: size)
     mask = Buffer(count: size)
     dInput = Buffer(count: size)
+    bits = .allocate(capacity: max(size, 1))
   }
+
+  deinit { bits.deallocate() }
 
   /// Applies a fresh mask to `input` (rows, width) and returns the result: ``output``, or
   /// `input` itself when not training or the rate is 0.
@@ -42,22 +47,18 @@ public final class TimeDropout<T: BLASScalar> {
     applied = training && rate > 0
     guard applied else { return input }
     let count = rows * width
-    let scale = T(1 / (1 - rate))
-    // Two 32-bit uniforms from each 64-bit draw; keep when u ≥ rate.
-    let threshold = UInt32(min(rate * 4_294_967_296.0, 4_294_967_295.0))
-    let m = mask.pointer
-    let out = output.pointer
+    // Two 32-bit words from each 64-bit draw, low half first; keep an element when its word is
+    // at least rate · 2³².
     var i = 0
     while i < count {
-      let bits = generator.next()
-      for half in 0..<2 where i < count {
-        let u = UInt32(truncatingIfNeeded: bits >> (32 * UInt64(half)))
-        m[i] = u >= threshold ? scale : 0
-        out[i] = input[i] * m[i]
-        i += 1
-      }
+      let draw = generator.next()
+      bits[i] = UInt32(truncatingIfNeeded: draw)
+      if i + 1 < count { bits[i + 1] = UInt32(truncatingIfNeeded: draw >> 32) }
+      i += 2
     }
-    return UnsafePointer(out)
+    let threshold = UInt32(min(rate * 4_294_967_296.0, 4_294_967_295.0))
+    T._dropout(count, input, bits, threshold, T(1 / (1 - rate)), mask.pointer, output.pointer)
+    return UnsafePointer(output.pointer)
   }
 
   /// Returns the gradient of the input: dOutput ⊙ mask in ``dInput``, or `dOutput` itself

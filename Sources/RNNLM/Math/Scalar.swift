@@ -35,8 +35,16 @@ public protocol BLASScalar: BinaryFloatingPoint, Sendable {
   /// Backward of ``_lstmForwardStep(_:_:_:_:_:_:_:)`` (see `CKernels.h`).
   static func _lstmBackwardStep(
     _ n: Int, _ h: Int, _ acts: UnsafePointer<Self>, _ cPrev: UnsafePointer<Self>,
-    _ tanhC: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>, _ dhRec: UnsafePointer<Self>?,
+    _ tanhC: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>, _ dhRec: UnsafePointer<Self>,
     _ dc: UnsafeMutablePointer<Self>, _ da: UnsafeMutablePointer<Self>)
+
+  /// Inverted dropout: `mask = bits ≥ threshold ? scale : 0`, `out = x ⊙ mask` (see `CKernels.h`).
+  static func _dropout(
+    _ n: Int, _ x: UnsafePointer<Self>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Self,
+    _ mask: UnsafeMutablePointer<Self>, _ out: UnsafeMutablePointer<Self>)
+
+  /// `out = a ⊙ b` over `n` elements.
+  static func _multiply(_ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>)
 
   /// Fused, stable softmax + cross-entropy; returns the summed loss (see `CKernels.h`).
   static func _softmaxCrossEntropy(
@@ -81,10 +89,21 @@ extension Float: BLASScalar {
   }
   public static func _lstmBackwardStep(
     _ n: Int, _ h: Int, _ acts: UnsafePointer<Float>, _ cPrev: UnsafePointer<Float>,
-    _ tanhC: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>, _ dhRec: UnsafePointer<Float>?,
+    _ tanhC: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>, _ dhRec: UnsafePointer<Float>,
     _ dc: UnsafeMutablePointer<Float>, _ da: UnsafeMutablePointer<Float>
   ) {
     rl_lstm_backward_step_f(Int32(n), Int32(h), acts, cPrev, tanhC, dhOut, dhRec, dc, da)
+  }
+  public static func _dropout(
+    _ n: Int, _ x: UnsafePointer<Float>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Float,
+    _ mask: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>
+  ) {
+    rl_dropout_f(n, x, bits, threshold, scale, mask, out)
+  }
+  public static func _multiply(
+    _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+  ) {
+    rl_multiply_f(n, a, b, out)
   }
   public static func _softmaxCrossEntropy(
     _ rows: Int, _ cols: Int, _ scores: UnsafeMutablePointer<Float>, _ targets: UnsafePointer<Int32>,
@@ -127,10 +146,21 @@ extension Double: BLASScalar {
   }
   public static func _lstmBackwardStep(
     _ n: Int, _ h: Int, _ acts: UnsafePointer<Double>, _ cPrev: UnsafePointer<Double>,
-    _ tanhC: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>, _ dhRec: UnsafePointer<Double>?,
+    _ tanhC: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>, _ dhRec: UnsafePointer<Double>,
     _ dc: UnsafeMutablePointer<Double>, _ da: UnsafeMutablePointer<Double>
   ) {
     rl_lstm_backward_step_d(Int32(n), Int32(h), acts, cPrev, tanhC, dhOut, dhRec, dc, da)
+  }
+  public static func _dropout(
+    _ n: Int, _ x: UnsafePointer<Double>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Double,
+    _ mask: UnsafeMutablePointer<Double>, _ out: UnsafeMutablePointer<Double>
+  ) {
+    rl_dropout_d(n, x, bits, threshold, scale, mask, out)
+  }
+  public static func _multiply(
+    _ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>
+  ) {
+    rl_multiply_d(n, a, b, out)
   }
   public static func _softmaxCrossEntropy(
     _ rows: Int, _ cols: Int, _ scores: UnsafeMutablePointer<Double>, _ targets: UnsafePointer<Int32>,
