@@ -47,6 +47,13 @@ let package = Package(
       ],
       path: "Benchmarks/PerplexityBenchmark"
     ),
+    .executableTarget(
+      name: "throughput-bench",
+      dependencies: [
+        "RNNLM", "RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Benchmarks/Throughput"
+    ),
 
     // MARK: - Tests
 

@@ -77,7 +77,7 @@ public struct TrainingFlags: ParsableArguments {
   }
 
   /// The preset with the flags applied.
-  func resolvedPreset() throws -> Preset {
+  public func resolvedPreset() throws -> Preset {
     guard var p = Preset.named(preset) else {
       throw ValidationError(
         "unknown preset '\(preset)'; choose one of \(Preset.all.map(\.name).joined(separator: ", "))")

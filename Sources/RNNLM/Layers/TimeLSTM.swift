@@ -44,6 +44,8 @@ public final class TimeLSTM<T: BLASScalar> {
 
   private var input: UnsafePointer<T>?
   private var steps = 0
+  /// Times the layer's parts when set (benchmark breakdown).
+  public var profiler: Profiler?
 
   /// A layer over the given parameter and gradient views, with buffers for (N, maxSteps).
   public init(
@@ -102,18 +104,23 @@ public final class TimeLSTM<T: BLASScalar> {
     hs.pointer.update(from: hState.pointer, count: n * h)
     cs.pointer.update(from: cState.pointer, count: n * h)
 
-    for r in 0..<rows { (gates.pointer + r * h4).update(from: bias, count: h4) }
-    gemm(
-      transposeB: true, m: rows, n: h4, k: inputSize,
-      a: input, lda: inputSize, b: wIH, ldb: inputSize, beta: 1, c: gates.pointer, ldc: h4)
-
+    profiler.time("lstm fwd: input projection X·W_ihᵀ + b") {
+      for r in 0..<rows { (gates.pointer + r * h4).update(from: bias, count: h4) }
+      gemm(
+        transposeB: true, m: rows, n: h4, k: inputSize,
+        a: input, lda: inputSize, b: wIH, ldb: inputSize, beta: 1, c: gates.pointer, ldc: h4)
+    }
     for t in 0..<steps {
       let a = gates.pointer + t * n * h4
       let hPrev = hs.pointer + t * n * h
-      gemm(transposeB: true, m: n, n: h4, k: h, a: hPrev, lda: h, b: wHH, ldb: h, beta: 1, c: a, ldc: h4)
-      T._lstmForwardStep(
-        n, h, a, cs.pointer + t * n * h, cs.pointer + (t + 1) * n * h,
-        tanhC.pointer + t * n * h, hs.pointer + (t + 1) * n * h)
+      profiler.time("lstm fwd: recurrent h·W_hhᵀ (per step)") {
+        gemm(transposeB: true, m: n, n: h4, k: h, a: hPrev, lda: h, b: wHH, ldb: h, beta: 1, c: a, ldc: h4)
+      }
+      profiler.time("lstm fwd: gate kernel") {
+        T._lstmForwardStep(
+          n, h, a, cs.pointer + t * n * h, cs.pointer + (t + 1) * n * h,
+          tanhC.pointer + t * n * h, hs.pointer + (t + 1) * n * h)
+      }
     }
     hState.pointer.update(from: hs.pointer + steps * n * h, count: n * h)
     cState.pointer.update(from: cs.pointer + steps * n * h, count: n * h)
@@ -131,13 +138,23 @@ public final class TimeLSTM<T: BLASScalar> {
     dc.zero()
     for t in stride(from: steps - 1, through: 0, by: -1) {
       let da = dGates.pointer + t * n * h4
-      T._lstmBackwardStep(
-        n, h, gates.pointer + t * n * h4, cs.pointer + t * n * h, tanhC.pointer + t * n * h,
-        dOutput + t * n * h, dh.pointer, dc.pointer, da)
+      profiler.time("lstm bwd: gate kernel") {
+        T._lstmBackwardStep(
+          n, h, gates.pointer + t * n * h4, cs.pointer + t * n * h, tanhC.pointer + t * n * h,
+          dOutput + t * n * h, dh.pointer, dc.pointer, da)
+      }
       if t > 0 {
-        gemm(m: n, n: h, k: h4, a: da, lda: h4, b: wHH, ldb: h, c: dh.pointer, ldc: h)
+        profiler.time("lstm bwd: recurrent dA·W_hh (per step)") {
+          gemm(m: n, n: h, k: h4, a: da, lda: h4, b: wHH, ldb: h, c: dh.pointer, ldc: h)
+        }
       }
     }
+    profiler.time("lstm bwd: dW_ih, dW_hh, db, dX (batched)") { batchedGradients(input: input, rows: rows) }
+  }
+
+  private func batchedGradients(input: UnsafePointer<T>, rows: Int) {
+    let h = hiddenSize
+    let h4 = 4 * h
     gemm(
       transposeA: true, m: h4, n: inputSize, k: rows,
       a: dGates.pointer, lda: h4, b: input, ldb: inputSize, beta: 1, c: dWIH, ldc: inputSize)

@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 
 /// The toolkit's one matrix product: `C = alpha · op(A) · op(B) + beta · C`, row-major.
@@ -51,4 +52,10 @@ public enum BLASThreads {
 
   /// Sets OpenBLAS's thread count (clamped to at least 1).
   public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+}
+
+/// Facts about the elementwise kernels in use.
+public enum KernelInfo {
+  /// Whether the float kernels run their AVX2+FMA variants on this CPU.
+  public static var usesAVX2: Bool { rl_kernels_use_avx2() != 0 }
 }

@@ -93,6 +93,10 @@ public final class LanguageModel<T: BLASScalar> {
   public let decoder: TimeAffine<T>
   /// Dropout after the embedding (index 0) and after each LSTM layer (index l + 1).
   public let dropouts: [TimeDropout<T>]
+  /// Times each part of a pass when set (the throughput benchmark's breakdown).
+  public var profiler: Profiler? {
+    didSet { for lstm in lstms { lstm.profiler = profiler } }
+  }
   /// Draws the dropout masks: the run's generator, continuing the stream that initialised the
   /// weights, so that one seed reproduces the whole run.
   public var generator: SeededGenerator
@@ -176,25 +180,35 @@ public final class LanguageModel<T: BLASScalar> {
     inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int, gradient: Bool
   ) -> Double {
     let rows = batchSize * steps
-    embedding.forward(tokens: inputs, rows: rows)
-    var x = dropouts[0].forward(input: embedding.output.pointer, rows: rows, generator: &generator)
+    profiler.time("embedding fwd") { embedding.forward(tokens: inputs, rows: rows) }
+    var x = profiler.time("dropout fwd") {
+      dropouts[0].forward(input: embedding.output.pointer, rows: rows, generator: &generator)
+    }
     for (l, lstm) in lstms.enumerated() {
       lstm.forward(input: x, steps: steps)
-      x = dropouts[l + 1].forward(input: lstm.output, rows: rows, generator: &generator)
+      x = profiler.time("dropout fwd") {
+        dropouts[l + 1].forward(input: lstm.output, rows: rows, generator: &generator)
+      }
     }
-    decoder.forward(input: x, rows: rows)
-    let total = TimeSoftmaxWithLoss.loss(
-      scores: decoder.output.pointer, targets: targets, rows: rows, classes: config.vocabularySize,
-      gradient: gradient)
+    let hidden = x
+    profiler.time("output fwd: h·Wᵀ + b") { decoder.forward(input: hidden, rows: rows) }
+    let total = profiler.time("softmax + cross-entropy") {
+      TimeSoftmaxWithLoss.loss(
+        scores: decoder.output.pointer, targets: targets, rows: rows, classes: config.vocabularySize,
+        gradient: gradient)
+    }
     guard gradient else { return total }
 
-    decoder.backward(dOutput: decoder.output.pointer)
+    profiler.time("output bwd: dW, db, dX") { decoder.backward(dOutput: decoder.output.pointer) }
     var dx = UnsafePointer(decoder.dInput.pointer)
     for (l, lstm) in lstms.enumerated().reversed() {
-      lstm.backward(dOutput: dropouts[l + 1].backward(dOutput: dx))
+      let d = dx
+      lstm.backward(dOutput: profiler.time("dropout bwd") { dropouts[l + 1].backward(dOutput: d) })
       dx = UnsafePointer(lstm.dInput.pointer)
     }
-    embedding.backward(dOutput: dropouts[0].backward(dOutput: dx))
+    let d = dx
+    let dEmbedding = profiler.time("dropout bwd") { dropouts[0].backward(dOutput: d) }
+    profiler.time("embedding bwd") { embedding.backward(dOutput: dEmbedding) }
     return total
   }
 

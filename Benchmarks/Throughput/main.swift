@@ -1,0 +1,192 @@
+import ArgumentParser
+import Foundation
+import RNNLM
+import RNNLMCommandLine
+
+/// Matrix-product FLOPs per token of the model, counted from its shapes.
+///
+/// Forward: each LSTM layer 2·(D_in + H)·4H (input projection and recurrent product), the
+/// output layer 2·H·V. Backward: every product has two (one for the weight gradient, one for
+/// the input gradient), so training costs 3× the forward FLOPs. Elementwise work (gates,
+/// softmax, dropout, SGD) is not counted: it is memory-bound and small in FLOPs.
+func forwardFLOPsPerToken(_ c: ModelConfig) -> Double {
+  var f = 0.0
+  for l in 0..<c.layers {
+    let input = Double(l == 0 ? c.embeddingSize : c.hiddenSize)
+    f += 2 * (input + Double(c.hiddenSize)) * 4 * Double(c.hiddenSize)
+  }
+  return f + 2 * Double(c.hiddenSize) * Double(c.vocabularySize)
+}
+
+func median(_ xs: [Double]) -> Double {
+  let s = xs.sorted()
+  return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+/// Peak resident set size of this process in MB.
+func peakResidentMB() -> Double {
+  var usage = rusage()
+  getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+  return Double(usage.ru_maxrss) / 1024  // Linux reports kilobytes
+}
+
+/// sgemm GFLOP/s for C (m, n) = A (m, k) · Bᵀ with B stored (n, k), as the layers call it;
+/// median over `repeats` timings of enough calls to last about 0.2 s.
+func sgemmRate(m: Int, n: Int, k: Int, repeats: Int) -> Double {
+  let a = Buffer<Float>(count: m * k)
+  let b = Buffer<Float>(count: n * k)
+  let c = Buffer<Float>(count: m * n)
+  var g = SeededGenerator(seed: 1)
+  for i in 0..<a.count { a.pointer[i] = Float(g.nextNormal()) }
+  for i in 0..<b.count { b.pointer[i] = Float(g.nextNormal()) }
+  let flops = 2.0 * Double(m) * Double(n) * Double(k)
+  func call() {
+    gemm(transposeB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: k, c: c.pointer, ldc: n)
+  }
+  call()
+  let calls = max(1, Int(0.2 / max(flops / 50e9, 1e-7)))
+  var rates: [Double] = []
+  for _ in 0..<repeats {
+    let t0 = now()
+    for _ in 0..<calls { call() }
+    rates.append(flops * Double(calls) / (now() - t0) / 1e9)
+  }
+  return median(rates)
+}
+
+struct ThroughputBenchmark: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "throughput-bench",
+    abstract: "Tokens/s and achieved GFLOP/s of training and evaluation steps against this machine's sgemm rate.",
+    discussion: """
+      Measures, in one run: sgemm GFLOP/s for the model's large shapes and its per-step shape;
+      then K training steps and K evaluation steps on real PTB batches after a warm-up,
+      repeated; prints medians, FLOPs per token, achieved GFLOP/s and its ratio to the
+      large-shape sgemm rate, peak resident memory and the thread count. --breakdown times
+      each part of a training step.
+
+      Examples:
+        throughput-bench --preset small
+        throughput-bench --preset medium --steps 10 --breakdown
+      """)
+
+  @OptionGroup var flags: TrainingFlags
+  @Option(name: .customLong("steps"), help: "Training (and evaluation) steps per repeat.") var measuredSteps = 20
+  @Option(help: "Warm-up steps.") var warmup = 3
+  @Option(help: "Repeats (medians are reported).") var repeats = 5
+  @Flag(help: "Time each part of a training step.") var breakdown = false
+
+  func run() throws {
+    if let threads = flags.threads { BLASThreads.set(threads) }
+    let preset = try flags.resolvedPreset()
+    let dataset = try PTB.load(directory: try PTB.locate(explicit: flags.data), verify: !flags.noVerify)
+    let config = preset.modelConfig(vocabularySize: dataset.vocabulary.count)
+    let t = preset.training
+    let trainer = try Trainer(config: config, options: t, vocabulary: dataset.vocabulary.words)
+    let model = trainer.model
+    let n = t.batchSize
+    let steps = t.steps
+    let rows = n * steps
+    let h = config.hiddenSize
+    let v = config.vocabularySize
+
+    say(
+      "preset \(preset.name): V \(v), D \(config.embeddingSize), H \(h), layers \(config.layers), tied \(config.tied), dropout \(config.dropout); N \(n), T \(steps)"
+    )
+    say(
+      "cores \(ProcessInfo.processInfo.activeProcessorCount), OpenBLAS threads \(BLASThreads.count), AVX2 kernels \(KernelInfo.usesAVX2)"
+    )
+
+    let rateLSTM = sgemmRate(m: rows, n: 4 * h, k: h, repeats: repeats)
+    let rateOutput = sgemmRate(m: rows, n: v, k: h, repeats: repeats)
+    let rateStep = sgemmRate(m: n, n: 4 * h, k: h, repeats: repeats)
+    let large = max(rateLSTM, rateOutput)
+    say(String(format: "sgemm (N·T=%d, H=%d)·(H, 4H=%d):   %7.1f GFLOP/s", rows, h, 4 * h, rateLSTM))
+    say(String(format: "sgemm (N·T=%d, H=%d)·(H, V=%d):   %7.1f GFLOP/s", rows, h, v, rateOutput))
+    say(String(format: "sgemm per step (N=%d, H)·(H, 4H):    %7.1f GFLOP/s", n, rateStep))
+
+    var batches = try TrainingBatches(corpus: dataset.train, batchSize: n, steps: steps)
+    var inputs = [Int32](repeating: 0, count: rows)
+    var targets = inputs
+    func trainStep() {
+      inputs.withUnsafeMutableBufferPointer { ip in
+        targets.withUnsafeMutableBufferPointer { tp in
+          batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!)
+          model.parameters.zeroGradients()
+          _ = model.loss(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: steps, gradient: true)
+        }
+      }
+      model.profiler.time("clip") { _ = Optimizer.clipGlobalNorm(model.parameters, maxNorm: t.clip) }
+      model.profiler.time("sgd update") { Optimizer.sgdStep(model.parameters, learningRate: 1e-6) }
+    }
+    for _ in 0..<warmup { trainStep() }
+    var trainTimes: [Double] = []
+    for _ in 0..<repeats {
+      let t0 = now()
+      for _ in 0..<measuredSteps { trainStep() }
+      trainTimes.append((now() - t0) / Double(measuredSteps))
+    }
+
+    // Evaluation: forward only, dropout off, with the training batch shape.
+    let evaluator = try LanguageModel<Float>(
+      config: config, parameters: model.parameters, batchSize: n, maxSteps: steps)
+    evaluator.setTraining(false)
+    func evalStep() {
+      inputs.withUnsafeMutableBufferPointer { ip in
+        targets.withUnsafeMutableBufferPointer { tp in
+          batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!)
+          _ = evaluator.loss(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: steps, gradient: false)
+        }
+      }
+    }
+    for _ in 0..<warmup { evalStep() }
+    var evalTimes: [Double] = []
+    for _ in 0..<repeats {
+      let t0 = now()
+      for _ in 0..<measuredSteps { evalStep() }
+      evalTimes.append((now() - t0) / Double(measuredSteps))
+    }
+
+    let forward = forwardFLOPsPerToken(config)
+    func report(_ name: String, _ stepSeconds: Double, _ flopsPerToken: Double) {
+      let gflops = flopsPerToken * Double(rows) / stepSeconds / 1e9
+      say(
+        String(
+          format: "%@: %8.0f tokens/s | %7.2f ms/step | %6.2f MFLOP/token | %6.1f GFLOP/s | %.2f of large-shape sgemm",
+          name, Double(rows) / stepSeconds, 1000 * stepSeconds, flopsPerToken / 1e6, gflops, gflops / large))
+    }
+    report("training  ", median(trainTimes), 3 * forward)
+    report("evaluation", median(evalTimes), forward)
+    say(
+      String(
+        format: "peak resident memory: %.0f MB (parameters + gradients: %.0f MB)", peakResidentMB(),
+        Double(2 * 4 * config.parameterCount) / 1e6))
+    say("medians over \(repeats) repeats of \(measuredSteps) steps after \(warmup) warm-up steps")
+
+    if breakdown {
+      let profiler = Profiler()
+      model.profiler = profiler
+      let t0 = now()
+      for _ in 0..<measuredSteps { trainStep() }
+      let total = now() - t0
+      model.profiler = nil
+      say(
+        "breakdown of a training step (mean over \(measuredSteps) steps, \(String(format: "%.2f", 1000 * total / Double(measuredSteps))) ms):"
+      )
+      var accounted = 0.0
+      for part in profiler.order {
+        let s = profiler.seconds[part]!
+        accounted += s
+        say(String(format: "  %-44@ %8.3f ms  %5.1f%%", part, 1000 * s / Double(measuredSteps), 100 * s / total))
+      }
+      say(
+        String(
+          format: "  %-44@ %8.3f ms  %5.1f%%", "other (batching, bookkeeping)",
+          1000 * (total - accounted) / Double(measuredSteps), 100 * (total - accounted) / total))
+    }
+  }
+}
+
+ThroughputBenchmark.main()
