@@ -121,13 +121,18 @@ struct ThroughputBenchmark: ParsableCommand {
       model.profiler.time("clip") { _ = Optimizer.clipGlobalNorm(model.parameters, maxNorm: t.clip) }
       model.profiler.time("sgd update") { Optimizer.sgdStep(model.parameters, learningRate: 1e-6) }
     }
-    for _ in 0..<warmup { trainStep() }
-    var trainTimes: [Double] = []
-    for _ in 0..<repeats {
-      let t0 = now()
-      for _ in 0..<measuredSteps { trainStep() }
-      trainTimes.append((now() - t0) / Double(measuredSteps))
+    /// Median seconds per step over the repeats, after the warm-up.
+    func medianStepTime(_ step: () -> Void) -> Double {
+      for _ in 0..<warmup { step() }
+      var times: [Double] = []
+      for _ in 0..<repeats {
+        let t0 = now()
+        for _ in 0..<measuredSteps { step() }
+        times.append((now() - t0) / Double(measuredSteps))
+      }
+      return median(times)
     }
+    let trainTime = medianStepTime(trainStep)
 
     // Evaluation: forward only, dropout off, with the training batch shape.
     let evaluator = try LanguageModel<Float>(
@@ -141,13 +146,7 @@ struct ThroughputBenchmark: ParsableCommand {
         }
       }
     }
-    for _ in 0..<warmup { evalStep() }
-    var evalTimes: [Double] = []
-    for _ in 0..<repeats {
-      let t0 = now()
-      for _ in 0..<measuredSteps { evalStep() }
-      evalTimes.append((now() - t0) / Double(measuredSteps))
-    }
+    let evalTime = medianStepTime(evalStep)
 
     let forward = forwardFLOPsPerToken(config)
     func report(_ name: String, _ stepSeconds: Double, _ flopsPerToken: Double) {
@@ -157,8 +156,8 @@ struct ThroughputBenchmark: ParsableCommand {
           format: "%@: %8.0f tokens/s | %7.2f ms/step | %6.2f MFLOP/token | %6.1f GFLOP/s | %.2f of large-shape sgemm",
           name, Double(rows) / stepSeconds, 1000 * stepSeconds, flopsPerToken / 1e6, gflops, gflops / large))
     }
-    report("training  ", median(trainTimes), 3 * forward)
-    report("evaluation", median(evalTimes), forward)
+    report("training  ", trainTime, 3 * forward)
+    report("evaluation", evalTime, forward)
     say(
       String(
         format: "peak resident memory: %.0f MB (parameters + gradients: %.0f MB)", peakResidentMB(),
