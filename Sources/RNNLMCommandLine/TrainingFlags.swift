@@ -156,6 +156,11 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
       say(
         "resuming \(flags.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
       )
+      if !trainer.resumedWithCarriedState {
+        say(
+          "note: this checkpoint holds no carried LSTM state (a best.safetensors?); training continues from a zero state, not exactly as the original run would"
+        )
+      }
     } else {
       trainer = try Trainer(
         config: preset!.modelConfig(vocabularySize: dataset.vocabulary.count), options: preset!.training,

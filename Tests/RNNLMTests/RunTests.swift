@@ -136,6 +136,21 @@ import Testing
     #expect(whole.bestValidPerplexity == resumed.bestValidPerplexity)
   }
 
+  /// best.safetensors carries no LSTM state: resuming from it works and says it is not exact;
+  /// a carried state of the wrong shape is refused rather than dropped.
+  @Test func carriedStateOnResume() throws {
+    let data = try Self.dataset()
+    let dir = try Self.directory()
+    _ = try Self.trainer(data).run(data, limits: RunLimits(maxEpochs: 1, saveDirectory: dir))
+    let best = try Checkpoint.read(from: dir + "/best.safetensors")
+    #expect(best.lstmStates.isEmpty)
+    #expect(try !Trainer(resuming: best).resumedWithCarriedState)
+    var last = try Checkpoint.read(from: dir + "/last.safetensors")
+    #expect(try Trainer(resuming: last).resumedWithCarriedState)
+    last.lstmStates.removeLast()
+    #expect(throws: ConfigurationError.self) { try Trainer(resuming: last) }
+  }
+
   /// A stop request (what Ctrl-C does) ends the run after the current batch, saves a resumable
   /// checkpoint and still reports a test perplexity.
   @Test func stopRequestSavesAndEvaluates() throws {

@@ -134,14 +134,27 @@ public final class Trainer {
     try self.init(config: checkpoint.config, options: checkpoint.training, vocabulary: checkpoint.vocabulary)
     model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
     model.generator = generator
-    if checkpoint.lstmStates.count == model.lstms.count {
-      for (lstm, s) in zip(model.lstms, checkpoint.lstmStates) {
-        guard s.h.count == lstm.hState.count else { break }
-        lstm.setState(h: s.h, c: s.c)
+    // A best.safetensors holds no carried state: training then continues from h = c = 0, which
+    // is not the uninterrupted run (``resumedWithCarriedState`` says which case this is).
+    if !checkpoint.lstmStates.isEmpty {
+      guard checkpoint.lstmStates.count == model.lstms.count,
+        checkpoint.lstmStates.allSatisfy({
+          $0.h.count == options.batchSize * config.hiddenSize && $0.c.count == $0.h.count
+        })
+      else {
+        throw ConfigurationError(
+          "the checkpoint's carried LSTM state does not fit \(config.layers) layers of (N \(options.batchSize), H \(config.hiddenSize))"
+        )
       }
+      for (lstm, s) in zip(model.lstms, checkpoint.lstmStates) { lstm.setState(h: s.h, c: s.c) }
     }
+    resumedWithCarriedState = !checkpoint.lstmStates.isEmpty
     state = checkpoint.state
   }
+
+  /// Whether this trainer resumed a run together with its carried LSTM state (from a
+  /// `last.safetensors`): only then does it continue exactly as the uninterrupted run would.
+  public private(set) var resumedWithCarriedState = false
 
   /// Makes SIGINT (Ctrl-C) stop training after the current batch, save, and still evaluate;
   /// a second Ctrl-C ends the process at once.
@@ -153,8 +166,8 @@ public final class Trainer {
     }
   }
 
-  /// Asks the run to stop after the current batch, save and evaluate, as Ctrl-C does; safe to
-  /// call from any thread.
+  /// Asks the run under way (or the next one) to stop after its current batch, save and
+  /// evaluate, as Ctrl-C does; the request is used up by that stop. Safe from any thread.
   public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
   /// Perplexity of the current parameters on `corpus` (state reset first).
@@ -248,7 +261,7 @@ public final class Trainer {
         }
         if interruptRequested.load(ordering: .relaxed) {
           stopReason = "interrupted (Ctrl-C)"
-        } else if stopRequested.load(ordering: .relaxed) {
+        } else if stopRequested.exchange(false, ordering: .relaxed) {
           stopReason = "stop requested"
         } else if let m = limits.maxMinutes, Date().timeIntervalSince(start) >= 60 * m {
           stopReason = "time budget of \(m) minutes reached"
