@@ -206,7 +206,9 @@ public struct Checkpoint {
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
     do {
       try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-      FileManager.default.createFile(atPath: temporary.path, contents: nil)
+      guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+        throw CheckpointError.io(path: path, reason: "cannot create \(temporary.path)")
+      }
       let handle = try FileHandle(forWritingTo: temporary)
       try handle.write(contentsOf: data)
       try handle.synchronize()
@@ -234,20 +236,33 @@ public struct Checkpoint {
     return try decode(data, path: path)
   }
 
-  /// ``read(from:)`` for bytes already in memory; `path` names them in errors.
-  public static func decode(_ data: Data, path: String) throws -> Checkpoint {
-    let bytes = [UInt8](data)
-    guard bytes.count >= 8 else { throw CheckpointError.notACheckpoint(path: path, reason: "shorter than 8 bytes") }
-    let headerLength = bytes[0..<8].enumerated().reduce(UInt64(0)) {
+  /// The parts of a checkpoint's header, validated.
+  fileprivate struct Header {
+    let tensors: [String: Any]
+    let config: ModelConfig
+    let training: TrainingOptions
+    let state: RunState
+    let vocabulary: [String]
+    let dataStart: Int
+  }
+
+  /// Parses and validates the header from the file's first bytes (`prefix`, at least the
+  /// header) of a file of `fileSize` bytes.
+  fileprivate static func parseHeader(_ prefix: [UInt8], fileSize: Int, path: String) throws -> Header {
+    guard prefix.count >= 8, fileSize >= 8 else {
+      throw CheckpointError.notACheckpoint(path: path, reason: "shorter than 8 bytes")
+    }
+    let headerLength = prefix[0..<8].enumerated().reduce(UInt64(0)) {
       $0 | UInt64($1.element) << (8 * UInt64($1.offset))
     }
-    guard headerLength <= UInt64(bytes.count - 8) else {
+    guard headerLength <= UInt64(fileSize - 8) else {
       throw headerLength < 100_000_000
         ? CheckpointError.truncated(path: path)
         : CheckpointError.notACheckpoint(path: path, reason: "implausible header length \(headerLength)")
     }
     let dataStart = 8 + Int(headerLength)
-    guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart])) as? [String: Any],
+    guard prefix.count >= dataStart,
+      let header = try? JSONSerialization.jsonObject(with: Data(prefix[8..<dataStart])) as? [String: Any],
       let meta = header["__metadata__"] as? [String: String]
     else { throw CheckpointError.notACheckpoint(path: path, reason: "no JSON header with __metadata__") }
     guard meta["format"] == "rnnlm-checkpoint" else {
@@ -265,13 +280,23 @@ public struct Checkpoint {
     }
     let config = try field("config", ModelConfig.self)
     do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
-    let training = try field("training", TrainingOptions.self)
-    let state = try field("state", RunState.self)
     let vocabulary = try field("vocabulary", [String].self)
     guard vocabulary.count == config.vocabularySize else {
       throw CheckpointError.mismatch(
         path: path, reason: "\(vocabulary.count) words for a vocabulary size of \(config.vocabularySize)")
     }
+    return Header(
+      tensors: header, config: config, training: try field("training", TrainingOptions.self),
+      state: try field("state", RunState.self), vocabulary: vocabulary, dataStart: dataStart)
+  }
+
+  /// ``read(from:)`` for bytes already in memory; `path` names them in errors.
+  public static func decode(_ data: Data, path: String) throws -> Checkpoint {
+    let bytes = [UInt8](data)
+    let h = try parseHeader(bytes, fileSize: bytes.count, path: path)
+    let (header, config, training, state, vocabulary, dataStart) = (
+      h.tensors, h.config, h.training, h.state, h.vocabulary, h.dataStart
+    )
 
     func tensor(_ name: String, shape expected: [Int]?) throws -> (shape: [Int], values: [Float])? {
       guard let entry = header[name] as? [String: Any] else { return nil }
@@ -320,5 +345,52 @@ public struct Checkpoint {
     return Checkpoint(
       config: config, training: training, state: state, vocabulary: vocabulary, parameters: parameters,
       lstmStates: lstmStates)
+  }
+}
+
+/// What a checkpoint holds, read from its header alone (the weights are not loaded).
+public struct CheckpointSummary {
+  /// The model's shape.
+  public let config: ModelConfig
+  /// The run's hyper-parameters.
+  public let training: TrainingOptions
+  /// Where the run stood.
+  public let state: RunState
+  /// Number of words.
+  public let vocabularySize: Int
+  /// Tensor names and shapes, sorted by name.
+  public let tensors: [(name: String, shape: [Int])]
+  /// The file's size in bytes.
+  public let fileSize: Int
+
+  /// Reads the header of the checkpoint at `path` (8 + header bytes), with the same checks as
+  /// ``Checkpoint/read(from:)`` apart from the tensor data.
+  public init(contentsOf path: String) throws {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      let reason = FileManager.default.fileExists(atPath: path) ? "cannot be opened" : "no such file"
+      throw CheckpointError.io(path: path, reason: reason)
+    }
+    defer { try? handle.close() }
+    let size = Int((try? handle.seekToEnd()) ?? 0)
+    try? handle.seek(toOffset: 0)
+    var prefix = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
+    if prefix.count == 8 {
+      let length = prefix.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+      if length <= UInt64(max(size - 8, 0)) {
+        prefix += [UInt8]((try? handle.read(upToCount: Int(length))) ?? Data())
+      }
+    }
+    let h = try Checkpoint.parseHeader(prefix, fileSize: size, path: path)
+    config = h.config
+    training = h.training
+    state = h.state
+    vocabularySize = h.vocabulary.count
+    tensors = h.tensors.compactMap { name, value -> (name: String, shape: [Int])? in
+      guard name != "__metadata__", let entry = value as? [String: Any], let shape = entry["shape"] as? [Int] else {
+        return nil
+      }
+      return (name, shape)
+    }.sorted { $0.name < $1.name }
+    fileSize = size
   }
 }

@@ -76,34 +76,34 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 /// Batches are time-major: token (t, n) of a (T, N) batch sits at index t·N + n. The model
 /// owns buffers for (N, maxSteps); a pass may use fewer steps. Several models of different
 /// batch sizes can share one ``ParameterStore`` (training with N = 20, evaluating with N = 10).
-public final class LanguageModel<T: BLASScalar> {
+package final class LanguageModel<T: BLASScalar> {
   /// The model's shape.
-  public let config: ModelConfig
+  package let config: ModelConfig
   /// Batch size N the buffers are allocated for.
-  public let batchSize: Int
+  package let batchSize: Int
   /// Largest number of time steps per pass.
-  public let maxSteps: Int
+  package let maxSteps: Int
   /// Parameters and gradients.
-  public let parameters: ParameterStore<T>
+  package let parameters: ParameterStore<T>
   /// The layers, in order.
-  public let embedding: TimeEmbedding<T>
+  package let embedding: TimeEmbedding<T>
   /// One per LSTM layer, bottom first.
-  public let lstms: [TimeLSTM<T>]
+  package let lstms: [TimeLSTM<T>]
   /// The output layer (tied or not).
-  public let decoder: TimeAffine<T>
+  package let decoder: TimeAffine<T>
   /// Dropout after the embedding (index 0) and after each LSTM layer (index l + 1).
-  public let dropouts: [TimeDropout<T>]
+  package let dropouts: [TimeDropout<T>]
   /// Times each part of a pass when set (the throughput benchmark's breakdown).
-  public var profiler: Profiler? {
+  package var profiler: Profiler? {
     didSet { for lstm in lstms { lstm.profiler = profiler } }
   }
   /// Draws the dropout masks: the run's generator, continuing the stream that initialised the
   /// weights, so that one seed reproduces the whole run.
-  public var generator: SeededGenerator
+  package var generator: SeededGenerator
 
   /// A model with fresh parameters drawn from `generator` as the book initialises them:
   /// embedding N(0, 1)/100, every other weight N(0, 1)/sqrt(fan_in), biases zero.
-  public convenience init(
+  package convenience init(
     config: ModelConfig, batchSize: Int, maxSteps: Int, generator: inout SeededGenerator
   ) throws {
     try config.validate()
@@ -119,7 +119,7 @@ public final class LanguageModel<T: BLASScalar> {
 
   /// A model over existing parameters (shared, not copied), with its own buffers; `generator`
   /// draws its dropout masks.
-  public init(
+  package init(
     config: ModelConfig, parameters: ParameterStore<T>, batchSize: Int, maxSteps: Int,
     generator: SeededGenerator = SeededGenerator(seed: 0)
   ) throws {
@@ -159,26 +159,18 @@ public final class LanguageModel<T: BLASScalar> {
   }
 
   /// Sets every dropout layer's training flag: true while training, false to evaluate.
-  public func setTraining(_ on: Bool) {
+  package func setTraining(_ on: Bool) {
     for d in dropouts { d.training = on }
   }
 
   /// Forgets the LSTM state carried between batches (start of a new text).
-  public func resetState() {
+  package func resetState() {
     for lstm in lstms { lstm.resetState() }
   }
 
-  /// Runs the model over one batch and returns the SUM of the token losses (natural log).
-  ///
-  /// - Parameters:
-  ///   - inputs: (steps, N) time-major token ids.
-  ///   - targets: (steps, N) the ids to predict.
-  ///   - steps: time steps in this batch, 1...maxSteps.
-  ///   - gradient: when true, also backpropagates the MEAN loss and ADDS the gradients into
-  ///     ``parameters``' gradient buffer (call ``ParameterStore/zeroGradients()`` first).
-  public func loss(
-    inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int, gradient: Bool
-  ) -> Double {
+  /// Runs the model up to the output layer and returns its scores (logits): (steps·N, V), row
+  /// t·N + n for token (t, n). They stay valid until the next pass.
+  package func logits(inputs: UnsafePointer<Int32>, steps: Int) -> UnsafeMutablePointer<T> {
     let rows = batchSize * steps
     profiler.time("embedding fwd") { embedding.forward(tokens: inputs, rows: rows) }
     var x = profiler.time("dropout fwd") {
@@ -192,10 +184,25 @@ public final class LanguageModel<T: BLASScalar> {
     }
     let hidden = x
     profiler.time("output fwd: h·Wᵀ + b") { decoder.forward(input: hidden, rows: rows) }
+    return decoder.output.pointer
+  }
+
+  /// Runs the model over one batch and returns the SUM of the token losses (natural log).
+  ///
+  /// - Parameters:
+  ///   - inputs: (steps, N) time-major token ids.
+  ///   - targets: (steps, N) the ids to predict.
+  ///   - steps: time steps in this batch, 1...maxSteps.
+  ///   - gradient: when true, also backpropagates the MEAN loss and ADDS the gradients into
+  ///     ``parameters``' gradient buffer (call ``ParameterStore/zeroGradients()`` first).
+  package func loss(
+    inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int, gradient: Bool
+  ) -> Double {
+    let rows = batchSize * steps
+    let scores = logits(inputs: inputs, steps: steps)
     let total = profiler.time("softmax + cross-entropy") {
       TimeSoftmaxWithLoss.loss(
-        scores: decoder.output.pointer, targets: targets, rows: rows, classes: config.vocabularySize,
-        gradient: gradient)
+        scores: scores, targets: targets, rows: rows, classes: config.vocabularySize, gradient: gradient)
     }
     guard gradient else { return total }
 
@@ -213,7 +220,7 @@ public final class LanguageModel<T: BLASScalar> {
   }
 
   /// ``loss(inputs:targets:steps:gradient:)`` for arrays, for tests and small uses.
-  public func loss(inputs: [Int32], targets: [Int32], steps: Int, gradient: Bool) -> Double {
+  package func loss(inputs: [Int32], targets: [Int32], steps: Int, gradient: Bool) -> Double {
     precondition(inputs.count == batchSize * steps && targets.count == inputs.count, "batch must be (steps, N)")
     return inputs.withUnsafeBufferPointer { i in
       targets.withUnsafeBufferPointer { t in
