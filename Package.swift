@@ -6,6 +6,7 @@ let package = Package(
   products: [
     .library(name: "RNNLM", targets: ["RNNLM"]),
     .executable(name: "train-ptb", targets: ["train-ptb"]),
+    .executable(name: "rnnlm", targets: ["rnnlm"]),
     .executable(name: "ppl-bench", targets: ["ppl-bench"]),
   ],
   dependencies: [
@@ -36,6 +37,11 @@ let package = Package(
     .executableTarget(
       name: "train-ptb",
       dependencies: ["RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+
+    .executableTarget(
+      name: "rnnlm",
+      dependencies: ["RNNLM", "RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
 
     // MARK: - Benchmarks
