@@ -2,26 +2,26 @@
 ///
 /// W is (V, H), PyTorch's `nn.Linear` layout. With weight tying it is the embedding matrix
 /// itself (same pointer, no transposed copy), and its gradient adds into the embedding's.
-public final class TimeAffine<T: BLASScalar> {
+package final class TimeAffine<T: BLASScalar> {
   /// Input size H.
-  public let inputSize: Int
+  package let inputSize: Int
   /// Output size V.
-  public let outputSize: Int
+  package let outputSize: Int
   /// Largest number of rows.
-  public let maxRows: Int
+  package let maxRows: Int
   /// weight: (V, H); bias: (V). Views into the parameter buffer.
   let weight: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>
   /// Their gradients.
   let dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>
   /// output: (rows, V) scores. ``TimeSoftmaxWithLoss`` replaces them by their gradient in place.
-  public let output: Buffer<T>
+  package let output: Buffer<T>
   /// dInput: (rows, H), written by ``backward(dOutput:)``.
-  public let dInput: Buffer<T>
+  package let dInput: Buffer<T>
   private var input: UnsafePointer<T>?
   private var rows = 0
 
   /// A layer over the given views, for up to `maxRows` rows.
-  public init(
+  package init(
     inputSize: Int, outputSize: Int, maxRows: Int,
     weight: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>,
     dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>
@@ -38,7 +38,7 @@ public final class TimeAffine<T: BLASScalar> {
   }
 
   /// output = input·Wᵀ + b; `input` is (rows, H) and must stay unchanged until backward.
-  public func forward(input: UnsafePointer<T>, rows: Int) {
+  package func forward(input: UnsafePointer<T>, rows: Int) {
     precondition(rows <= maxRows, "batch of \(rows) rows exceeds the \(maxRows) allocated")
     self.input = input
     self.rows = rows
@@ -51,7 +51,7 @@ public final class TimeAffine<T: BLASScalar> {
 
   /// dW += dOutputᵀ·input, db += column sums of dOutput, dInput = dOutput·W.
   /// - Parameter dOutput: (rows, V); may be ``output`` itself.
-  public func backward(dOutput: UnsafePointer<T>) {
+  package func backward(dOutput: UnsafePointer<T>) {
     guard let input else { preconditionFailure("backward before forward") }
     let v = outputSize
     let h = inputSize

@@ -4,28 +4,28 @@
 /// The mask is drawn from the generator passed to ``forward(input:rows:generator:)`` (the
 /// run's, so a seed reproduces it). The layer has its own ``training`` flag; when it is off or
 /// the rate is 0 the layer passes its input through without copying.
-public final class TimeDropout<T: BLASScalar> {
+package final class TimeDropout<T: BLASScalar> {
   /// Probability of dropping an element, in [0, 1).
-  public let rate: Double
+  package let rate: Double
   /// Whether masks are applied (training) or the input passes through (evaluation).
-  public var training = true
+  package var training = true
   /// Elements per row.
-  public let width: Int
+  package let width: Int
   /// Largest number of rows.
-  public let maxRows: Int
+  package let maxRows: Int
   /// output: (rows, width), the masked input (training only).
-  public let output: Buffer<T>
+  package let output: Buffer<T>
   /// mask: (rows, width), 0 or 1 / (1 - rate).
   let mask: Buffer<T>
   /// dInput: (rows, width), written by backward (training only).
-  public let dInput: Buffer<T>
+  package let dInput: Buffer<T>
   /// bits: (rows, width) uniform random words, drawn from the run's generator per pass.
   private let bits: UnsafeMutablePointer<UInt32>
   private var rows = 0
   private var applied = false
 
   /// A dropout layer for up to `maxRows` rows of `width` elements.
-  public init(rate: Double, width: Int, maxRows: Int) {
+  package init(rate: Double, width: Int, maxRows: Int) {
     precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1), got \(rate)")
     self.rate = rate
     self.width = width
@@ -41,7 +41,7 @@ public final class TimeDropout<T: BLASScalar> {
 
   /// Applies a fresh mask to `input` (rows, width) and returns the result: ``output``, or
   /// `input` itself when not training or the rate is 0.
-  public func forward(input: UnsafePointer<T>, rows: Int, generator: inout SeededGenerator) -> UnsafePointer<T> {
+  package func forward(input: UnsafePointer<T>, rows: Int, generator: inout SeededGenerator) -> UnsafePointer<T> {
     precondition(rows <= maxRows, "batch of \(rows) rows exceeds the \(maxRows) allocated")
     self.rows = rows
     applied = training && rate > 0
@@ -63,7 +63,7 @@ public final class TimeDropout<T: BLASScalar> {
 
   /// Returns the gradient of the input: dOutput ⊙ mask in ``dInput``, or `dOutput` itself
   /// when the last forward pass passed its input through.
-  public func backward(dOutput: UnsafePointer<T>) -> UnsafePointer<T> {
+  package func backward(dOutput: UnsafePointer<T>) -> UnsafePointer<T> {
     guard applied else { return dOutput }
     let m = mask.pointer
     let d = dInput.pointer

@@ -1,25 +1,25 @@
 /// Looks up a D-dimensional vector for each token of a (T, N) time-major batch.
 ///
 /// Forward gathers rows of the embedding matrix; backward scatter-adds rows into its gradient.
-public final class TimeEmbedding<T: BLASScalar> {
+package final class TimeEmbedding<T: BLASScalar> {
   /// Vocabulary size V.
-  public let vocabularySize: Int
+  package let vocabularySize: Int
   /// Embedding size D.
-  public let dimension: Int
+  package let dimension: Int
   /// Largest number of rows (N·T) a batch may have.
-  public let maxRows: Int
+  package let maxRows: Int
   /// weight: (V, D), a view into the parameter buffer.
   let weight: UnsafeMutablePointer<T>
   /// dWeight: (V, D), same offset in the gradient buffer.
   let weightGradient: UnsafeMutablePointer<T>
   /// output: (N·T, D), row t·N + n for token (t, n).
-  public let output: Buffer<T>
+  package let output: Buffer<T>
   /// The tokens of the last forward pass, kept for backward: (N·T).
   private let tokens: UnsafeMutablePointer<Int32>
   private var rows = 0
 
   /// An embedding over `weight` (V, D) with gradient `weightGradient`, for up to `maxRows` rows.
-  public init(
+  package init(
     vocabularySize: Int, dimension: Int, maxRows: Int,
     weight: UnsafeMutablePointer<T>, weightGradient: UnsafeMutablePointer<T>
   ) {
@@ -35,7 +35,7 @@ public final class TimeEmbedding<T: BLASScalar> {
   deinit { tokens.deallocate() }
 
   /// output[r] = weight[tokens[r]] for r in 0..<rows.
-  public func forward(tokens input: UnsafePointer<Int32>, rows: Int) {
+  package func forward(tokens input: UnsafePointer<Int32>, rows: Int) {
     precondition(rows <= maxRows, "batch of \(rows) rows exceeds the \(maxRows) allocated")
     self.rows = rows
     tokens.update(from: input, count: rows)
@@ -48,7 +48,7 @@ public final class TimeEmbedding<T: BLASScalar> {
 
   /// dWeight[tokens[r]] += dOutput[r]: adds into the gradient buffer.
   /// - Parameter dOutput: (rows, D) gradient of ``output``.
-  public func backward(dOutput: UnsafePointer<T>) {
+  package func backward(dOutput: UnsafePointer<T>) {
     for r in 0..<rows {
       T._axpy(dimension, 1, dOutput + r * dimension, weightGradient + Int(tokens[r]) * dimension)
     }

@@ -10,15 +10,15 @@
 ///
 /// The layer is stateful for truncated BPTT: the last (h, c) of one forward pass is the
 /// initial state of the next, until ``resetState()``; no gradient flows across that boundary.
-public final class TimeLSTM<T: BLASScalar> {
+package final class TimeLSTM<T: BLASScalar> {
   /// Input size (D for the first layer, H above it).
-  public let inputSize: Int
+  package let inputSize: Int
   /// Hidden size H.
-  public let hiddenSize: Int
+  package let hiddenSize: Int
   /// Batch size N.
-  public let batchSize: Int
+  package let batchSize: Int
   /// Largest number of time steps T a forward pass may have.
-  public let maxSteps: Int
+  package let maxSteps: Int
 
   /// W_ih: (4H, inputSize); W_hh: (4H, H); b: (4H). Views into the parameter buffer.
   let wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>
@@ -36,7 +36,7 @@ public final class TimeLSTM<T: BLASScalar> {
   /// dGates: (T·N, 4H): gradient of the pre-activations.
   let dGates: Buffer<T>
   /// dInput: (T·N, inputSize): gradient of the input, written by ``backward(dOutput:)``.
-  public let dInput: Buffer<T>
+  package let dInput: Buffer<T>
   /// dh, dc: (N, H): gradients carried from step t to step t-1 in backward.
   let dh: Buffer<T>, dc: Buffer<T>
   /// hState, cState: (N, H): the state carried to the next forward pass.
@@ -45,10 +45,10 @@ public final class TimeLSTM<T: BLASScalar> {
   private var input: UnsafePointer<T>?
   private var steps = 0
   /// Times the layer's parts when set (benchmark breakdown).
-  public var profiler: Profiler?
+  package var profiler: Profiler?
 
   /// A layer over the given parameter and gradient views, with buffers for (N, maxSteps).
-  public init(
+  package init(
     inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int,
     parameters: (wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>),
     gradients: (wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>)
@@ -73,19 +73,19 @@ public final class TimeLSTM<T: BLASScalar> {
   }
 
   /// The hidden states h_0 ... h_{T-1} of the last forward pass: (T·N, H).
-  public var output: UnsafePointer<T> { UnsafePointer(hs.pointer + batchSize * hiddenSize) }
+  package var output: UnsafePointer<T> { UnsafePointer(hs.pointer + batchSize * hiddenSize) }
 
   /// Forgets the carried state: the next forward pass starts from h = c = 0.
-  public func resetState() {
+  package func resetState() {
     hState.zero()
     cState.zero()
   }
 
   /// The carried state (h, c), each (N, H) row-major.
-  public var state: (h: [T], c: [T]) { (hState.array, cState.array) }
+  package var state: (h: [T], c: [T]) { (hState.array, cState.array) }
 
   /// Replaces the carried state; `h` and `c` are (N, H) row-major.
-  public func setState(h: [T], c: [T]) {
+  package func setState(h: [T], c: [T]) {
     precondition(h.count == hState.count && c.count == cState.count, "state must be (N, H)")
     hState.pointer.update(from: h, count: h.count)
     cState.pointer.update(from: c, count: c.count)
@@ -93,7 +93,7 @@ public final class TimeLSTM<T: BLASScalar> {
 
   /// Runs `steps` time steps over `input`: (steps·N, inputSize), time-major.
   /// The input must stay unchanged until ``backward(dOutput:)``, which reads it.
-  public func forward(input: UnsafePointer<T>, steps: Int) {
+  package func forward(input: UnsafePointer<T>, steps: Int) {
     precondition(steps >= 1 && steps <= maxSteps, "steps \(steps) outside 1...\(maxSteps)")
     self.input = input
     self.steps = steps
@@ -128,7 +128,7 @@ public final class TimeLSTM<T: BLASScalar> {
 
   /// Backpropagates `dOutput` (steps·N, H), the gradient of ``output``, through the last
   /// forward pass: adds into the parameter gradients and writes ``dInput``.
-  public func backward(dOutput: UnsafePointer<T>) {
+  package func backward(dOutput: UnsafePointer<T>) {
     guard let input else { preconditionFailure("backward before forward") }
     let n = batchSize
     let h = hiddenSize

@@ -3,13 +3,13 @@
 /// It works in place on the scores buffer: with `gradient: true` the scores are replaced by
 /// the gradient of the MEAN loss over the rows, `(softmax - onehot) / rows`, ready for the
 /// output layer's backward pass. No buffer of its own is needed.
-public enum TimeSoftmaxWithLoss {
+package enum TimeSoftmaxWithLoss {
   /// Returns the SUM over `rows` rows of -log softmax(scores[r])[targets[r]].
   /// - Parameters:
   ///   - scores: (rows, V), overwritten.
   ///   - targets: (rows) ids in 0..<V.
   ///   - gradient: whether to leave d(mean loss)/d(scores) in `scores`.
-  public static func loss<T: BLASScalar>(
+  package static func loss<T: BLASScalar>(
     scores: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, classes: Int,
     gradient: Bool
   ) -> Double {

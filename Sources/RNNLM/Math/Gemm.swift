@@ -12,7 +12,7 @@ import COpenBLAS
 /// `beta = 1` is how the layers accumulate (the recurrent term into the input projection,
 /// gradients into the gradient buffer) without extra copies.
 @inline(__always)
-public func gemm<T: BLASScalar>(
+package func gemm<T: BLASScalar>(
   transposeA: Bool = false, transposeB: Bool = false,
   m: Int, n: Int, k: Int,
   alpha: T = 1, a: UnsafePointer<T>, lda: Int,
@@ -24,7 +24,7 @@ public func gemm<T: BLASScalar>(
 
 /// A straightforward triple loop with the same contract as ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``,
 /// accumulating in `Double`. It is the reference the BLAS path is tested against.
-public func naiveGemm<T: BLASScalar>(
+package func naiveGemm<T: BLASScalar>(
   transposeA: Bool = false, transposeB: Bool = false,
   m: Int, n: Int, k: Int,
   alpha: T = 1, a: UnsafePointer<T>, lda: Int,
@@ -55,7 +55,7 @@ public enum BLASThreads {
 }
 
 /// Facts about the elementwise kernels in use.
-public enum KernelInfo {
+package enum KernelInfo {
   /// Whether the float kernels run their AVX2+FMA variants on this CPU.
-  public static var usesAVX2: Bool { rl_kernels_use_avx2() != 0 }
+  package static var usesAVX2: Bool { rl_kernels_use_avx2() != 0 }
 }

@@ -7,7 +7,7 @@ import COpenBLAS
 /// gradients can be checked against central differences without single-precision noise.
 /// Every hot loop sits behind one of these requirements (BLAS or a C kernel), so generic
 /// layer code adds only a call per kernel, never per element.
-public protocol BLASScalar: BinaryFloatingPoint, Sendable {
+package protocol BLASScalar: BinaryFloatingPoint, Sendable {
   /// `C = alpha * op(A) * op(B) + beta * C`, row-major; see ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
   static func _gemm(
     _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
@@ -57,7 +57,7 @@ public protocol BLASScalar: BinaryFloatingPoint, Sendable {
 private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
 
 extension Float: BLASScalar {
-  public static func _gemm(
+  package static func _gemm(
     _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
     _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
     _ b: UnsafePointer<Float>, _ ldb: Int,
@@ -67,45 +67,45 @@ extension Float: BLASScalar {
       CblasRowMajor, cblasTranspose(transA), cblasTranspose(transB), Int32(m), Int32(n), Int32(k),
       alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
   }
-  public static func _axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+  package static func _axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
   }
-  public static func _scale(_ n: Int, _ alpha: Float, _ x: UnsafeMutablePointer<Float>) {
+  package static func _scale(_ n: Int, _ alpha: Float, _ x: UnsafeMutablePointer<Float>) {
     cblas_sscal(Int32(n), alpha, x, 1)
   }
-  public static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Float>) -> Double {
+  package static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Float>) -> Double {
     rl_sum_squares_f(n, x)
   }
-  public static func _addColumnSums(
+  package static func _addColumnSums(
     _ rows: Int, _ cols: Int, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
   ) {
     rl_column_sums_add_f(Int32(rows), Int32(cols), x, out)
   }
-  public static func _lstmForwardStep(
+  package static func _lstmForwardStep(
     _ n: Int, _ h: Int, _ a: UnsafeMutablePointer<Float>, _ cPrev: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, _ tanhC: UnsafeMutablePointer<Float>, _ hOut: UnsafeMutablePointer<Float>
   ) {
     rl_lstm_forward_step_f(Int32(n), Int32(h), a, cPrev, c, tanhC, hOut)
   }
-  public static func _lstmBackwardStep(
+  package static func _lstmBackwardStep(
     _ n: Int, _ h: Int, _ acts: UnsafePointer<Float>, _ cPrev: UnsafePointer<Float>,
     _ tanhC: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>, _ dhRec: UnsafePointer<Float>,
     _ dc: UnsafeMutablePointer<Float>, _ da: UnsafeMutablePointer<Float>
   ) {
     rl_lstm_backward_step_f(Int32(n), Int32(h), acts, cPrev, tanhC, dhOut, dhRec, dc, da)
   }
-  public static func _dropout(
+  package static func _dropout(
     _ n: Int, _ x: UnsafePointer<Float>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Float,
     _ mask: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>
   ) {
     rl_dropout_f(n, x, bits, threshold, scale, mask, out)
   }
-  public static func _multiply(
+  package static func _multiply(
     _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
   ) {
     rl_multiply_f(n, a, b, out)
   }
-  public static func _softmaxCrossEntropy(
+  package static func _softmaxCrossEntropy(
     _ rows: Int, _ cols: Int, _ scores: UnsafeMutablePointer<Float>, _ targets: UnsafePointer<Int32>,
     _ gradScale: Float
   ) -> Double {
@@ -114,7 +114,7 @@ extension Float: BLASScalar {
 }
 
 extension Double: BLASScalar {
-  public static func _gemm(
+  package static func _gemm(
     _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
     _ alpha: Double, _ a: UnsafePointer<Double>, _ lda: Int,
     _ b: UnsafePointer<Double>, _ ldb: Int,
@@ -124,45 +124,45 @@ extension Double: BLASScalar {
       CblasRowMajor, cblasTranspose(transA), cblasTranspose(transB), Int32(m), Int32(n), Int32(k),
       alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
   }
-  public static func _axpy(_ n: Int, _ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
+  package static func _axpy(_ n: Int, _ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
     cblas_daxpy(Int32(n), alpha, x, 1, y, 1)
   }
-  public static func _scale(_ n: Int, _ alpha: Double, _ x: UnsafeMutablePointer<Double>) {
+  package static func _scale(_ n: Int, _ alpha: Double, _ x: UnsafeMutablePointer<Double>) {
     cblas_dscal(Int32(n), alpha, x, 1)
   }
-  public static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Double>) -> Double {
+  package static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Double>) -> Double {
     rl_sum_squares_d(n, x)
   }
-  public static func _addColumnSums(
+  package static func _addColumnSums(
     _ rows: Int, _ cols: Int, _ x: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>
   ) {
     rl_column_sums_add_d(Int32(rows), Int32(cols), x, out)
   }
-  public static func _lstmForwardStep(
+  package static func _lstmForwardStep(
     _ n: Int, _ h: Int, _ a: UnsafeMutablePointer<Double>, _ cPrev: UnsafePointer<Double>,
     _ c: UnsafeMutablePointer<Double>, _ tanhC: UnsafeMutablePointer<Double>, _ hOut: UnsafeMutablePointer<Double>
   ) {
     rl_lstm_forward_step_d(Int32(n), Int32(h), a, cPrev, c, tanhC, hOut)
   }
-  public static func _lstmBackwardStep(
+  package static func _lstmBackwardStep(
     _ n: Int, _ h: Int, _ acts: UnsafePointer<Double>, _ cPrev: UnsafePointer<Double>,
     _ tanhC: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>, _ dhRec: UnsafePointer<Double>,
     _ dc: UnsafeMutablePointer<Double>, _ da: UnsafeMutablePointer<Double>
   ) {
     rl_lstm_backward_step_d(Int32(n), Int32(h), acts, cPrev, tanhC, dhOut, dhRec, dc, da)
   }
-  public static func _dropout(
+  package static func _dropout(
     _ n: Int, _ x: UnsafePointer<Double>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Double,
     _ mask: UnsafeMutablePointer<Double>, _ out: UnsafeMutablePointer<Double>
   ) {
     rl_dropout_d(n, x, bits, threshold, scale, mask, out)
   }
-  public static func _multiply(
+  package static func _multiply(
     _ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ out: UnsafeMutablePointer<Double>
   ) {
     rl_multiply_d(n, a, b, out)
   }
-  public static func _softmaxCrossEntropy(
+  package static func _softmaxCrossEntropy(
     _ rows: Int, _ cols: Int, _ scores: UnsafeMutablePointer<Double>, _ targets: UnsafePointer<Int32>,
     _ gradScale: Double
   ) -> Double {

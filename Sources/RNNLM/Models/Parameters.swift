@@ -1,13 +1,13 @@
 /// Where one named parameter lives in the flat parameter buffer.
-public struct ParameterView: Sendable, Equatable {
+package struct ParameterView: Sendable, Equatable {
   /// Name, as written in checkpoints (PyTorch-style, e.g. `lstm.weight_ih_l0`).
-  public let name: String
+  package let name: String
   /// Offset of the first element in the flat buffer.
-  public let offset: Int
+  package let offset: Int
   /// Row-major shape.
-  public let shape: [Int]
+  package let shape: [Int]
   /// Number of elements.
-  public var count: Int { shape.reduce(1, *) }
+  package var count: Int { shape.reduce(1, *) }
 }
 
 /// All parameters of a model in one flat buffer, and all gradients in a second buffer of the
@@ -15,19 +15,19 @@ public struct ParameterView: Sendable, Equatable {
 ///
 /// Layers hold views (pointers at an offset), so SGD, clipping and checkpointing are each one
 /// pass over one buffer.
-public final class ParameterStore<T: BLASScalar> {
+package final class ParameterStore<T: BLASScalar> {
   /// The named parameters in buffer order.
-  public let views: [ParameterView]
+  package let views: [ParameterView]
   /// Parameter values, ``count`` elements.
-  public let values: Buffer<T>
+  package let values: Buffer<T>
   /// Gradients, same layout as ``values``.
-  public let gradients: Buffer<T>
+  package let gradients: Buffer<T>
 
   /// Total number of scalars.
-  public var count: Int { values.count }
+  package var count: Int { values.count }
 
   /// Lays out the given (name, shape) pairs one after another and allocates both buffers.
-  public init(layout: [(name: String, shape: [Int])]) {
+  package init(layout: [(name: String, shape: [Int])]) {
     views = Self.views(for: layout)
     let count = views.last.map { $0.offset + $0.count } ?? 0
     values = Buffer(count: count)
@@ -35,7 +35,7 @@ public final class ParameterStore<T: BLASScalar> {
   }
 
   /// The views a store with this layout has, without allocating it.
-  public static func views(for layout: [(name: String, shape: [Int])]) -> [ParameterView] {
+  package static func views(for layout: [(name: String, shape: [Int])]) -> [ParameterView] {
     var offset = 0
     var views: [ParameterView] = []
     for (name, shape) in layout {
@@ -48,7 +48,7 @@ public final class ParameterStore<T: BLASScalar> {
   }
 
   /// The view called `name`; a missing name is a programming error.
-  public func view(_ name: String) -> ParameterView {
+  package func view(_ name: String) -> ParameterView {
     guard let v = views.first(where: { $0.name == name }) else {
       preconditionFailure("no parameter named \(name)")
     }
@@ -56,13 +56,13 @@ public final class ParameterStore<T: BLASScalar> {
   }
 
   /// Pointer to the values of `name`.
-  public func value(_ name: String) -> UnsafeMutablePointer<T> { values.pointer + view(name).offset }
+  package func value(_ name: String) -> UnsafeMutablePointer<T> { values.pointer + view(name).offset }
 
   /// Pointer to the gradient of `name`.
-  public func gradient(_ name: String) -> UnsafeMutablePointer<T> {
+  package func gradient(_ name: String) -> UnsafeMutablePointer<T> {
     gradients.pointer + view(name).offset
   }
 
   /// Sets all gradients to zero: one call per training step.
-  public func zeroGradients() { gradients.zero() }
+  package func zeroGradients() { gradients.zero() }
 }

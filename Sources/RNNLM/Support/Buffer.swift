@@ -2,14 +2,14 @@
 ///
 /// Layers hand raw pointers of these buffers to BLAS and the C kernels; the class keeps the
 /// memory alive for as long as the layer that owns it.
-public final class Buffer<T: BLASScalar> {
+package final class Buffer<T: BLASScalar> {
   /// First element.
-  public let pointer: UnsafeMutablePointer<T>
+  package let pointer: UnsafeMutablePointer<T>
   /// Number of elements.
-  public let count: Int
+  package let count: Int
 
   /// Allocates `count` zeroed elements.
-  public init(count: Int) {
+  package init(count: Int) {
     precondition(count >= 0, "buffer size must not be negative")
     self.count = count
     pointer = .allocate(capacity: max(count, 1))
@@ -19,8 +19,8 @@ public final class Buffer<T: BLASScalar> {
   deinit { pointer.deallocate() }
 
   /// Sets every element to zero.
-  public func zero() { pointer.update(repeating: 0, count: count) }
+  package func zero() { pointer.update(repeating: 0, count: count) }
 
   /// The elements as an array (for tests and checkpoints, not the hot path).
-  public var array: [T] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+  package var array: [T] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 }

@@ -4,18 +4,18 @@ import Foundation
 ///
 /// Layers time their parts only when a profiler is attached; otherwise the cost is one nil
 /// check per part.
-public final class Profiler {
+package final class Profiler {
   /// Seconds per part, and the order parts were first seen in.
-  public private(set) var seconds: [String: Double] = [:]
+  package private(set) var seconds: [String: Double] = [:]
   /// Parts in first-seen order.
-  public private(set) var order: [String] = []
+  package private(set) var order: [String] = []
 
   /// An empty profile.
-  public init() {}
+  package init() {}
 
   /// Runs `body`, adding its wall time to `part`.
   @inline(__always)
-  public func time<R>(_ part: String, _ body: () throws -> R) rethrows -> R {
+  package func time<R>(_ part: String, _ body: () throws -> R) rethrows -> R {
     let start = DispatchTime.now().uptimeNanoseconds
     defer {
       let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
@@ -26,7 +26,7 @@ public final class Profiler {
   }
 
   /// Forgets all times.
-  public func reset() {
+  package func reset() {
     seconds = [:]
     order = []
   }
@@ -35,7 +35,7 @@ public final class Profiler {
 extension Optional where Wrapped == Profiler {
   /// Times `body` under `part` when a profiler is attached, else just runs it.
   @inline(__always)
-  public func time<R>(_ part: String, _ body: () throws -> R) rethrows -> R {
+  package func time<R>(_ part: String, _ body: () throws -> R) rethrows -> R {
     switch self {
     case .some(let p): return try p.time(part, body)
     case .none: return try body()

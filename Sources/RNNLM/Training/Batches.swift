@@ -5,19 +5,19 @@
 /// without its first), stream i reads position (i·jump + k) mod len at its k-th step. The
 /// position keeps advancing from batch to batch AND across epochs, so the LSTM state carried
 /// between batches always continues the text it saw.
-public struct TrainingBatches: Sendable {
+package struct TrainingBatches: Sendable {
   /// The corpus as ids.
-  public let corpus: [Int32]
+  package let corpus: [Int32]
   /// Batch size N and time steps T.
-  public let batchSize: Int, steps: Int
+  package let batchSize: Int, steps: Int
   /// Batches per epoch: ⌊len / (N·T)⌋.
-  public let batchesPerEpoch: Int
+  package let batchesPerEpoch: Int
   /// Steps taken so far (the book's `time_idx`).
-  public var timeIndex = 0
+  package var timeIndex = 0
   private let length: Int, jump: Int
 
   /// Batches of `batchSize` streams and `steps` time steps over `corpus`.
-  public init(corpus: [Int32], batchSize: Int, steps: Int) throws {
+  package init(corpus: [Int32], batchSize: Int, steps: Int) throws {
     length = corpus.count - 1
     guard batchSize >= 1, steps >= 1, length >= batchSize * steps else {
       throw ConfigurationError(
@@ -31,7 +31,7 @@ public struct TrainingBatches: Sendable {
   }
 
   /// Fills `inputs` and `targets`, each (T, N) time-major, with the next batch.
-  public mutating func next(inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) {
+  package mutating func next(inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) {
     let n = batchSize
     for t in 0..<steps {
       for i in 0..<n {
@@ -50,7 +50,7 @@ public struct TrainingBatches: Sendable {
 /// i·jump), in windows of T steps, the state carried from window to window, as the book's
 /// `eval_perplexity` does (N = 10, T = 35 by default). Unlike the book, the last, shorter
 /// window is evaluated too, so all N·jump tokens count. The state is reset first.
-public func perplexity<T: BLASScalar>(of model: LanguageModel<T>, on corpus: [Int32], steps: Int = 35) -> (
+package func perplexity<T: BLASScalar>(of model: LanguageModel<T>, on corpus: [Int32], steps: Int = 35) -> (
   perplexity: Double, meanLoss: Double, tokens: Int
 ) {
   let n = model.batchSize

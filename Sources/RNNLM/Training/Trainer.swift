@@ -98,9 +98,9 @@ public final class Trainer {
   /// Words in id order (stored in checkpoints).
   public let vocabulary: [String]
   /// The model trained (N = options.batchSize, dropout on).
-  public let model: LanguageModel<Float>
+  package let model: LanguageModel<Float>
   /// The same parameters, with buffers for evaluation (N = options.evalBatchSize, dropout off).
-  public let evaluator: LanguageModel<Float>
+  package let evaluator: LanguageModel<Float>
   /// Where the run stands.
   public private(set) var state: RunState
   /// Who hears about progress.
