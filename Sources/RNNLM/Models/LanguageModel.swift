@@ -176,10 +176,10 @@ package final class LanguageModel<T: BLASScalar> {
     var x = profiler.time("dropout fwd") {
       dropouts[0].forward(input: embedding.output.pointer, rows: rows, generator: &generator)
     }
-    for (l, lstm) in lstms.enumerated() {
-      lstm.forward(input: x, steps: steps)
+    for l in lstms.indices {
+      lstms[l].forward(input: x, steps: steps)
       x = profiler.time("dropout fwd") {
-        dropouts[l + 1].forward(input: lstm.output, rows: rows, generator: &generator)
+        dropouts[l + 1].forward(input: lstms[l].output, rows: rows, generator: &generator)
       }
     }
     let hidden = x
@@ -208,10 +208,11 @@ package final class LanguageModel<T: BLASScalar> {
 
     profiler.time("output bwd: dW, db, dX") { decoder.backward(dOutput: decoder.output.pointer) }
     var dx = UnsafePointer(decoder.dInput.pointer)
-    for (l, lstm) in lstms.enumerated().reversed() {
+    // Index loops: reversing `enumerated()` builds an array, an allocation in every step.
+    for l in lstms.indices.reversed() {
       let d = dx
-      lstm.backward(dOutput: profiler.time("dropout bwd") { dropouts[l + 1].backward(dOutput: d) })
-      dx = UnsafePointer(lstm.dInput.pointer)
+      lstms[l].backward(dOutput: profiler.time("dropout bwd") { dropouts[l + 1].backward(dOutput: d) })
+      dx = UnsafePointer(lstms[l].dInput.pointer)
     }
     let d = dx
     let dEmbedding = profiler.time("dropout bwd") { dropouts[0].backward(dOutput: d) }

@@ -184,6 +184,22 @@ public final class Trainer {
       lstmStates: includingLSTMState ? model.lstms.map(\.state) : [])
   }
 
+  /// One training step on a (T, N) batch: zero the gradients, forward and backward, clip,
+  /// SGD at the current learning rate. Returns the mean loss; when it is not finite the
+  /// parameters are left as they were.
+  package func trainingStep(inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>) -> Double {
+    model.parameters.zeroGradients()
+    let loss =
+      model.loss(inputs: inputs, targets: targets, steps: options.steps, gradient: true)
+      / Double(options.batchSize * options.steps)
+    guard loss.isFinite else { return loss }
+    model.profiler.time("clip") {
+      if options.clip > 0 { Optimizer.clipGlobalNorm(model.parameters, maxNorm: options.clip) }
+    }
+    model.profiler.time("sgd update") { Optimizer.sgdStep(model.parameters, learningRate: state.learningRate) }
+    return loss
+  }
+
   private func notify(_ message: String) {
     for o in observers { o.note(message) }
   }
@@ -225,16 +241,12 @@ public final class Trainer {
         let loss = inputs.withUnsafeMutableBufferPointer { ip in
           targets.withUnsafeMutableBufferPointer { tp in
             batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!)
-            model.parameters.zeroGradients()
-            return model.loss(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: options.steps, gradient: true)
-              / Double(rows)
+            return trainingStep(inputs: ip.baseAddress!, targets: tp.baseAddress!)
           }
         }
         guard loss.isFinite else {
           throw TrainingError.diverged(epoch: epoch, batch: batch, loss: loss, kept: lastGood())
         }
-        if options.clip > 0 { Optimizer.clipGlobalNorm(model.parameters, maxNorm: options.clip) }
-        Optimizer.sgdStep(model.parameters, learningRate: state.learningRate)
         let seconds = Date().timeIntervalSince(stepStart)
         state.epochSeconds += seconds
         state.trainingSeconds += seconds
