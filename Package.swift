@@ -56,10 +56,13 @@ let package = Package(
     .executableTarget(
       name: "throughput-bench",
       dependencies: [
-        "RNNLM", "RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "RNNLM", "RNNLMCommandLine", "AllocationCounter",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Benchmarks/Throughput"
     ),
+    /// Counts heap allocations (interposes malloc and friends); linked into throughput-bench only.
+    .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
 
     // MARK: - Tests
 

@@ -1,3 +1,4 @@
+import AllocationCounter
 import ArgumentParser
 import Foundation
 import RNNLM
@@ -110,16 +111,14 @@ struct ThroughputBenchmark: ParsableCommand {
     var batches = try TrainingBatches(corpus: dataset.train, batchSize: n, steps: steps)
     var inputs = [Int32](repeating: 0, count: rows)
     var targets = inputs
+    // The trainer's own step (zero, forward, backward, clip, SGD), as training runs it.
     func trainStep() {
       inputs.withUnsafeMutableBufferPointer { ip in
         targets.withUnsafeMutableBufferPointer { tp in
           batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!)
-          model.parameters.zeroGradients()
-          _ = model.loss(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: steps, gradient: true)
+          _ = trainer.trainingStep(inputs: ip.baseAddress!, targets: tp.baseAddress!)
         }
       }
-      model.profiler.time("clip") { _ = Optimizer.clipGlobalNorm(model.parameters, maxNorm: t.clip) }
-      model.profiler.time("sgd update") { Optimizer.sgdStep(model.parameters, learningRate: 1e-6) }
     }
     /// Median seconds per step over the repeats, after the warm-up.
     func medianStepTime(_ step: () -> Void) -> Double {
@@ -133,6 +132,14 @@ struct ThroughputBenchmark: ParsableCommand {
       return median(times)
     }
     let trainTime = medianStepTime(trainStep)
+    // Heap allocations inside training steps after the warm-up (malloc and friends are counted).
+    // First make sure the counter counts: an array of 1000 integers is one allocation at least.
+    let probe = rl_allocation_count()
+    withExtendedLifetime([Int](repeating: 7, count: 1000)) {}
+    guard rl_allocation_count() > probe else { throw RunFailure("the allocation counter does not count") }
+    let allocationsBefore = rl_allocation_count()
+    for _ in 0..<measuredSteps { trainStep() }
+    let stepAllocations = Double(rl_allocation_count() - allocationsBefore) / Double(measuredSteps)
 
     // Evaluation: forward only, dropout off, with the training batch shape.
     let evaluator = try LanguageModel<Float>(
@@ -162,6 +169,7 @@ struct ThroughputBenchmark: ParsableCommand {
       String(
         format: "peak resident memory: %.0f MB (parameters + gradients: %.0f MB)", peakResidentMB(),
         Double(2 * 4 * config.parameterCount) / 1e6))
+    say(String(format: "heap allocations per training step after warm-up: %.2f", stepAllocations))
     say("medians over \(repeats) repeats of \(measuredSteps) steps after \(warmup) warm-up steps")
 
     if breakdown {
