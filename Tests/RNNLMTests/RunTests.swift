@@ -85,6 +85,23 @@ import Testing
     let found = try #require(newer.range(of: tag))
     newer[found.upperBound - 2] = UInt8(ascii: "9")
     expectError(newer, { $0 == .incompatibleVersion(path: "x", found: "9") }, "a version-9 file")
+    // A header that lies about a tensor (negative shape, reversed offsets) is refused, not trusted.
+    var lying = bytes
+    let bias = try #require(lying.range(of: Data("\"decoder.bias\":{\"data_offsets\":[".utf8)))
+    let rest = lying[bias.upperBound...]
+    let close = try #require(rest.firstIndex(of: UInt8(ascii: "}")))
+    let entry = "\"decoder.bias\":{\"data_offsets\":[8,0],\"dtype\":\"F32\",\"shape\":[-2]"
+    var patched = Data(entry.utf8)
+    // Keep the header length: pad the entry with spaces after its closing brace.
+    let original = lying[bias.lowerBound..<close]
+    #expect(patched.count <= original.count)
+    patched.append(contentsOf: [UInt8](repeating: 0x20, count: original.count - patched.count))
+    lying.replaceSubrange(bias.lowerBound..<close, with: patched)
+    expectError(
+      lying,
+      {
+        if case .notACheckpoint(_, let reason) = $0 { return reason.contains("decoder.bias") } else { return false }
+      }, "a negative shape")
   }
 
   /// A failed save leaves the previous file as it was and no temporary file behind.

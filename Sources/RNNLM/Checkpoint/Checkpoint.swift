@@ -294,20 +294,20 @@ public struct Checkpoint {
   public static func decode(_ data: Data, path: String) throws -> Checkpoint {
     let bytes = [UInt8](data)
     let h = try parseHeader(bytes, fileSize: bytes.count, path: path)
-    let (header, config, training, state, vocabulary, dataStart) = (
-      h.tensors, h.config, h.training, h.state, h.vocabulary, h.dataStart
-    )
+    let header = h.tensors
+    let config = h.config
+    let dataStart = h.dataStart
 
     func tensor(_ name: String, shape expected: [Int]?) throws -> (shape: [Int], values: [Float])? {
       guard let entry = header[name] as? [String: Any] else { return nil }
-      guard entry["dtype"] as? String == "F32", let shape = entry["shape"] as? [Int],
-        let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+      guard entry["dtype"] as? String == "F32", let shape = entry["shape"] as? [Int], shape.allSatisfy({ $0 >= 0 }),
+        let offsets = entry["data_offsets"] as? [Int], offsets.count == 2, 0 <= offsets[0], offsets[0] <= offsets[1]
       else { throw CheckpointError.notACheckpoint(path: path, reason: "tensor \(name) is not a float32 entry") }
       if let expected, shape != expected {
         throw CheckpointError.mismatch(path: path, reason: "tensor \(name) has shape \(shape), expected \(expected)")
       }
       let count = shape.reduce(1, *)
-      guard offsets[0] >= 0, offsets[1] - offsets[0] == 4 * count else {
+      guard offsets[1] - offsets[0] == 4 * count else {
         throw CheckpointError.mismatch(
           path: path, reason: "tensor \(name) has \(offsets[1] - offsets[0]) bytes for shape \(shape)")
       }
@@ -343,7 +343,7 @@ public struct Checkpoint {
       lstmStates.append((h.values, c.values))
     }
     return Checkpoint(
-      config: config, training: training, state: state, vocabulary: vocabulary, parameters: parameters,
+      config: config, training: h.training, state: h.state, vocabulary: h.vocabulary, parameters: parameters,
       lstmStates: lstmStates)
   }
 }
