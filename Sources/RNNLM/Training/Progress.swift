@@ -45,7 +45,7 @@ public final class ConsoleProgress: TrainingObserver {
     write(
       String(
         format: "| end of epoch %3d | %7.1f tok/s | train ppl %8.2f | valid ppl %8.2f |%@\n", r.epoch,
-        r.tokensPerSecond, r.trainPerplexity, r.validPerplexity, improved ? " best so far" : " no better: lr ÷ decay"))
+        r.tokensPerSecond, r.trainPerplexity, r.validPerplexity, improved ? " best so far" : " no better"))
   }
 
   public func note(_ message: String) {
@@ -137,7 +137,9 @@ public final class MetricsWriter: TrainingObserver {
     var ticks = ""
     var decade = pow(10, floor(lo))
     while log10(decade) <= hi {
-      for m in [1.0, 2.0, 5.0] where log10(decade * m) >= lo && log10(decade * m) <= hi {
+      // 1-2-5 per decade; a range narrower than a decade gets every integer multiple.
+      let multiples = hi - lo < 1 ? [1.0, 1.5, 2, 3, 4, 5, 6, 7, 8, 9] : [1.0, 2, 5]
+      for m in multiples where log10(decade * m) >= lo && log10(decade * m) <= hi {
         let v = decade * m
         ticks += String(
           format:

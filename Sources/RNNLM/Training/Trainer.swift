@@ -307,6 +307,9 @@ public final class Trainer {
         }
       }
       for o in observers { o.epochFinished(record, improved: improved) }
+      if state.learningRate != record.learningRate {
+        notify("validation did not improve: learning rate \(record.learningRate) → \(state.learningRate)")
+      }
       if let paths { try checkpoint().write(to: paths.last) }
       epochsThisCall += 1
       if let m = limits.maxEpochs, epochsThisCall >= m, state.epochsCompleted < options.epochs {
