@@ -141,18 +141,28 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
       try checkpoint!.training.validate()
     }
     let preset = checkpoint == nil ? try flags.resolvedPreset() : nil
+    let name = preset?.name ?? "resumed"
+    let saveDirectory =
+      flags.save ?? flags.resume.map { ($0 as NSString).deletingLastPathComponent } ?? freshRunDirectory(name)
+    // A new run never writes over another run's checkpoints.
+    if checkpoint == nil {
+      for file in ["best.safetensors", "last.safetensors"]
+      where FileManager.default.fileExists(atPath: (saveDirectory as NSString).appendingPathComponent(file)) {
+        throw RunFailure(
+          "\(saveDirectory) already holds a run (\(file)); continue it with --resume \(saveDirectory)/last.safetensors or choose another --save directory"
+        )
+      }
+    }
     let directory = try PTB.locate(explicit: flags.data)
     say("reading PTB from \(directory)")
     let dataset = try PTB.load(directory: directory, verify: !flags.noVerify)
 
     let trainer: Trainer
-    let name: String
     if let checkpoint {
       guard checkpoint.vocabulary == dataset.vocabulary.words else {
         throw RunFailure("\(flags.resume!) was trained on another vocabulary than the data in \(directory)")
       }
       trainer = try Trainer(resuming: checkpoint)
-      name = "resumed"
       say(
         "resuming \(flags.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
       )
@@ -165,10 +175,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
       trainer = try Trainer(
         config: preset!.modelConfig(vocabularySize: dataset.vocabulary.count), options: preset!.training,
         vocabulary: dataset.vocabulary.words)
-      name = preset!.name
     }
-    let saveDirectory =
-      flags.save ?? flags.resume.map { ($0 as NSString).deletingLastPathComponent } ?? freshRunDirectory(name)
     let c = trainer.config
     let t = trainer.options
     say(
@@ -189,8 +196,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
         maxMinutes: flags.maxMinutes, maxEpochs: flags.maxEpochs, maxBatches: flags.maxBatches,
         saveDirectory: saveDirectory))
     return CompletedRun(
-      preset: checkpoint == nil ? preset!.name : "resumed", config: trainer.config, options: trainer.options,
-      report: report, saveDirectory: saveDirectory)
+      preset: name, config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
   } catch let error as DataError {
     throw RunFailure(error.description)
   } catch let error as CheckpointError {
