@@ -143,6 +143,7 @@ public final class TrainedModel: @unchecked Sendable {
   ///
   /// - Parameters:
   ///   - prompt: the words to continue; nil starts a new sentence (after `<eos>`).
+  ///   - count: how many words to generate (0 or more).
   ///   - temperature: 0 picks the most likely word (greedy); above 0 samples from
   ///     softmax(logits / temperature).
   ///   - topK: sample only among the k most likely words (1...V); nil for all.

@@ -88,8 +88,8 @@ public protocol TrainingObserver: AnyObject {
 /// Set by SIGINT (see ``Trainer/stopOnInterrupt()``); the trainer stops after the current batch.
 let interruptRequested = Atomic<Bool>(false)
 
-/// Trains a ``LanguageModel`` in `Float`: truncated BPTT, SGD, clipping, the validation-driven
-/// schedule, checkpoints and exact resumption.
+/// Trains an LSTM language model in `Float`: truncated BPTT, SGD, clipping, the
+/// validation-driven schedule, checkpoints and exact resumption.
 public final class Trainer {
   /// The model's shape.
   public let config: ModelConfig
