@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes corpora/tiny/: a small corpus this project makes itself, laid out like PTB
-(ptb.train.txt, ptb.valid.txt, ptb.test.txt) so that `train-ptb --data corpora/tiny
---no-verify` runs end to end in seconds.
+"""Writes corpora/tiny/: a small corpus this project makes itself, in the plain layout
+(train.txt, valid.txt, test.txt) that `train-ptb --data corpora/tiny` reads, so that the
+command line runs end to end in seconds.
 
 The grammar: "<subject> <its verb> [the] <adjective?> <object>", with fixed choices, so the
 text is learnable and its entropy is far below ln V. Deterministic: same files every run.
@@ -26,7 +26,7 @@ def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny")
     os.makedirs(out, exist_ok=True)
     for name, count, seed in [("train", 2000, 1), ("valid", 200, 2), ("test", 200, 3)]:
-        with open(os.path.join(out, f"ptb.{name}.txt"), "w") as f:
+        with open(os.path.join(out, f"{name}.txt"), "w") as f:
             for line in sentences(count, seed):
                 f.write(f" {line} \n")
 

@@ -8,9 +8,9 @@ public struct TrainingFlags: ParsableArguments {
 
   @Option(help: "Preset: \(Preset.all.map(\.name).joined(separator: ", ")).")
   public var preset = "small"
-  @Option(help: "Directory holding ptb.train.txt, ptb.valid.txt and ptb.test.txt.")
+  @Option(help: "Directory holding ptb.train.txt, ptb.valid.txt and ptb.test.txt (or train.txt, valid.txt, test.txt).")
   public var data: String?
-  @Flag(help: "Skip the SHA-256 check of the PTB files (for other corpora laid out like PTB).")
+  @Flag(help: "Skip the SHA-256 check of files named like PTB's (for another corpus under those names).")
   public var noVerify = false
 
   @Option(help: "Embedding size D.") public var emsize: Int?

@@ -115,6 +115,26 @@ import Testing
     #expect(try PTB.load(directory: dir, verify: false).vocabulary.words == ["a", "b", "<eos>"])
   }
 
+  /// Any corpus in the plain layout (train.txt, valid.txt, test.txt) loads without a checksum;
+  /// PTB's names win when both are present; neither is an error naming the directory.
+  @Test func plainLayoutAndPreference() throws {
+    let dir = try Self.temporaryDirectory()
+    for name in ["train.txt", "valid.txt", "test.txt"] {
+      try "x y\n".write(toFile: (dir as NSString).appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+    #expect(PTB.files(in: dir)?.isPTB == false)
+    #expect(try PTB.load(directory: dir).vocabulary.words == ["x", "y", "<eos>"])
+    #expect(try PTB.locate(explicit: dir, environment: [:]) == dir)
+    for name in ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"] {
+      try "z\n".write(toFile: (dir as NSString).appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+    #expect(PTB.files(in: dir)?.isPTB == true)
+    #expect(throws: DataError.self) { try PTB.load(directory: dir) }  // PTB's names: checksums apply
+    #expect(try PTB.load(directory: dir, verify: false).vocabulary.words == ["z", "<eos>"])
+    let empty = try Self.temporaryDirectory()
+    #expect(throws: DataError.self) { try PTB.load(directory: empty) }
+  }
+
   /// The book's batches: stream i reads (i·jump + k) mod len, continuing across calls.
   @Test func trainingBatchesFollowTheBook() throws {
     let corpus = (0..<23).map(Int32.init)

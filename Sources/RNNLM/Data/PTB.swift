@@ -2,8 +2,23 @@ import Foundation
 
 /// Finding, verifying and loading the Penn Treebank (Mikolov's 10k-word version).
 public enum PTB {
-  /// The three files.
+  /// The three files of PTB.
   public static let fileNames = (train: "ptb.train.txt", valid: "ptb.valid.txt", test: "ptb.test.txt")
+
+  /// The three files of any other corpus (pytorch/examples' word_language_model layout).
+  public static let plainFileNames = (train: "train.txt", valid: "valid.txt", test: "test.txt")
+
+  /// The split files in `directory`: PTB's names if all three exist, else the plain names if all
+  /// three exist, else nil. The second value says whether they are PTB's.
+  public static func files(in directory: String) -> (train: String, valid: String, test: String, isPTB: Bool)? {
+    for (names, isPTB) in [(fileNames, true), (plainFileNames, false)] {
+      let paths = [names.train, names.valid, names.test].map { (directory as NSString).appendingPathComponent($0) }
+      if paths.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+        return (paths[0], paths[1], paths[2], isPTB)
+      }
+    }
+    return nil
+  }
 
   /// Published SHA-256 sums of the three files (also in `corpora/SHA256SUMS`).
   public static let checksums: [String: String] = [
@@ -17,7 +32,7 @@ public enum PTB {
 
   /// What to do when PTB is missing.
   public static let howToGet =
-    "Get PTB with `corpora/get-ptb.sh` (downloads the three files into corpora/ptb/ and checks their SHA-256), or pass --data DIR / set PTB_DIR to a directory holding ptb.train.txt, ptb.valid.txt and ptb.test.txt."
+    "Get PTB with `corpora/get-ptb.sh` (downloads the three files into corpora/ptb/ and checks their SHA-256), or pass --data DIR / set PTB_DIR to a directory holding ptb.train.txt, ptb.valid.txt and ptb.test.txt (or, for another corpus, train.txt, valid.txt and test.txt)."
 
   /// The directory holding PTB: `explicit` (a `--data` flag) if given, else `$PTB_DIR`, else
   /// `corpora/ptb/`, else `../shared/corpora/ptb/` (both relative to `workingDirectory`).
@@ -26,11 +41,7 @@ public enum PTB {
     explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
     workingDirectory: String = FileManager.default.currentDirectoryPath
   ) throws -> String {
-    func complete(_ dir: String) -> Bool {
-      [fileNames.train, fileNames.valid, fileNames.test].allSatisfy {
-        FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent($0))
-      }
-    }
+    func complete(_ dir: String) -> Bool { files(in: dir) != nil }
     if let explicit {
       if complete(explicit) { return explicit }
       throw DataError.notFound(what: "PTB (--data \(explicit))", searched: [explicit], hint: howToGet)
@@ -47,24 +58,25 @@ public enum PTB {
       what: "PTB", searched: ["--data (not given)", "$\(environmentVariable) (not set)"] + candidates, hint: howToGet)
   }
 
-  /// Loads the three files of `directory`. With `verify`, each file's SHA-256 must match
-  /// ``checksums`` first, so that a truncated or altered download is named, not trained on.
+  /// Loads the three files of `directory` (see ``files(in:)``). With `verify`, PTB's files must
+  /// match ``checksums`` first, so that a truncated or altered download is named, not trained on;
+  /// a corpus in the plain layout has no published sums to check.
   public static func load(directory: String, verify: Bool = true) throws -> Dataset {
-    let path = { (name: String) in (directory as NSString).appendingPathComponent(name) }
-    if verify {
-      for name in [fileNames.train, fileNames.valid, fileNames.test] {
-        let file = path(name)
+    guard let files = files(in: directory) else {
+      throw DataError.notFound(what: "a corpus in \(directory)", searched: [directory], hint: howToGet)
+    }
+    if verify && files.isPTB {
+      for file in [files.train, files.valid, files.test] {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
           throw DataError.unreadable(path: file, reason: error.localizedDescription)
         }
         let actual = SHA256.hexDigest(data)
-        if let expected = checksums[name], actual != expected {
+        if let expected = checksums[(file as NSString).lastPathComponent], actual != expected {
           throw DataError.checksumMismatch(path: file, expected: expected, actual: actual)
         }
       }
     }
-    return try Dataset(
-      trainPath: path(fileNames.train), validPath: path(fileNames.valid), testPath: path(fileNames.test))
+    return try Dataset(trainPath: files.train, validPath: files.valid, testPath: files.test)
   }
 }

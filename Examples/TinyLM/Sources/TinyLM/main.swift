@@ -1,8 +1,8 @@
 import RNNLM
 
-// Train a small LSTM language model on a corpus laid out like PTB, then let it write.
+// Train a small LSTM language model on a corpus (train.txt, valid.txt, test.txt), then let it write.
 let directory = CommandLine.arguments.dropFirst().first ?? "corpora/tiny"
-let data = try PTB.load(directory: directory, verify: false)
+let data = try PTB.load(directory: directory)
 
 var options = TrainingOptions()
 options.epochs = 3
