@@ -52,17 +52,25 @@ public enum Corpus {
     }
   }
 
-  /// Reads a text file as UTF-8.
-  public static func readText(at path: String) throws -> String {
-    let data: Data
+  /// Reads a file's bytes; a missing or unreadable file is ``DataError/unreadable(path:reason:)``.
+  public static func readData(at path: String) throws -> Data {
     do {
-      data = try Data(contentsOf: URL(fileURLWithPath: path))
+      return try Data(contentsOf: URL(fileURLWithPath: path))
     } catch {
       let reason = FileManager.default.fileExists(atPath: path) ? "\(error.localizedDescription)" : "no such file"
       throw DataError.unreadable(path: path, reason: reason)
     }
+  }
+
+  /// `data` as UTF-8 text; anything else is ``DataError/notText(path:)``.
+  public static func text(_ data: Data, path: String) throws -> String {
     guard let text = String(data: data, encoding: .utf8) else { throw DataError.notText(path: path) }
     return text
+  }
+
+  /// Reads a text file as UTF-8.
+  public static func readText(at path: String) throws -> String {
+    try text(readData(at: path), path: path)
   }
 
   /// Token ids of `text`. With `extend`, new words are added to `vocabulary` (the training
@@ -71,7 +79,24 @@ public enum Corpus {
   public static func tokenize(
     _ text: String, path: String, vocabulary: inout Vocabulary, extend: Bool
   ) throws -> [Int32] {
+    try tokenize(text, path: path, vocabulary: &vocabulary, extend: extend, readingUnknownAs: nil).ids
+  }
+
+  /// Token ids of `text` with a fixed `vocabulary`, words outside it read as `unknown` (when
+  /// given) and counted; without `unknown` they are an error as in
+  /// ``tokenize(_:path:vocabulary:extend:)``.
+  public static func tokenize(_ text: String, path: String, vocabulary: Vocabulary, readingUnknownAs unknown: Int32?)
+    throws -> (ids: [Int32], outOfVocabulary: Int)
+  {
+    var fixed = vocabulary
+    return try tokenize(text, path: path, vocabulary: &fixed, extend: false, readingUnknownAs: unknown)
+  }
+
+  private static func tokenize(
+    _ text: String, path: String, vocabulary: inout Vocabulary, extend: Bool, readingUnknownAs unknown: Int32?
+  ) throws -> (ids: [Int32], outOfVocabulary: Int) {
     var ids: [Int32] = []
+    var outOfVocabulary = 0
     var sawWord = false
     try forEachToken(in: text) { word, line in
       let w = String(word)
@@ -80,12 +105,15 @@ public enum Corpus {
         ids.append(vocabulary.add(w))
       } else if let id = vocabulary.id(of: w) {
         ids.append(id)
+      } else if let unknown {
+        ids.append(unknown)
+        outOfVocabulary += 1
       } else {
         throw DataError.unknownWord(word: w, path: path, line: line)
       }
     }
     if !sawWord { throw DataError.empty(path: path) }
-    return ids
+    return (ids, outOfVocabulary)
   }
 
   /// ``tokenize(_:path:vocabulary:extend:)`` of the file at `path`.
@@ -111,10 +139,22 @@ public struct Dataset: Sendable {
 
   /// Loads `train`, then maps `valid` and `test` with its vocabulary.
   public init(trainPath: String, validPath: String, testPath: String) throws {
+    try self.init(
+      train: (trainPath, Corpus.readText(at: trainPath)), valid: (validPath, Corpus.readText(at: validPath)),
+      test: (testPath, Corpus.readText(at: testPath)))
+  }
+
+  /// Tokenises texts already read (each with the path that names it in errors): the vocabulary
+  /// from `train`, then `valid` and `test` mapped with it.
+  public init(
+    train: (path: String, text: String), valid: (path: String, text: String), test: (path: String, text: String)
+  )
+    throws
+  {
     var vocabulary = Vocabulary()
-    train = try Corpus.load(path: trainPath, vocabulary: &vocabulary, extend: true)
-    valid = try Corpus.load(path: validPath, vocabulary: &vocabulary, extend: false)
-    test = try Corpus.load(path: testPath, vocabulary: &vocabulary, extend: false)
+    self.train = try Corpus.tokenize(train.text, path: train.path, vocabulary: &vocabulary, extend: true)
+    self.valid = try Corpus.tokenize(valid.text, path: valid.path, vocabulary: &vocabulary, extend: false)
+    self.test = try Corpus.tokenize(test.text, path: test.path, vocabulary: &vocabulary, extend: false)
     self.vocabulary = vocabulary
   }
 }

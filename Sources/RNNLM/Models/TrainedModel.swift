@@ -114,22 +114,8 @@ public final class TrainedModel: @unchecked Sendable {
     guard batchSize >= 1, steps >= 1 else {
       throw ConfigurationError("--batch-size and --bptt must be at least 1, got \(batchSize) and \(steps)")
     }
-    let unk = vocabulary.id(of: "<unk>")
-    var ids: [Int32] = []
-    var oov = 0
-    var sawWord = false
-    try Corpus.forEachToken(in: text) { word, line in
-      if word != Vocabulary.endOfSentence { sawWord = true }
-      if let id = vocabulary.id(of: String(word)) {
-        ids.append(id)
-      } else if let unk {
-        ids.append(unk)
-        oov += 1
-      } else {
-        throw DataError.unknownWord(word: String(word), path: path, line: line)
-      }
-    }
-    guard sawWord else { throw DataError.empty(path: path) }
+    let (ids, oov) = try Corpus.tokenize(
+      text, path: path, vocabulary: vocabulary, readingUnknownAs: vocabulary.id(of: "<unk>"))
     guard (ids.count - 1) / batchSize >= 1 else { throw UsageError.textTooShort(tokens: ids.count, streams: batchSize) }
     let model = try LanguageModel<Float>(config: config, parameters: parameters, batchSize: batchSize, maxSteps: steps)
     model.setTraining(false)
