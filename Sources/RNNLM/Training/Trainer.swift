@@ -323,7 +323,8 @@ public final class Trainer {
     }
 
     if let stopReason, let paths {
-      try checkpoint().write(to: paths.last)
+      // A stop at an epoch boundary was saved with the epoch; only a stop inside one is new.
+      if state.batchesInEpoch > 0 { try checkpoint().write(to: paths.last) }
       notify("stopped: \(stopReason); saved \(paths.last) (resume with --resume \(paths.last))")
     } else if let stopReason {
       notify("stopped: \(stopReason)")
@@ -331,15 +332,19 @@ public final class Trainer {
 
     // Test perplexity of the best parameters; the current ones are restored afterwards so that
     // a resumed run continues from where it was, not from the best.
-    let current = model.parameters.values.array
     var best: [Float]? = bestInMemory
     if best == nil, let paths, FileManager.default.fileExists(atPath: paths.best) {
       best = try Checkpoint.read(from: paths.best).parameters
     }
-    if let best { model.parameters.values.pointer.update(from: best, count: best.count) }
     var report = TrainingReport()
-    report.testPerplexity = evaluate(dataset.test)
-    model.parameters.values.pointer.update(from: current, count: current.count)
+    if let best {
+      let current = model.parameters.values.array
+      model.parameters.values.pointer.update(from: best, count: best.count)
+      report.testPerplexity = evaluate(dataset.test)
+      model.parameters.values.pointer.update(from: current, count: current.count)
+    } else {
+      report.testPerplexity = evaluate(dataset.test)
+    }
     report.epochs = state.history
     report.bestValidPerplexity = state.bestValidPerplexity
     report.tokensPerSecond = Double(state.trainedTokens) / max(state.trainingSeconds, 1e-9)
