@@ -1,3 +1,5 @@
+import Foundation
+
 /// The run's one source of randomness: xoshiro256** seeded through SplitMix64.
 ///
 /// Weight initialisation, dropout masks and sampling all draw from the generator owned by
@@ -42,19 +44,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
   public mutating func nextNormal() -> Double {
     let u1 = 1.0 - nextUniform()  // (0, 1]: log is finite
     let u2 = nextUniform()
-    return (-2.0 * _log(u1)).squareRoot() * _cos(2.0 * Double.pi * u2)
+    return (-2.0 * log(u1)).squareRoot() * cos(2.0 * Double.pi * u2)
   }
 
   @inline(__always) private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 {
     (x << k) | (x >> (64 - k))
   }
 }
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
-@inline(__always) private func _log(_ x: Double) -> Double { log(x) }
-@inline(__always) private func _cos(_ x: Double) -> Double { cos(x) }

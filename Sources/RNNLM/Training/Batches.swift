@@ -1,3 +1,5 @@
+import Foundation
+
 /// The book's training batches: N streams starting at offsets i·⌊len/N⌋, read as
 /// consecutive windows of T words.
 ///
@@ -79,12 +81,5 @@ package func perplexity<T: BLASScalar>(of model: LanguageModel<T>, on corpus: [I
   }
   let tokens = n * jump
   let mean = total / Double(tokens)
-  return (_exp(mean), mean, tokens)
+  return (exp(mean), mean, tokens)
 }
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-@inline(__always) func _exp(_ x: Double) -> Double { exp(x) }
