@@ -24,9 +24,11 @@ let package = Package(
       pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
     ),
-    /// Elementwise kernels (LSTM gates, softmax with cross-entropy) in C, so that they
-    /// vectorize; AVX2/FMA variants are chosen at run time, without compiler flags.
-    .target(name: "CKernels"),
+    /// The kernels in C: the thread team, the matrix product over it (OpenBLAS inside), the LSTM
+    /// time loops with their small products, and the elementwise kernels (gates, softmax with
+    /// cross-entropy, dropout); AVX-512 and AVX2/FMA variants are chosen at run time, without
+    /// compiler flags.
+    .target(name: "CKernels", dependencies: ["COpenBLAS"]),
 
     // MARK: - Swift
 

@@ -10,7 +10,7 @@ struct PerplexityBenchmark: ParsableCommand {
     abstract: "Train a preset for a budget and record perplexity, speed and the exact command.",
     discussion: """
       Takes every train-ptb flag. The row: date, preset, parameters, epochs completed, wall
-      seconds, training tokens/s, best validation and test perplexity, cores, OpenBLAS threads,
+      seconds, training tokens/s, best validation and test perplexity, cores, compute threads,
       the command.
 
       Examples:
@@ -29,10 +29,10 @@ struct PerplexityBenchmark: ParsableCommand {
       ISO8601DateFormatter().string(from: Date()), run.preset, String(run.config.parameterCount),
       String(r.epochs.count), String(format: "%.0f", r.seconds), String(format: "%.0f", r.tokensPerSecond),
       r.bestValidPerplexity.map { String(format: "%.2f", $0) } ?? "", String(format: "%.2f", r.testPerplexity),
-      String(ProcessInfo.processInfo.activeProcessorCount), String(BLASThreads.count), "\"\(command)\"",
+      String(ProcessInfo.processInfo.activeProcessorCount), String(ComputeThreads.count), "\"\(command)\"",
     ].joined(separator: ",")
     let header =
-      "date,preset,parameters,epochs,wall_s,train_tok_s,best_valid_ppl,test_ppl,cores,blas_threads,command\n"
+      "date,preset,parameters,epochs,wall_s,train_tok_s,best_valid_ppl,test_ppl,cores,threads,command\n"
     try FileManager.default.createDirectory(
       atPath: (results as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     if !FileManager.default.fileExists(atPath: results) {

@@ -80,7 +80,7 @@ struct ThroughputBenchmark: ParsableCommand {
   @Flag(help: "Time each part of a training step.") var breakdown = false
 
   func run() throws {
-    if let threads = flags.threads { BLASThreads.set(threads) }
+    if let threads = flags.threads { ComputeThreads.set(threads) }
     let preset = try flags.resolvedPreset()
     let dataset = try PTB.load(directory: try PTB.locate(explicit: flags.data), verify: !flags.noVerify)
     let config = preset.modelConfig(vocabularySize: dataset.vocabulary.count)
@@ -97,7 +97,7 @@ struct ThroughputBenchmark: ParsableCommand {
       "preset \(preset.name): V \(v), D \(config.embeddingSize), H \(h), layers \(config.layers), tied \(config.tied), dropout \(config.dropout); N \(n), T \(steps)"
     )
     say(
-      "cores \(ProcessInfo.processInfo.activeProcessorCount), OpenBLAS threads \(BLASThreads.count), AVX2 kernels \(KernelInfo.usesAVX2)"
+      "cores \(ProcessInfo.processInfo.activeProcessorCount), threads \(ComputeThreads.count), kernels \(KernelInfo.variant), OpenBLAS core \(BLASInfo.coreName)"
     )
 
     let rateLSTM = sgemmRate(m: rows, n: 4 * h, k: h, repeats: repeats)

@@ -1,8 +1,11 @@
 #include "CKernels.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "team.h"
 
 // MARK: - Float approximations
 
@@ -45,21 +48,35 @@ static inline __attribute__((always_inline)) double rl_sigmoid(double x) {
   return 1.0 / (1.0 + exp(-x));
 }
 
-// MARK: - Float kernels, twice: AVX2+FMA and baseline, chosen once at run time
+// MARK: - Float kernels, three times: AVX-512, AVX2+FMA and baseline, chosen once at run time
 
 #define REAL float
 #define EXP rl_expf
 #define TANH rl_tanhf
 #define SIGMOID rl_sigmoidf
 
+#define KERNEL static __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+#define NAME(x) x##_avx512
+#define SMALLGEMM_AVX512
+#include "smallgemm.inc"
+#include "kernels.inc"
+#undef SMALLGEMM_AVX512
+#undef KERNEL
+#undef NAME
+
 #define KERNEL static __attribute__((target("avx2,fma")))
 #define NAME(x) x##_avx2
+#define SMALLGEMM_AVX2
+#include "smallgemm.inc"
 #include "kernels.inc"
+#undef SMALLGEMM_AVX2
 #undef KERNEL
 #undef NAME
 
 #define KERNEL static
 #define NAME(x) x##_base
+#define SMALLGEMM_PORTABLE
+#include "smallgemm.inc"
 #include "kernels.inc"
 #undef KERNEL
 #undef NAME
@@ -69,26 +86,58 @@ static inline __attribute__((always_inline)) double rl_sigmoid(double x) {
 #undef TANH
 #undef SIGMOID
 
-int rl_kernels_use_avx2(void) {
-  static int cached = -1;
-  if (cached < 0) {
-    __builtin_cpu_init();
-    cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  return cached;
+static int rl_cpu_level(void) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    return 2;
+  return 1;
 }
 
-#define DISPATCH(name, ...) \
-  (rl_kernels_use_avx2() ? name##_avx2(__VA_ARGS__) : name##_base(__VA_ARGS__))
-
-void rl_lstm_forward_step_f(int n, int h, float *a, const float *c_prev, float *c, float *tanh_c,
-                            float *h_out) {
-  DISPATCH(lstm_forward_step, n, h, a, c_prev, c, tanh_c, h_out);
+int rl_kernels_level(void) {
+  static int level = -1;
+  if (level < 0) level = rl_cpu_level();
+  return level;
 }
-void rl_lstm_backward_step_f(int n, int h, const float *acts, const float *c_prev,
-                             const float *tanh_c, const float *dh_out, const float *dh_rec,
-                             float *dc, float *da) {
-  DISPATCH(lstm_backward_step, n, h, acts, c_prev, tanh_c, dh_out, dh_rec, dc, da);
+
+
+#define DISPATCH(name, ...) DISPATCH_AT(rl_kernels_level(), name, __VA_ARGS__)
+#define DISPATCH_AT(level, name, ...) \
+  ((level) >= 2 ? name##_avx512(__VA_ARGS__) : (level) == 1 ? name##_avx2(__VA_ARGS__) : name##_base(__VA_ARGS__))
+
+// The level a test asks for, capped at what this CPU runs.
+static int rl_capped_level(int level) {
+  int supported = rl_kernels_level();
+  return level < 0 ? 0 : (level > supported ? supported : level);
+}
+
+void rl_lstm_forward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, float *hs, float *cs,
+                            float *tanh_c) {
+  DISPATCH(lstm_forward_loop, rl_loop_threads(n, h), steps, n, h, w_hh, gates, hs, cs, tanh_c);
+}
+void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, const float *acts, const float *cs,
+                             const float *tanh_c, const float *dh_out, float *dh, float *dc, float *dgates) {
+  DISPATCH(lstm_backward_loop, rl_loop_threads(n, h), steps, n, h, w_hh, acts, cs, tanh_c, dh_out, dh, dc, dgates);
+}
+int rl_test_lstm_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
+                                float *gates, float *hs, float *cs, float *tanh_c) {
+  return DISPATCH_AT(rl_capped_level(level), lstm_forward_loop, max_threads, steps, n, h, w_hh, gates, hs, cs,
+                     tanh_c);
+}
+int rl_test_lstm_backward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
+                                 const float *acts, const float *cs, const float *tanh_c, const float *dh_out,
+                                 float *dh, float *dc, float *dgates) {
+  return DISPATCH_AT(rl_capped_level(level), lstm_backward_loop, max_threads, steps, n, h, w_hh, acts, cs, tanh_c,
+                     dh_out, dh, dc, dgates);
+}
+void rl_test_small_gemm_nt_add_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                                 float *c, int ldc) {
+  DISPATCH_AT(rl_capped_level(level), gemm_nt_add, m, n, k, a, lda, b, ldb, c, ldc);
+}
+void rl_test_small_gemm_nn_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                             float *c, int ldc) {
+  DISPATCH_AT(rl_capped_level(level), gemm_nn_set, m, n, k, a, lda, b, ldb, c, ldc);
 }
 double rl_softmax_xent_f(int rows, int cols, float *scores, const int32_t *targets,
                          float grad_scale) {
@@ -115,16 +164,17 @@ void rl_sigmoid_f(long n, const float *x, float *y) { DISPATCH(map_sigmoid, n, x
 #define SIGMOID rl_sigmoid
 #define KERNEL static __attribute__((unused))
 #define NAME(x) x##_dbl
+#define SMALLGEMM_PORTABLE
+#include "smallgemm.inc"
 #include "kernels.inc"
 
-void rl_lstm_forward_step_d(int n, int h, double *a, const double *c_prev, double *c,
-                            double *tanh_c, double *h_out) {
-  lstm_forward_step_dbl(n, h, a, c_prev, c, tanh_c, h_out);
+void rl_lstm_forward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, double *hs, double *cs,
+                            double *tanh_c) {
+  lstm_forward_loop_dbl(rl_loop_threads(n, h), steps, n, h, w_hh, gates, hs, cs, tanh_c);
 }
-void rl_lstm_backward_step_d(int n, int h, const double *acts, const double *c_prev,
-                             const double *tanh_c, const double *dh_out, const double *dh_rec,
-                             double *dc, double *da) {
-  lstm_backward_step_dbl(n, h, acts, c_prev, tanh_c, dh_out, dh_rec, dc, da);
+void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, const double *acts, const double *cs,
+                             const double *tanh_c, const double *dh_out, double *dh, double *dc, double *dgates) {
+  lstm_backward_loop_dbl(rl_loop_threads(n, h), steps, n, h, w_hh, acts, cs, tanh_c, dh_out, dh, dc, dgates);
 }
 double rl_softmax_xent_d(int rows, int cols, double *scores, const int32_t *targets,
                          double grad_scale) {

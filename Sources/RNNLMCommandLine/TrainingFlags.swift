@@ -43,7 +43,7 @@ public struct TrainingFlags: ParsableArguments {
   @Option(
     name: .customLong("max-batches"), help: "Stop cleanly after this many batches in this invocation (resumable).")
   public var maxBatches: Int?
-  @Option(help: "OpenBLAS threads (default: OpenBLAS's own choice).") public var threads: Int?
+  @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).") public var threads: Int?
 
   /// The flags that change the model or its training, by name, when given.
   var shapeFlags: [String] {
@@ -131,7 +131,7 @@ func freshRunDirectory(_ name: String) -> String {
 /// metrics, and returns the report. Errors come back as one-line ``RunFailure``s or
 /// `ValidationError`s.
 public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
-  if let threads = flags.threads { BLASThreads.set(threads) }
+  if let threads = flags.threads { ComputeThreads.set(threads) }
   do {
     var checkpoint: Checkpoint?
     if let resume = flags.resume {
@@ -183,7 +183,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
         + "dropout \(c.dropout), \(c.parameterCount) parameters")
     say(
       "training: N \(t.batchSize), T \(t.steps), lr \(trainer.state.learningRate), decay \(t.learningRateDecay), "
-        + "clip \(t.clip), epochs \(t.epochs), seed \(t.seed), OpenBLAS threads \(BLASThreads.count); "
+        + "clip \(t.clip), epochs \(t.epochs), seed \(t.seed), threads \(ComputeThreads.count); "
         + "tokens: train \(dataset.train.count), valid \(dataset.valid.count), test \(dataset.test.count)")
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
     trainer.observers = [

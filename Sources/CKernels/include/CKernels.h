@@ -14,25 +14,46 @@
 extern "C" {
 #endif
 
-/// One LSTM time step after the affine part.
-/// a: (n, 4h) pre-activations in, activations (sigmoid i, f, o; tanh g) out.
-/// c_prev: (n, h). Writes c = f*c_prev + i*g, tanh_c = tanh(c), h_out = o*tanh_c, each (n, h).
-void rl_lstm_forward_step_f(int n, int h, float *a, const float *c_prev, float *c, float *tanh_c,
-                            float *h_out);
-void rl_lstm_forward_step_d(int n, int h, double *a, const double *c_prev, double *c,
-                            double *tanh_c, double *h_out);
+/// C = alpha * op(A) * op(B) + beta * C, row-major (op = transpose when trans_x != 0): OpenBLAS's
+/// sgemm/dgemm, single-threaded, on a block of C per thread of the team. The first call sets
+/// OpenBLAS to one thread for the whole process.
+void rl_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+              int ldb, float beta, float *c, int ldc);
+void rl_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *a, int lda,
+              const double *b, int ldb, double beta, double *c, int ldc);
 
-/// Backward of one LSTM time step.
-/// acts: (n, 4h) activations from the forward step; c_prev, tanh_c: (n, h).
-/// dh = dh_out + dh_rec: gradient reaching h_t (from the output, and from step t+1).
-/// dc: (n, h), in: gradient reaching c_t from step t+1; out: gradient reaching c_{t-1}.
-/// da: (n, 4h) out: gradient of the pre-activations.
-void rl_lstm_backward_step_f(int n, int h, const float *acts, const float *c_prev,
-                             const float *tanh_c, const float *dh_out, const float *dh_rec,
-                             float *dc, float *da);
-void rl_lstm_backward_step_d(int n, int h, const double *acts, const double *c_prev,
-                             const double *tanh_c, const double *dh_out, const double *dh_rec,
-                             double *dc, double *da);
+/// The whole time loop of an LSTM layer's forward pass, on the thread team (see rl_set_threads).
+/// gates: (steps*n, 4h), holding X·W_ihᵀ + b on entry; each step adds h_{t-1}·W_hhᵀ and turns
+/// the sums into activations. w_hh: (4h, h). hs, cs: ((steps+1)*n, h), slot 0 holding h_{-1} and
+/// c_{-1}; slot t+1 receives h_t, c_t. tanh_c: (steps*n, h). Results do not depend on the
+/// number of threads.
+void rl_lstm_forward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, float *hs, float *cs,
+                            float *tanh_c);
+void rl_lstm_forward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, double *hs, double *cs,
+                            double *tanh_c);
+
+/// The whole time loop of an LSTM layer's backward pass, from step steps-1 down to 0.
+/// acts, cs, tanh_c as the forward loop left them; dh_out: (steps*n, h), the gradient of the
+/// outputs. dh, dc: (n, h), zero on entry (scratch for the carried gradients; dc ends holding the
+/// gradient reaching c_{-1}). dgates: (steps*n, 4h) out, the gradient of the pre-activations.
+void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, const float *acts, const float *cs,
+                             const float *tanh_c, const float *dh_out, float *dh, float *dc, float *dgates);
+void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, const double *acts, const double *cs,
+                             const double *tanh_c, const double *dh_out, double *dh, double *dc, double *dgates);
+
+/// For tests: the float loops and their matrix products in a chosen variant (`level`, see
+/// rl_kernels_level; capped at what this CPU runs) and on at most `max_threads` threads. The loops
+/// return the number of threads that ran (1 when the team was busy with another caller's job).
+/// nt_add: C (m, n) += A (m, k) · Bᵀ with B stored (n, k). nn: C (m, n) = A (m, k) · B. Row-major.
+int rl_test_lstm_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
+                                float *gates, float *hs, float *cs, float *tanh_c);
+int rl_test_lstm_backward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
+                                 const float *acts, const float *cs, const float *tanh_c, const float *dh_out,
+                                 float *dh, float *dc, float *dgates);
+void rl_test_small_gemm_nt_add_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                                 float *c, int ldc);
+void rl_test_small_gemm_nn_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                             float *c, int ldc);
 
 /// Softmax with cross-entropy over `rows` rows of `cols` scores, numerically stable (the row
 /// maximum is subtracted). Returns the SUM over rows of -log softmax(row)[target], in double.
@@ -69,8 +90,13 @@ void rl_exp_f(long n, const float *x, float *y);
 void rl_tanh_f(long n, const float *x, float *y);
 void rl_sigmoid_f(long n, const float *x, float *y);
 
-/// 1 when the float kernels run their AVX2+FMA variants on this CPU, else 0.
-int rl_kernels_use_avx2(void);
+/// The float kernels' variant on this CPU: 2 AVX-512, 1 AVX2+FMA, 0 portable C.
+int rl_kernels_level(void);
+
+/// The thread team's size (the caller included) for the time loops and row-parallel kernels.
+/// Defaults to OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else the number of online CPUs.
+void rl_set_threads(int n);
+int rl_threads(void);
 
 #ifdef __cplusplus
 }

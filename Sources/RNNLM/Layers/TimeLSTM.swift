@@ -4,9 +4,11 @@
 ///
 /// Forward: the input projection `A = X·W_ihᵀ + b` for all N·T rows is ONE matrix product
 /// before the time loop; inside the loop each step does one product `A_t += h_{t-1}·W_hhᵀ`
-/// (beta = 1) and one fused elementwise kernel. Backward: inside the loop only
+/// and one fused elementwise kernel. Backward: inside the loop only the gate kernel and
 /// `dh_{t-1} = dA_t·W_hh`; after it `dW_ih += dAᵀ·X`, `dW_hh += dAᵀ·H_prev` and
-/// `dX = dA·W_ih` are each ONE product over all N·T rows.
+/// `dX = dA·W_ih` are each ONE product over all N·T rows. The time loops run in C on the thread
+/// team, each thread owning a slice of the hidden units, with products that read `W_hh` in
+/// place (OpenBLAS would pack all of it again for each step's 20-row product).
 ///
 /// The layer is stateful for truncated BPTT: the last (h, c) of one forward pass is the
 /// initial state of the next, until ``resetState()``; no gradient flows across that boundary.
@@ -110,17 +112,8 @@ package final class TimeLSTM<T: BLASScalar> {
         transposeB: true, m: rows, n: h4, k: inputSize,
         a: input, lda: inputSize, b: wIH, ldb: inputSize, beta: 1, c: gates.pointer, ldc: h4)
     }
-    for t in 0..<steps {
-      let a = gates.pointer + t * n * h4
-      let hPrev = hs.pointer + t * n * h
-      profiler.time("lstm fwd: recurrent h·W_hhᵀ (per step)") {
-        gemm(transposeB: true, m: n, n: h4, k: h, a: hPrev, lda: h, b: wHH, ldb: h, beta: 1, c: a, ldc: h4)
-      }
-      profiler.time("lstm fwd: gate kernel") {
-        T._lstmForwardStep(
-          n, h, a, cs.pointer + t * n * h, cs.pointer + (t + 1) * n * h,
-          tanhC.pointer + t * n * h, hs.pointer + (t + 1) * n * h)
-      }
+    profiler.time("lstm fwd: recurrent loop h·W_hhᵀ + gates (per step)") {
+      T._lstmForwardLoop(steps, n, h, wHH, gates.pointer, hs.pointer, cs.pointer, tanhC.pointer)
     }
     hState.pointer.update(from: hs.pointer + steps * n * h, count: n * h)
     cState.pointer.update(from: cs.pointer + steps * n * h, count: n * h)
@@ -133,21 +126,11 @@ package final class TimeLSTM<T: BLASScalar> {
     let n = batchSize
     let h = hiddenSize
     let rows = n * steps
-    let h4 = 4 * h
     dh.zero()
     dc.zero()
-    for t in stride(from: steps - 1, through: 0, by: -1) {
-      let da = dGates.pointer + t * n * h4
-      profiler.time("lstm bwd: gate kernel") {
-        T._lstmBackwardStep(
-          n, h, gates.pointer + t * n * h4, cs.pointer + t * n * h, tanhC.pointer + t * n * h,
-          dOutput + t * n * h, dh.pointer, dc.pointer, da)
-      }
-      if t > 0 {
-        profiler.time("lstm bwd: recurrent dA·W_hh (per step)") {
-          gemm(m: n, n: h, k: h4, a: da, lda: h4, b: wHH, ldb: h, c: dh.pointer, ldc: h)
-        }
-      }
+    profiler.time("lstm bwd: recurrent loop gates + dA·W_hh (per step)") {
+      T._lstmBackwardLoop(
+        steps, n, h, wHH, gates.pointer, cs.pointer, tanhC.pointer, dOutput, dh.pointer, dc.pointer, dGates.pointer)
     }
     profiler.time("lstm bwd: dW_ih, dW_hh, db, dX (batched)") { batchedGradients(input: input, rows: rows) }
   }

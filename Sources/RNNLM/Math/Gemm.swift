@@ -45,17 +45,38 @@ package func naiveGemm<T: BLASScalar>(
   }
 }
 
-/// OpenBLAS's thread count: the number of threads each matrix product may use.
-public enum BLASThreads {
-  /// The number of threads OpenBLAS currently uses.
-  public static var count: Int { Int(openblas_get_num_threads()) }
+/// The toolkit's threads: one team runs the matrix products (each thread calls OpenBLAS,
+/// single-threaded, on its block of the result), the LSTM time loops and the row-parallel kernels.
+///
+/// The default is `OPENBLAS_NUM_THREADS`, else `OMP_NUM_THREADS`, else the number of online
+/// processors. The first matrix product sets OpenBLAS itself to one thread for the whole process
+/// (its own pool would compete with the team for the same cores).
+public enum ComputeThreads {
+  /// The number of threads the toolkit's kernels use.
+  public static var count: Int { Int(rl_threads()) }
 
-  /// Sets OpenBLAS's thread count (clamped to at least 1).
-  public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+  /// Sets the number of threads (clamped to 1...64).
+  public static func set(_ n: Int) { rl_set_threads(Int32(max(1, min(n, 64)))) }
 }
 
-/// Facts about the elementwise kernels in use.
+/// Facts about the kernels in use.
 package enum KernelInfo {
-  /// Whether the float kernels run their AVX2+FMA variants on this CPU.
-  package static var usesAVX2: Bool { rl_kernels_use_avx2() != 0 }
+  /// The float kernels' variant on this CPU: "AVX-512", "AVX2+FMA" or "portable C".
+  package static var variant: String {
+    switch rl_kernels_level() {
+    case 2: "AVX-512"
+    case 1: "AVX2+FMA"
+    default: "portable C"
+    }
+  }
+}
+
+/// Facts about the OpenBLAS library in use.
+package enum BLASInfo {
+  /// The kernel set OpenBLAS chose for this CPU (e.g. "Haswell", "SkylakeX"); a library built
+  /// for several CPUs picks it when it loads, and `OPENBLAS_CORETYPE` overrides the choice.
+  package static var coreName: String {
+    guard let name = openblas_get_corename() else { return "unknown" }
+    return String(cString: name)
+  }
 }

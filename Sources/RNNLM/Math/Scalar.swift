@@ -27,16 +27,17 @@ package protocol BLASScalar: BinaryFloatingPoint, Sendable {
   /// `out[j] += Σ_i x[i, j]` for a (rows, cols) matrix.
   static func _addColumnSums(_ rows: Int, _ cols: Int, _ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>)
 
-  /// One LSTM step's gate nonlinearities and cell update (see `CKernels.h`).
-  static func _lstmForwardStep(
-    _ n: Int, _ h: Int, _ a: UnsafeMutablePointer<Self>, _ cPrev: UnsafePointer<Self>,
-    _ c: UnsafeMutablePointer<Self>, _ tanhC: UnsafeMutablePointer<Self>, _ hOut: UnsafeMutablePointer<Self>)
+  /// An LSTM layer's forward time loop: per step `A_t += h_{t-1}·W_hhᵀ`, then the gate
+  /// nonlinearities and cell update, on the thread team (see `rl_lstm_forward_loop_f` in `CKernels.h`).
+  static func _lstmForwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ gates: UnsafeMutablePointer<Self>,
+    _ hs: UnsafeMutablePointer<Self>, _ cs: UnsafeMutablePointer<Self>, _ tanhC: UnsafeMutablePointer<Self>)
 
-  /// Backward of ``_lstmForwardStep(_:_:_:_:_:_:_:)`` (see `CKernels.h`).
-  static func _lstmBackwardStep(
-    _ n: Int, _ h: Int, _ acts: UnsafePointer<Self>, _ cPrev: UnsafePointer<Self>,
-    _ tanhC: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>, _ dhRec: UnsafePointer<Self>,
-    _ dc: UnsafeMutablePointer<Self>, _ da: UnsafeMutablePointer<Self>)
+  /// Backward of ``_lstmForwardLoop(_:_:_:_:_:_:_:_:)`` (see `rl_lstm_backward_loop_f` in `CKernels.h`).
+  static func _lstmBackwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ acts: UnsafePointer<Self>,
+    _ cs: UnsafePointer<Self>, _ tanhC: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>,
+    _ dh: UnsafeMutablePointer<Self>, _ dc: UnsafeMutablePointer<Self>, _ dGates: UnsafeMutablePointer<Self>)
 
   /// Inverted dropout: `mask = bits ≥ threshold ? scale : 0`, `out = x ⊙ mask` (see `CKernels.h`).
   static func _dropout(
@@ -53,9 +54,6 @@ package protocol BLASScalar: BinaryFloatingPoint, Sendable {
   ) -> Double
 }
 
-@inline(__always)
-private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
-
 extension Float: BLASScalar {
   package static func _gemm(
     _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
@@ -63,9 +61,9 @@ extension Float: BLASScalar {
     _ b: UnsafePointer<Float>, _ ldb: Int,
     _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
   ) {
-    cblas_sgemm(
-      CblasRowMajor, cblasTranspose(transA), cblasTranspose(transB), Int32(m), Int32(n), Int32(k),
-      alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    rl_sgemm(
+      transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c,
+      Int32(ldc))
   }
   package static func _axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
@@ -81,18 +79,18 @@ extension Float: BLASScalar {
   ) {
     rl_column_sums_add_f(Int32(rows), Int32(cols), x, out)
   }
-  package static func _lstmForwardStep(
-    _ n: Int, _ h: Int, _ a: UnsafeMutablePointer<Float>, _ cPrev: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ tanhC: UnsafeMutablePointer<Float>, _ hOut: UnsafeMutablePointer<Float>
+  package static func _lstmForwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ gates: UnsafeMutablePointer<Float>,
+    _ hs: UnsafeMutablePointer<Float>, _ cs: UnsafeMutablePointer<Float>, _ tanhC: UnsafeMutablePointer<Float>
   ) {
-    rl_lstm_forward_step_f(Int32(n), Int32(h), a, cPrev, c, tanhC, hOut)
+    rl_lstm_forward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, hs, cs, tanhC)
   }
-  package static func _lstmBackwardStep(
-    _ n: Int, _ h: Int, _ acts: UnsafePointer<Float>, _ cPrev: UnsafePointer<Float>,
-    _ tanhC: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>, _ dhRec: UnsafePointer<Float>,
-    _ dc: UnsafeMutablePointer<Float>, _ da: UnsafeMutablePointer<Float>
+  package static func _lstmBackwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ acts: UnsafePointer<Float>,
+    _ cs: UnsafePointer<Float>, _ tanhC: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>,
+    _ dh: UnsafeMutablePointer<Float>, _ dc: UnsafeMutablePointer<Float>, _ dGates: UnsafeMutablePointer<Float>
   ) {
-    rl_lstm_backward_step_f(Int32(n), Int32(h), acts, cPrev, tanhC, dhOut, dhRec, dc, da)
+    rl_lstm_backward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, acts, cs, tanhC, dhOut, dh, dc, dGates)
   }
   package static func _dropout(
     _ n: Int, _ x: UnsafePointer<Float>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Float,
@@ -120,9 +118,9 @@ extension Double: BLASScalar {
     _ b: UnsafePointer<Double>, _ ldb: Int,
     _ beta: Double, _ c: UnsafeMutablePointer<Double>, _ ldc: Int
   ) {
-    cblas_dgemm(
-      CblasRowMajor, cblasTranspose(transA), cblasTranspose(transB), Int32(m), Int32(n), Int32(k),
-      alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    rl_dgemm(
+      transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c,
+      Int32(ldc))
   }
   package static func _axpy(_ n: Int, _ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {
     cblas_daxpy(Int32(n), alpha, x, 1, y, 1)
@@ -138,18 +136,18 @@ extension Double: BLASScalar {
   ) {
     rl_column_sums_add_d(Int32(rows), Int32(cols), x, out)
   }
-  package static func _lstmForwardStep(
-    _ n: Int, _ h: Int, _ a: UnsafeMutablePointer<Double>, _ cPrev: UnsafePointer<Double>,
-    _ c: UnsafeMutablePointer<Double>, _ tanhC: UnsafeMutablePointer<Double>, _ hOut: UnsafeMutablePointer<Double>
+  package static func _lstmForwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ gates: UnsafeMutablePointer<Double>,
+    _ hs: UnsafeMutablePointer<Double>, _ cs: UnsafeMutablePointer<Double>, _ tanhC: UnsafeMutablePointer<Double>
   ) {
-    rl_lstm_forward_step_d(Int32(n), Int32(h), a, cPrev, c, tanhC, hOut)
+    rl_lstm_forward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, hs, cs, tanhC)
   }
-  package static func _lstmBackwardStep(
-    _ n: Int, _ h: Int, _ acts: UnsafePointer<Double>, _ cPrev: UnsafePointer<Double>,
-    _ tanhC: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>, _ dhRec: UnsafePointer<Double>,
-    _ dc: UnsafeMutablePointer<Double>, _ da: UnsafeMutablePointer<Double>
+  package static func _lstmBackwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ acts: UnsafePointer<Double>,
+    _ cs: UnsafePointer<Double>, _ tanhC: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>,
+    _ dh: UnsafeMutablePointer<Double>, _ dc: UnsafeMutablePointer<Double>, _ dGates: UnsafeMutablePointer<Double>
   ) {
-    rl_lstm_backward_step_d(Int32(n), Int32(h), acts, cPrev, tanhC, dhOut, dhRec, dc, da)
+    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, acts, cs, tanhC, dhOut, dh, dc, dGates)
   }
   package static func _dropout(
     _ n: Int, _ x: UnsafePointer<Double>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Double,
