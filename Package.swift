@@ -60,7 +60,7 @@ let package = Package(
     .executableTarget(
       name: "throughput-bench",
       dependencies: [
-        "RNNLM", "RNNLMCommandLine", "AllocationCounter",
+        "RNNLM", "RNNLMCommandLine", "AllocationCounter", "COpenBLAS",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       path: "Benchmarks/Throughput"

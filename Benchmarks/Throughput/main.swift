@@ -1,5 +1,6 @@
 import AllocationCounter
 import ArgumentParser
+import COpenBLAS
 import Foundation
 import RNNLM
 import RNNLMCommandLine
@@ -26,26 +27,15 @@ func median(_ xs: [Double]) -> Double {
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
-/// Peak resident set size of this process in MB.
+/// Peak resident set size of this process so far, in MiB.
 func peakResidentMB() -> Double {
   var usage = rusage()
   getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
   return Double(usage.ru_maxrss) / 1024  // Linux reports kilobytes
 }
 
-/// sgemm GFLOP/s for C (m, n) = A (m, k) · Bᵀ with B stored (n, k), as the layers call it;
-/// median over `repeats` timings of enough calls to last about 0.2 s.
-func sgemmRate(m: Int, n: Int, k: Int, repeats: Int) -> Double {
-  let a = Buffer<Float>(count: m * k)
-  let b = Buffer<Float>(count: n * k)
-  let c = Buffer<Float>(count: m * n)
-  var g = SeededGenerator(seed: 1)
-  for i in 0..<a.count { a.pointer[i] = Float(g.nextNormal()) }
-  for i in 0..<b.count { b.pointer[i] = Float(g.nextNormal()) }
-  let flops = 2.0 * Double(m) * Double(n) * Double(k)
-  func call() {
-    gemm(transposeB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: k, c: c.pointer, ldc: n)
-  }
+/// Median GFLOP/s of `call`, a product of `flops`, over `repeats` timings of about 0.2 s each.
+func rate(flops: Double, repeats: Int, _ call: () -> Void) -> Double {
   call()
   let calls = max(1, Int(0.2 / max(flops / 50e9, 1e-7)))
   var rates: [Double] = []
@@ -55,6 +45,76 @@ func sgemmRate(m: Int, n: Int, k: Int, repeats: Int) -> Double {
     rates.append(flops * Double(calls) / (now() - t0) / 1e9)
   }
   return median(rates)
+}
+
+/// Random (rows, cols) Float matrix.
+func randomMatrix(_ count: Int, _ g: inout SeededGenerator) -> Buffer<Float> {
+  let m = Buffer<Float>(count: count)
+  for i in 0..<count { m.pointer[i] = Float(g.nextNormal()) }
+  return m
+}
+
+/// sgemm GFLOP/s for C (m, n) = A (m, k) · Bᵀ with B stored (n, k), as the layers call it.
+/// `openBLASThreads` > 0: OpenBLAS's cblas_sgemm on its own pool of that many threads (how the
+/// toolkit called it before it had a team); 0: the toolkit's `gemm`, which splits C over the team
+/// and runs OpenBLAS single-threaded in each thread.
+func sgemmRate(m: Int, n: Int, k: Int, repeats: Int, openBLASThreads: Int) -> Double {
+  var g = SeededGenerator(seed: 1)
+  let a = randomMatrix(m * k, &g)
+  let b = randomMatrix(n * k, &g)
+  let c = Buffer<Float>(count: m * n)
+  let flops = 2.0 * Double(m) * Double(n) * Double(k)
+  if openBLASThreads > 0 {
+    openblas_set_num_threads(Int32(openBLASThreads))
+    defer {
+      openblas_set_num_threads(1)
+      // OpenBLAS's idle workers spin for up to 2^28 cycles before they sleep: let them.
+      Thread.sleep(forTimeInterval: 0.5)
+    }
+    return rate(flops: flops, repeats: repeats) {
+      cblas_sgemm(
+        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(k), b.pointer,
+        Int32(k), 0, c.pointer, Int32(n))
+    }
+  }
+  return rate(flops: flops, repeats: repeats) {
+    gemm(transposeB: true, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: k, c: c.pointer, ldc: n)
+  }
+}
+
+/// GFLOP/s of the LSTM time loops (forward; backward) for batch n, hidden size h, `steps` steps,
+/// counting only their products (2·n·h·4h per step; backward has steps - 1), with the gate kernels
+/// inside the time measured. Each repeat restores the input projection, runs the forward loop,
+/// then the backward loop (which overwrites the activations with their gradients); medians.
+func loopRates(n: Int, h: Int, steps: Int, repeats: Int) -> (forward: Double, backward: Double) {
+  var g = SeededGenerator(seed: 2)
+  let w = randomMatrix(4 * h * h, &g)
+  for i in 0..<w.count { w.pointer[i] *= 0.05 }
+  let a0 = randomMatrix(steps * n * 4 * h, &g)
+  let gates = Buffer<Float>(count: a0.count)
+  let hs = Buffer<Float>(count: (steps + 1) * n * h)
+  let cs = Buffer<Float>(count: (steps + 1) * n * h)
+  let tanhC = Buffer<Float>(count: steps * n * h)
+  let dhOut = randomMatrix(steps * n * h, &g)
+  let dh = Buffer<Float>(count: n * h)
+  let dc = Buffer<Float>(count: n * h)
+  let perStep = 2.0 * Double(n) * Double(h) * Double(4 * h)
+  var forward: [Double] = []
+  var backward: [Double] = []
+  for _ in 0..<(max(repeats, 1) * 10 + 1) {
+    gates.pointer.update(from: a0.pointer, count: a0.count)
+    dh.zero()
+    dc.zero()
+    let t0 = now()
+    Float._lstmForwardLoop(steps, n, h, w.pointer, gates.pointer, hs.pointer, cs.pointer, tanhC.pointer)
+    let t1 = now()
+    Float._lstmBackwardLoop(
+      steps, n, h, w.pointer, gates.pointer, cs.pointer, tanhC.pointer, dhOut.pointer, dh.pointer, dc.pointer)
+    let t2 = now()
+    forward.append(perStep * Double(steps) / (t1 - t0) / 1e9)
+    backward.append(perStep * Double(steps - 1) / (t2 - t1) / 1e9)
+  }
+  return (median(Array(forward.dropFirst())), median(Array(backward.dropFirst())))
 }
 
 struct ThroughputBenchmark: ParsableCommand {
@@ -100,14 +160,6 @@ struct ThroughputBenchmark: ParsableCommand {
       "cores \(ProcessInfo.processInfo.activeProcessorCount), threads \(ComputeThreads.count), kernels \(KernelInfo.variant), OpenBLAS core \(BLASInfo.coreName)"
     )
 
-    let rateLSTM = sgemmRate(m: rows, n: 4 * h, k: h, repeats: repeats)
-    let rateOutput = sgemmRate(m: rows, n: v, k: h, repeats: repeats)
-    let rateStep = sgemmRate(m: n, n: 4 * h, k: h, repeats: repeats)
-    let large = max(rateLSTM, rateOutput)
-    say(String(format: "sgemm (N·T=%d, H=%d)·(H, 4H=%d):   %7.1f GFLOP/s", rows, h, 4 * h, rateLSTM))
-    say(String(format: "sgemm (N·T=%d, H=%d)·(H, V=%d):   %7.1f GFLOP/s", rows, h, v, rateOutput))
-    say(String(format: "sgemm per step (N=%d, H)·(H, 4H):    %7.1f GFLOP/s", n, rateStep))
-
     var batches = try TrainingBatches(corpus: dataset.train, batchSize: n, steps: steps)
     var inputs = [Int32](repeating: 0, count: rows)
     var targets = inputs
@@ -141,9 +193,10 @@ struct ThroughputBenchmark: ParsableCommand {
     for _ in 0..<measuredSteps { trainStep() }
     let stepAllocations = Double(rl_allocation_count() - allocationsBefore) / Double(measuredSteps)
 
-    // Evaluation: forward only, dropout off, with the training batch shape.
+    // Evaluation: forward only, dropout off, with the training batch shape, sharing the training
+    // model's scratch buffers as the trainer's evaluator does.
     let evaluator = try LanguageModel<Float>(
-      config: config, parameters: model.parameters, batchSize: n, maxSteps: steps)
+      config: config, parameters: model.parameters, batchSize: n, maxSteps: steps, scratch: model.scratch)
     evaluator.setTraining(false)
     func evalStep() {
       inputs.withUnsafeMutableBufferPointer { ip in
@@ -154,6 +207,31 @@ struct ThroughputBenchmark: ParsableCommand {
       }
     }
     let evalTime = medianStepTime(evalStep)
+    // The footprint of training and evaluation, before the sgemm measurements allocate theirs.
+    let peakMB = peakResidentMB()
+
+    let threads = ComputeThreads.count
+    let ownLSTM = sgemmRate(m: rows, n: 4 * h, k: h, repeats: repeats, openBLASThreads: threads)
+    let ownOutput = sgemmRate(m: rows, n: v, k: h, repeats: repeats, openBLASThreads: threads)
+    let ownStep = sgemmRate(m: n, n: 4 * h, k: h, repeats: repeats, openBLASThreads: threads)
+    let teamLSTM = sgemmRate(m: rows, n: 4 * h, k: h, repeats: repeats, openBLASThreads: 0)
+    let teamOutput = sgemmRate(m: rows, n: v, k: h, repeats: repeats, openBLASThreads: 0)
+    let loops = loopRates(n: n, h: h, steps: steps, repeats: repeats)
+    let large = max(ownLSTM, ownOutput, teamLSTM, teamOutput)
+    say(
+      String(
+        format:
+          "sgemm, OpenBLAS on its own %d threads: (N·T=%d, H=%d)·(H, 4H=%d) %6.1f | (N·T, H)·(H, V=%d) %6.1f | per step (N=%d, H)·(H, 4H) %6.1f GFLOP/s",
+        threads, rows, h, 4 * h, ownLSTM, v, ownOutput, n, ownStep))
+    say(
+      String(
+        format: "sgemm, split over the toolkit's %d threads:   (N·T, H)·(H, 4H) %6.1f | (N·T, H)·(H, V) %6.1f GFLOP/s",
+        threads, teamLSTM, teamOutput))
+    say(
+      String(
+        format: "LSTM time loops (products + gate kernels):  forward %6.1f | backward %6.1f GFLOP/s", loops.forward,
+        loops.backward))
+    say(String(format: "large-shape sgemm rate (the largest above):  %6.1f GFLOP/s", large))
 
     let forward = forwardFLOPsPerToken(config)
     func report(_ name: String, _ stepSeconds: Double, _ flopsPerToken: Double) {
@@ -167,8 +245,8 @@ struct ThroughputBenchmark: ParsableCommand {
     report("evaluation", evalTime, forward)
     say(
       String(
-        format: "peak resident memory: %.0f MB (parameters + gradients: %.0f MB)", peakResidentMB(),
-        Double(2 * 4 * config.parameterCount) / 1e6))
+        format: "peak resident memory of training and evaluation: %.0f MiB (parameters + gradients: %.0f MiB)", peakMB,
+        Double(2 * 4 * config.parameterCount) / 1_048_576))
     say(String(format: "heap allocations per training step after warm-up: %.2f", stepAllocations))
     say("medians over \(repeats) repeats of \(measuredSteps) steps after \(warmup) warm-up steps")
 

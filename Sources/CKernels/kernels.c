@@ -116,9 +116,9 @@ void rl_lstm_forward_loop_f(int steps, int n, int h, const float *w_hh, float *g
                             float *tanh_c) {
   DISPATCH(lstm_forward_loop, rl_loop_threads(n, h), steps, n, h, w_hh, gates, hs, cs, tanh_c);
 }
-void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, const float *acts, const float *cs,
-                             const float *tanh_c, const float *dh_out, float *dh, float *dc, float *dgates) {
-  DISPATCH(lstm_backward_loop, rl_loop_threads(n, h), steps, n, h, w_hh, acts, cs, tanh_c, dh_out, dh, dc, dgates);
+void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, const float *cs,
+                             const float *tanh_c, const float *dh_out, float *dh, float *dc) {
+  DISPATCH(lstm_backward_loop, rl_loop_threads(n, h), steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc);
 }
 int rl_test_lstm_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
                                 float *gates, float *hs, float *cs, float *tanh_c) {
@@ -126,10 +126,10 @@ int rl_test_lstm_forward_loop_f(int level, int max_threads, int steps, int n, in
                      tanh_c);
 }
 int rl_test_lstm_backward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
-                                 const float *acts, const float *cs, const float *tanh_c, const float *dh_out,
-                                 float *dh, float *dc, float *dgates) {
-  return DISPATCH_AT(rl_capped_level(level), lstm_backward_loop, max_threads, steps, n, h, w_hh, acts, cs, tanh_c,
-                     dh_out, dh, dc, dgates);
+                                 float *gates, const float *cs, const float *tanh_c, const float *dh_out, float *dh,
+                                 float *dc) {
+  return DISPATCH_AT(rl_capped_level(level), lstm_backward_loop, max_threads, steps, n, h, w_hh, gates, cs, tanh_c,
+                     dh_out, dh, dc);
 }
 void rl_test_small_gemm_nt_add_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                                  float *c, int ldc) {
@@ -172,9 +172,9 @@ void rl_lstm_forward_loop_d(int steps, int n, int h, const double *w_hh, double 
                             double *tanh_c) {
   lstm_forward_loop_dbl(rl_loop_threads(n, h), steps, n, h, w_hh, gates, hs, cs, tanh_c);
 }
-void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, const double *acts, const double *cs,
-                             const double *tanh_c, const double *dh_out, double *dh, double *dc, double *dgates) {
-  lstm_backward_loop_dbl(rl_loop_threads(n, h), steps, n, h, w_hh, acts, cs, tanh_c, dh_out, dh, dc, dgates);
+void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, const double *cs,
+                             const double *tanh_c, const double *dh_out, double *dh, double *dc) {
+  lstm_backward_loop_dbl(rl_loop_threads(n, h), steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc);
 }
 double rl_softmax_xent_d(int rows, int cols, double *scores, const int32_t *targets,
                          double grad_scale) {

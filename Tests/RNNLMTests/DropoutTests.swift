@@ -22,8 +22,10 @@ import Testing
     let sigma = (n * rate * (1 - rate)).squareRoot()
     print("dropout p=\(rate): kept \(kept) of \(x.count), expected \(expected) ± \(sigma)")
     #expect(abs(Double(kept) - expected) < 5 * sigma)
-    let d = [Float](repeating: 2, count: x.count)
-    let dx = Array(UnsafeBufferPointer(start: dropout.backward(dOutput: d), count: x.count))
+    var d = [Float](repeating: 2, count: x.count)
+    let dx = d.withUnsafeMutableBufferPointer { p in
+      Array(UnsafeBufferPointer(start: dropout.backward(dOutput: p.baseAddress!), count: x.count))
+    }
     for i in x.indices { #expect(dx[i] == (out[i] == 0 ? 0 : 2 / Float(1 - rate))) }
   }
 

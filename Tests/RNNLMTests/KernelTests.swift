@@ -69,8 +69,8 @@ import Testing
     rl_lstm_forward_loop_d(Int32(steps), Int32(n), Int32(h), w, &ad, &hd, &cd, &td)
     var dhd = [Double](repeating: 0, count: n * h)
     var dcd = dhd
-    var dad = [Double](repeating: 0, count: steps * n * 4 * h)
-    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), w, ad, cd, td, dhOut, &dhd, &dcd, &dad)
+    var dad = ad
+    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), w, &dad, cd, td, dhOut, &dhd, &dcd)
 
     for level in 0...rl_kernels_level() {
       var af = a0.map(Float.init)
@@ -84,9 +84,9 @@ import Testing
       expectClose(cf, cd.map(Float.init), tolerance: 2e-5, "c, level \(level)")
       var dhf = [Float](repeating: 0, count: n * h)
       var dcf = dhf
-      var daf = [Float](repeating: 0, count: steps * n * 4 * h)
+      var daf = af
       _ = rl_test_lstm_backward_loop_f(
-        level, 2, Int32(steps), Int32(n), Int32(h), wf, af, cf, tf, dhOut.map(Float.init), &dhf, &dcf, &daf)
+        level, 2, Int32(steps), Int32(n), Int32(h), wf, &daf, cf, tf, dhOut.map(Float.init), &dhf, &dcf)
       expectClose(daf, dad.map(Float.init), tolerance: 5e-5, "dA, level \(level)")
       expectClose(dcf, dcd.map(Float.init), tolerance: 5e-5, "dc, level \(level)")
     }
@@ -150,9 +150,9 @@ import Testing
         level, threads, Int32(steps), Int32(n), Int32(h), w, &a, &hs, &cs, &tanhC)
       var dh = [Float](repeating: 0, count: n * h)
       var dc = dh
-      var da = [Float](repeating: 0, count: steps * n * 4 * h)
+      var da = a
       let ranBackward = rl_test_lstm_backward_loop_f(
-        level, threads, Int32(steps), Int32(n), Int32(h), w, a, cs, tanhC, dhOut, &dh, &dc, &da)
+        level, threads, Int32(steps), Int32(n), Int32(h), w, &da, cs, tanhC, dhOut, &dh, &dc)
       return (min(ranForward, ranBackward), [a, hs, cs, tanhC, dc, da])
     }
     let one = run(threads: 1)

@@ -33,13 +33,14 @@ void rl_lstm_forward_loop_d(int steps, int n, int h, const double *w_hh, double 
                             double *tanh_c);
 
 /// The whole time loop of an LSTM layer's backward pass, from step steps-1 down to 0.
-/// acts, cs, tanh_c as the forward loop left them; dh_out: (steps*n, h), the gradient of the
-/// outputs. dh, dc: (n, h), zero on entry (scratch for the carried gradients; dc ends holding the
-/// gradient reaching c_{-1}). dgates: (steps*n, 4h) out, the gradient of the pre-activations.
-void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, const float *acts, const float *cs,
-                             const float *tanh_c, const float *dh_out, float *dh, float *dc, float *dgates);
-void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, const double *acts, const double *cs,
-                             const double *tanh_c, const double *dh_out, double *dh, double *dc, double *dgates);
+/// gates: (steps*n, 4h), the activations the forward loop left on entry, the gradient of the
+/// pre-activations on return (in place). cs, tanh_c as the forward loop left them; dh_out:
+/// (steps*n, h), the gradient of the outputs. dh, dc: (n, h), zero on entry (scratch for the
+/// carried gradients; dc ends holding the gradient reaching c_{-1}).
+void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, const float *cs,
+                             const float *tanh_c, const float *dh_out, float *dh, float *dc);
+void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, const double *cs,
+                             const double *tanh_c, const double *dh_out, double *dh, double *dc);
 
 /// For tests: the float loops and their matrix products in a chosen variant (`level`, see
 /// rl_kernels_level; capped at what this CPU runs) and on at most `max_threads` threads. The loops
@@ -48,8 +49,8 @@ void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, const 
 int rl_test_lstm_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
                                 float *gates, float *hs, float *cs, float *tanh_c);
 int rl_test_lstm_backward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
-                                 const float *acts, const float *cs, const float *tanh_c, const float *dh_out,
-                                 float *dh, float *dc, float *dgates);
+                                 float *gates, const float *cs, const float *tanh_c, const float *dh_out, float *dh,
+                                 float *dc);
 void rl_test_small_gemm_nt_add_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                                  float *c, int ldc);
 void rl_test_small_gemm_nn_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,

@@ -142,35 +142,96 @@ public struct Checkpoint {
     self.lstmStates = lstmStates
   }
 
-  private struct Entry {
-    let name: String
-    let shape: [Int]
-    let values: ArraySlice<Float>
+  /// The file's bytes.
+  public func encoded() throws -> Data {
+    var data = Data()
+    try parameters.withUnsafeBufferPointer { p in
+      try Self.encode(
+        config: config, training: training, state: state, vocabulary: vocabulary, parameters: p,
+        lstmStates: lstmStates
+      ) { data.append(contentsOf: $0) }
+    }
+    return data
   }
 
-  private var entries: [Entry] {
-    var result: [Entry] = []
+  /// Writes the checkpoint atomically: to a temporary file in the same directory, flushed to
+  /// disk, then renamed over `path`, so a run killed while saving leaves the old file intact.
+  public func write(to path: String) throws {
+    try parameters.withUnsafeBufferPointer { p in
+      try Self.write(
+        to: path, config: config, training: training, state: state, vocabulary: vocabulary, parameters: p,
+        lstmStates: lstmStates)
+    }
+  }
+
+  /// ``write(to:)`` for parameters read in place (a training run's live buffer): the tensors go
+  /// to the file straight from `parameters`, without a copy of the model in memory.
+  package static func write(
+    to path: String, config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String],
+    parameters: UnsafeBufferPointer<Float>, lstmStates: [(h: [Float], c: [Float])]
+  ) throws {
+    let url = URL(fileURLWithPath: path)
+    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    do {
+      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+      guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+        throw CheckpointError.io(path: path, reason: "cannot create \(temporary.path)")
+      }
+      let handle = try FileHandle(forWritingTo: temporary)
+      defer { try? handle.close() }
+      let fd = handle.fileDescriptor
+      try encode(
+        config: config, training: training, state: state, vocabulary: vocabulary, parameters: parameters,
+        lstmStates: lstmStates
+      ) { bytes in
+        var done = 0
+        while done < bytes.count {
+          let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+          if n < 0 && errno == EINTR { continue }
+          if n <= 0 { throw CheckpointError.io(path: path, reason: String(cString: strerror(errno))) }
+          done += n
+        }
+      }
+      try handle.synchronize()
+      if rename(temporary.path, url.path) != 0 {
+        throw CheckpointError.io(path: path, reason: "rename failed: \(String(cString: strerror(errno)))")
+      }
+    } catch let error as CheckpointError {
+      try? FileManager.default.removeItem(at: temporary)
+      throw error
+    } catch {
+      try? FileManager.default.removeItem(at: temporary)
+      throw CheckpointError.io(path: path, reason: error.localizedDescription)
+    }
+  }
+
+  /// Produces the file's bytes in order, in pieces: header length, JSON header, then each
+  /// tensor read in place from `parameters` (little-endian float32 is the memory layout here).
+  private static func encode(
+    config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String],
+    parameters: UnsafeBufferPointer<Float>, lstmStates: [(h: [Float], c: [Float])],
+    to sink: (UnsafeRawBufferPointer) throws -> Void
+  ) throws {
+    // Tensors as (name, shape, source); the zero bias_hh tensors and the carried states come from
+    // `extras`, everything else from `parameters`.
+    var extras: [Float] = []
+    var tensors: [(name: String, shape: [Int], fromExtras: Bool, offset: Int, count: Int)] = []
     for view in ParameterStore<Float>.views(for: config.parameterLayout) {
-      result.append(
-        Entry(name: view.name, shape: view.shape, values: parameters[view.offset..<(view.offset + view.count)]))
+      tensors.append((view.name, view.shape, false, view.offset, view.count))
       if view.name.hasPrefix("rnn.bias_ih_l") {
-        let zeros = [Float](repeating: 0, count: view.count)
-        result.append(
-          Entry(
-            name: view.name.replacingOccurrences(of: "bias_ih", with: "bias_hh"), shape: view.shape, values: zeros[...])
-        )
+        let name = view.name.replacingOccurrences(of: "bias_ih", with: "bias_hh")
+        tensors.append((name, view.shape, true, extras.count, view.count))
+        extras += [Float](repeating: 0, count: view.count)
       }
     }
     for (l, s) in lstmStates.enumerated() {
       let shape = [s.h.count / config.hiddenSize, config.hiddenSize]
-      result.append(Entry(name: "state.h_l\(l)", shape: shape, values: s.h[...]))
-      result.append(Entry(name: "state.c_l\(l)", shape: shape, values: s.c[...]))
+      tensors.append(("state.h_l\(l)", shape, true, extras.count, s.h.count))
+      extras += s.h
+      tensors.append(("state.c_l\(l)", shape, true, extras.count, s.c.count))
+      extras += s.c
     }
-    return result
-  }
 
-  /// The file's bytes.
-  public func encoded() throws -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     func json<E: Encodable>(_ value: E) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
@@ -181,47 +242,23 @@ public struct Checkpoint {
       ]
     ]
     var offset = 0
-    let all = entries
-    for e in all {
-      header[e.name] = ["dtype": "F32", "shape": e.shape, "data_offsets": [offset, offset + 4 * e.values.count]]
-      offset += 4 * e.values.count
+    for t in tensors {
+      header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.count]]
+      offset += 4 * t.count
     }
     var headerBytes = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
     // Pad with spaces so the tensor data starts 8-byte aligned, as the format recommends.
     while (8 + headerBytes.count) % 8 != 0 { headerBytes.append(0x20) }
-    var data = Data(capacity: 8 + headerBytes.count + offset)
-    withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { data.append(contentsOf: $0) }
-    data.append(headerBytes)
-    for e in all {
-      e.values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { data.append(contentsOf: $0) }
-    }
-    return data
-  }
-
-  /// Writes the checkpoint atomically: to a temporary file in the same directory, flushed to
-  /// disk, then renamed over `path`, so a run killed while saving leaves the old file intact.
-  public func write(to path: String) throws {
-    let data = try encoded()
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    do {
-      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-      guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-        throw CheckpointError.io(path: path, reason: "cannot create \(temporary.path)")
+    try withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { try sink($0) }
+    try headerBytes.withUnsafeBytes { try sink($0) }
+    #if !_endian(little)
+      #error("checkpoints are written from memory as little-endian float32")
+    #endif
+    try extras.withUnsafeBufferPointer { e in
+      for t in tensors {
+        let source = t.fromExtras ? e : parameters
+        try sink(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: source[t.offset..<(t.offset + t.count)])))
       }
-      let handle = try FileHandle(forWritingTo: temporary)
-      try handle.write(contentsOf: data)
-      try handle.synchronize()
-      try handle.close()
-      if rename(temporary.path, url.path) != 0 {
-        throw CheckpointError.io(path: path, reason: "rename failed: \(String(cString: strerror(errno)))")
-      }
-    } catch let error as CheckpointError {
-      try? FileManager.default.removeItem(at: temporary)
-      throw error
-    } catch {
-      try? FileManager.default.removeItem(at: temporary)
-      throw CheckpointError.io(path: path, reason: error.localizedDescription)
     }
   }
 

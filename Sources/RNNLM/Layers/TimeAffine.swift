@@ -24,7 +24,8 @@ package final class TimeAffine<T: BLASScalar> {
   package init(
     inputSize: Int, outputSize: Int, maxRows: Int,
     weight: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>,
-    dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>
+    dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>,
+    scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "affine"
   ) {
     self.inputSize = inputSize
     self.outputSize = outputSize
@@ -33,8 +34,8 @@ package final class TimeAffine<T: BLASScalar> {
     self.bias = bias
     self.dWeight = dWeight
     self.dBias = dBias
-    output = Buffer(count: maxRows * outputSize)
-    dInput = Buffer(count: maxRows * inputSize)
+    output = scratch.buffer("\(scratchName).output", count: maxRows * outputSize)
+    dInput = scratch.buffer("\(scratchName).dInput", count: maxRows * inputSize)
   }
 
   /// output = input·Wᵀ + b; `input` is (rows, H) and must stay unchanged until backward.

@@ -17,23 +17,22 @@ package final class TimeDropout<T: BLASScalar> {
   package let output: Buffer<T>
   /// mask: (rows, width), 0 or 1 / (1 - rate).
   let mask: Buffer<T>
-  /// dInput: (rows, width), written by backward (training only).
-  package let dInput: Buffer<T>
   /// bits: (rows, width) uniform random words, drawn from the run's generator per pass.
   private let bits: UnsafeMutablePointer<UInt32>
   private var rows = 0
   private var applied = false
 
   /// A dropout layer for up to `maxRows` rows of `width` elements.
-  package init(rate: Double, width: Int, maxRows: Int) {
+  package init(
+    rate: Double, width: Int, maxRows: Int, scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "dropout"
+  ) {
     precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1), got \(rate)")
     self.rate = rate
     self.width = width
     self.maxRows = maxRows
     let size = rate > 0 ? maxRows * width : 0
-    output = Buffer(count: size)
-    mask = Buffer(count: size)
-    dInput = Buffer(count: size)
+    output = scratch.buffer("\(scratchName).output", count: size)
+    mask = scratch.buffer("\(scratchName).mask", count: size)
     bits = .allocate(capacity: max(size, 1))
   }
 
@@ -61,13 +60,12 @@ package final class TimeDropout<T: BLASScalar> {
     return UnsafePointer(output.pointer)
   }
 
-  /// Returns the gradient of the input: dOutput ⊙ mask in ``dInput``, or `dOutput` itself
-  /// when the last forward pass passed its input through.
-  package func backward(dOutput: UnsafePointer<T>) -> UnsafePointer<T> {
+  /// Turns `dOutput` into the gradient of the input in place (dOutput ⊙ mask; nothing when the
+  /// last forward pass passed its input through) and returns it.
+  package func backward(dOutput: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
     guard applied else { return dOutput }
     let m = mask.pointer
-    let d = dInput.pointer
-    for i in 0..<(rows * width) { d[i] = dOutput[i] * m[i] }
-    return UnsafePointer(d)
+    for i in 0..<(rows * width) { dOutput[i] *= m[i] }
+    return dOutput
   }
 }

@@ -21,14 +21,15 @@ package final class TimeEmbedding<T: BLASScalar> {
   /// An embedding over `weight` (V, D) with gradient `weightGradient`, for up to `maxRows` rows.
   package init(
     vocabularySize: Int, dimension: Int, maxRows: Int,
-    weight: UnsafeMutablePointer<T>, weightGradient: UnsafeMutablePointer<T>
+    weight: UnsafeMutablePointer<T>, weightGradient: UnsafeMutablePointer<T>,
+    scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "embedding"
   ) {
     self.vocabularySize = vocabularySize
     self.dimension = dimension
     self.maxRows = maxRows
     self.weight = weight
     self.weightGradient = weightGradient
-    output = Buffer(count: maxRows * dimension)
+    output = scratch.buffer("\(scratchName).output", count: maxRows * dimension)
     tokens = .allocate(capacity: maxRows)
   }
 

@@ -27,7 +27,8 @@ package final class TimeLSTM<T: BLASScalar> {
   /// Their gradients, same shapes.
   let dWIH: UnsafeMutablePointer<T>, dWHH: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>
 
-  /// gates: (T·N, 4H): pre-activations, turned into activations in place by the gate kernel.
+  /// gates: (T·N, 4H): pre-activations, turned into activations in place by the forward gate
+  /// kernel, and into their gradients (dA) in place by the backward one.
   let gates: Buffer<T>
   /// hs: ((T+1)·N, H): slot 0 is h_{-1}, slot t+1 is h_t; slots 1...T are the output.
   let hs: Buffer<T>
@@ -35,8 +36,6 @@ package final class TimeLSTM<T: BLASScalar> {
   let cs: Buffer<T>
   /// tanhC: (T·N, H): tanh(c_t), kept for backward.
   let tanhC: Buffer<T>
-  /// dGates: (T·N, 4H): gradient of the pre-activations.
-  let dGates: Buffer<T>
   /// dInput: (T·N, inputSize): gradient of the input, written by ``backward(dOutput:)``.
   package let dInput: Buffer<T>
   /// dh, dc: (N, H): gradients carried from step t to step t-1 in backward.
@@ -49,11 +48,13 @@ package final class TimeLSTM<T: BLASScalar> {
   /// Times the layer's parts when set (benchmark breakdown).
   package var profiler: Profiler?
 
-  /// A layer over the given parameter and gradient views, with buffers for (N, maxSteps).
+  /// A layer over the given parameter and gradient views, with buffers for (N, maxSteps): its
+  /// carried state of its own, the rest from `scratch` under names starting `scratchName`.
   package init(
     inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int,
     parameters: (wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>),
-    gradients: (wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>)
+    gradients: (wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>),
+    scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "lstm"
   ) {
     self.inputSize = inputSize
     self.hiddenSize = hiddenSize
@@ -62,14 +63,14 @@ package final class TimeLSTM<T: BLASScalar> {
     (wIH, wHH, bias) = parameters
     (dWIH, dWHH, dBias) = gradients
     let rows = batchSize * maxSteps
-    gates = Buffer(count: rows * 4 * hiddenSize)
-    dGates = Buffer(count: rows * 4 * hiddenSize)
-    hs = Buffer(count: (rows + batchSize) * hiddenSize)
-    cs = Buffer(count: (rows + batchSize) * hiddenSize)
-    tanhC = Buffer(count: rows * hiddenSize)
-    dInput = Buffer(count: rows * inputSize)
-    dh = Buffer(count: batchSize * hiddenSize)
-    dc = Buffer(count: batchSize * hiddenSize)
+    func buffer(_ part: String, _ count: Int) -> Buffer<T> { scratch.buffer("\(scratchName).\(part)", count: count) }
+    gates = buffer("gates", rows * 4 * hiddenSize)
+    hs = buffer("hs", (rows + batchSize) * hiddenSize)
+    cs = buffer("cs", (rows + batchSize) * hiddenSize)
+    tanhC = buffer("tanhC", rows * hiddenSize)
+    dInput = buffer("dInput", rows * inputSize)
+    dh = buffer("dh", batchSize * hiddenSize)
+    dc = buffer("dc", batchSize * hiddenSize)
     hState = Buffer(count: batchSize * hiddenSize)
     cState = Buffer(count: batchSize * hiddenSize)
   }
@@ -130,7 +131,7 @@ package final class TimeLSTM<T: BLASScalar> {
     dc.zero()
     profiler.time("lstm bwd: recurrent loop gates + dA·W_hh (per step)") {
       T._lstmBackwardLoop(
-        steps, n, h, wHH, gates.pointer, cs.pointer, tanhC.pointer, dOutput, dh.pointer, dc.pointer, dGates.pointer)
+        steps, n, h, wHH, gates.pointer, cs.pointer, tanhC.pointer, dOutput, dh.pointer, dc.pointer)
     }
     profiler.time("lstm bwd: dW_ih, dW_hh, db, dX (batched)") { batchedGradients(input: input, rows: rows) }
   }
@@ -140,13 +141,13 @@ package final class TimeLSTM<T: BLASScalar> {
     let h4 = 4 * h
     gemm(
       transposeA: true, m: h4, n: inputSize, k: rows,
-      a: dGates.pointer, lda: h4, b: input, ldb: inputSize, beta: 1, c: dWIH, ldc: inputSize)
+      a: gates.pointer, lda: h4, b: input, ldb: inputSize, beta: 1, c: dWIH, ldc: inputSize)
     gemm(
       transposeA: true, m: h4, n: h, k: rows,
-      a: dGates.pointer, lda: h4, b: hs.pointer, ldb: h, beta: 1, c: dWHH, ldc: h)
-    T._addColumnSums(rows, h4, dGates.pointer, dBias)
+      a: gates.pointer, lda: h4, b: hs.pointer, ldb: h, beta: 1, c: dWHH, ldc: h)
+    T._addColumnSums(rows, h4, gates.pointer, dBias)
     gemm(
-      m: rows, n: inputSize, k: h4, a: dGates.pointer, lda: h4, b: wIH, ldb: inputSize, c: dInput.pointer,
+      m: rows, n: inputSize, k: h4, a: gates.pointer, lda: h4, b: wIH, ldb: inputSize, c: dInput.pointer,
       ldc: inputSize)
   }
 }

@@ -33,11 +33,12 @@ package protocol BLASScalar: BinaryFloatingPoint, Sendable {
     _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ gates: UnsafeMutablePointer<Self>,
     _ hs: UnsafeMutablePointer<Self>, _ cs: UnsafeMutablePointer<Self>, _ tanhC: UnsafeMutablePointer<Self>)
 
-  /// Backward of ``_lstmForwardLoop(_:_:_:_:_:_:_:_:)`` (see `rl_lstm_backward_loop_f` in `CKernels.h`).
+  /// Backward of ``_lstmForwardLoop(_:_:_:_:_:_:_:_:)``; `gates` holds the activations on entry and
+  /// their gradients on return (see `rl_lstm_backward_loop_f` in `CKernels.h`).
   static func _lstmBackwardLoop(
-    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ acts: UnsafePointer<Self>,
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ gates: UnsafeMutablePointer<Self>,
     _ cs: UnsafePointer<Self>, _ tanhC: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>,
-    _ dh: UnsafeMutablePointer<Self>, _ dc: UnsafeMutablePointer<Self>, _ dGates: UnsafeMutablePointer<Self>)
+    _ dh: UnsafeMutablePointer<Self>, _ dc: UnsafeMutablePointer<Self>)
 
   /// Inverted dropout: `mask = bits ≥ threshold ? scale : 0`, `out = x ⊙ mask` (see `CKernels.h`).
   static func _dropout(
@@ -86,11 +87,11 @@ extension Float: BLASScalar {
     rl_lstm_forward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, hs, cs, tanhC)
   }
   package static func _lstmBackwardLoop(
-    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ acts: UnsafePointer<Float>,
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ gates: UnsafeMutablePointer<Float>,
     _ cs: UnsafePointer<Float>, _ tanhC: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>,
-    _ dh: UnsafeMutablePointer<Float>, _ dc: UnsafeMutablePointer<Float>, _ dGates: UnsafeMutablePointer<Float>
+    _ dh: UnsafeMutablePointer<Float>, _ dc: UnsafeMutablePointer<Float>
   ) {
-    rl_lstm_backward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, acts, cs, tanhC, dhOut, dh, dc, dGates)
+    rl_lstm_backward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dh, dc)
   }
   package static func _dropout(
     _ n: Int, _ x: UnsafePointer<Float>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Float,
@@ -143,11 +144,11 @@ extension Double: BLASScalar {
     rl_lstm_forward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, hs, cs, tanhC)
   }
   package static func _lstmBackwardLoop(
-    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ acts: UnsafePointer<Double>,
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ gates: UnsafeMutablePointer<Double>,
     _ cs: UnsafePointer<Double>, _ tanhC: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>,
-    _ dh: UnsafeMutablePointer<Double>, _ dc: UnsafeMutablePointer<Double>, _ dGates: UnsafeMutablePointer<Double>
+    _ dh: UnsafeMutablePointer<Double>, _ dc: UnsafeMutablePointer<Double>
   ) {
-    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, acts, cs, tanhC, dhOut, dh, dc, dGates)
+    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dh, dc)
   }
   package static func _dropout(
     _ n: Int, _ x: UnsafePointer<Double>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Double,

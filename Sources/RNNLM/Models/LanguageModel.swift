@@ -85,6 +85,8 @@ package final class LanguageModel<T: BLASScalar> {
   package let maxSteps: Int
   /// Parameters and gradients.
   package let parameters: ParameterStore<T>
+  /// Where the layers' scratch buffers come from (see ``ScratchPool``).
+  package let scratch: ScratchPool<T>
   /// The layers, in order.
   package let embedding: TimeEmbedding<T>
   /// One per LSTM layer, bottom first.
@@ -117,11 +119,12 @@ package final class LanguageModel<T: BLASScalar> {
       config: config, parameters: store, batchSize: batchSize, maxSteps: maxSteps, generator: generator)
   }
 
-  /// A model over existing parameters (shared, not copied), with its own buffers; `generator`
-  /// draws its dropout masks.
+  /// A model over existing parameters (shared, not copied); `generator` draws its dropout
+  /// masks. Its layers take their scratch buffers from `scratch`: pass another model's pool
+  /// to share them with a model that never runs interleaved with this one.
   package init(
     config: ModelConfig, parameters: ParameterStore<T>, batchSize: Int, maxSteps: Int,
-    generator: SeededGenerator = SeededGenerator(seed: 0)
+    generator: SeededGenerator = SeededGenerator(seed: 0), scratch: ScratchPool<T> = ScratchPool()
   ) throws {
     try config.validate()
     guard parameters.views == ParameterStore<T>.views(for: config.parameterLayout) else {
@@ -134,27 +137,30 @@ package final class LanguageModel<T: BLASScalar> {
     self.maxSteps = maxSteps
     self.parameters = parameters
     self.generator = generator
+    self.scratch = scratch
     let p = parameters
     let rows = batchSize * maxSteps
     let h = config.hiddenSize
     embedding = TimeEmbedding(
       vocabularySize: config.vocabularySize, dimension: config.embeddingSize, maxRows: rows,
-      weight: p.value("encoder.weight"), weightGradient: p.gradient("encoder.weight"))
+      weight: p.value("encoder.weight"), weightGradient: p.gradient("encoder.weight"), scratch: scratch)
     lstms = (0..<config.layers).map { l in
       TimeLSTM(
         inputSize: l == 0 ? config.embeddingSize : h, hiddenSize: h, batchSize: batchSize, maxSteps: maxSteps,
         parameters: (p.value("rnn.weight_ih_l\(l)"), p.value("rnn.weight_hh_l\(l)"), p.value("rnn.bias_ih_l\(l)")),
         gradients: (
           p.gradient("rnn.weight_ih_l\(l)"), p.gradient("rnn.weight_hh_l\(l)"), p.gradient("rnn.bias_ih_l\(l)")
-        ))
+        ), scratch: scratch, scratchName: "lstm\(l)")
     }
     let decoderWeight = config.tied ? "encoder.weight" : "decoder.weight"
     decoder = TimeAffine(
       inputSize: h, outputSize: config.vocabularySize, maxRows: rows,
       weight: p.value(decoderWeight), bias: p.value("decoder.bias"),
-      dWeight: p.gradient(decoderWeight), dBias: p.gradient("decoder.bias"))
+      dWeight: p.gradient(decoderWeight), dBias: p.gradient("decoder.bias"), scratch: scratch, scratchName: "decoder")
     dropouts = (0...config.layers).map { l in
-      TimeDropout(rate: config.dropout, width: l == 0 ? config.embeddingSize : h, maxRows: rows)
+      TimeDropout(
+        rate: config.dropout, width: l == 0 ? config.embeddingSize : h, maxRows: rows, scratch: scratch,
+        scratchName: "dropout\(l)")
     }
   }
 
@@ -207,12 +213,12 @@ package final class LanguageModel<T: BLASScalar> {
     guard gradient else { return total }
 
     profiler.time("output bwd: dW, db, dX") { decoder.backward(dOutput: decoder.output.pointer) }
-    var dx = UnsafePointer(decoder.dInput.pointer)
+    var dx = decoder.dInput.pointer
     // Index loops: reversing `enumerated()` builds an array, an allocation in every step.
     for l in lstms.indices.reversed() {
       let d = dx
       lstms[l].backward(dOutput: profiler.time("dropout bwd") { dropouts[l + 1].backward(dOutput: d) })
-      dx = UnsafePointer(lstms[l].dInput.pointer)
+      dx = lstms[l].dInput.pointer
     }
     let d = dx
     let dEmbedding = profiler.time("dropout bwd") { dropouts[0].backward(dOutput: d) }

@@ -99,7 +99,8 @@ public final class Trainer {
   public let vocabulary: [String]
   /// The model trained (N = options.batchSize, dropout on).
   package let model: LanguageModel<Float>
-  /// The same parameters, with buffers for evaluation (N = options.evalBatchSize, dropout off).
+  /// The same parameters, for evaluation (N = options.evalBatchSize, dropout off), sharing the
+  /// training model's scratch buffers.
   package let evaluator: LanguageModel<Float>
   /// Where the run stands.
   public private(set) var state: RunState
@@ -120,8 +121,11 @@ public final class Trainer {
     var generator = SeededGenerator(seed: options.seed)
     model = try LanguageModel(
       config: config, batchSize: options.batchSize, maxSteps: options.steps, generator: &generator)
+    // Evaluation runs between training steps on the same thread: it borrows the training
+    // model's scratch buffers (they are large enough unless the evaluation batch is larger).
     evaluator = try LanguageModel(
-      config: config, parameters: model.parameters, batchSize: options.evalBatchSize, maxSteps: options.steps)
+      config: config, parameters: model.parameters, batchSize: options.evalBatchSize, maxSteps: options.steps,
+      scratch: model.scratch)
     evaluator.setTraining(false)
     state = RunState(learningRate: options.learningRate, generator: model.generator)
   }
@@ -181,6 +185,16 @@ public final class Trainer {
     s.setGenerator(model.generator)
     return Checkpoint(
       config: config, training: options, state: s, vocabulary: vocabulary, parameters: model.parameters.values.array,
+      lstmStates: includingLSTMState ? model.lstms.map(\.state) : [])
+  }
+
+  /// Writes ``checkpoint(includingLSTMState:)`` to `path` straight from the live parameters.
+  private func save(to path: String, includingLSTMState: Bool = true) throws {
+    var s = state
+    s.setGenerator(model.generator)
+    try Checkpoint.write(
+      to: path, config: config, training: options, state: s, vocabulary: vocabulary,
+      parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
       lstmStates: includingLSTMState ? model.lstms.map(\.state) : [])
   }
 
@@ -301,7 +315,7 @@ public final class Trainer {
       let improved = state.recordValidation(valid, decay: options.learningRateDecay)
       if improved {
         if let paths {
-          try checkpoint(includingLSTMState: false).write(to: paths.best)
+          try save(to: paths.best, includingLSTMState: false)
         } else {
           bestInMemory = model.parameters.values.array
         }
@@ -310,7 +324,7 @@ public final class Trainer {
       if state.learningRate != record.learningRate {
         notify("validation did not improve: learning rate \(record.learningRate) → \(state.learningRate)")
       }
-      if let paths { try checkpoint().write(to: paths.last) }
+      if let paths { try save(to: paths.last) }
       epochsThisCall += 1
       if let m = limits.maxEpochs, epochsThisCall >= m, state.epochsCompleted < options.epochs {
         stopReason = "epoch budget of \(m) reached"
@@ -324,7 +338,7 @@ public final class Trainer {
 
     if let stopReason, let paths {
       // A stop at an epoch boundary was saved with the epoch; only a stop inside one is new.
-      if state.batchesInEpoch > 0 { try checkpoint().write(to: paths.last) }
+      if state.batchesInEpoch > 0 { try save(to: paths.last) }
       notify("stopped: \(stopReason); saved \(paths.last) (resume with --resume \(paths.last))")
     } else if let stopReason {
       notify("stopped: \(stopReason)")
