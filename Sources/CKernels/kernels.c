@@ -114,11 +114,11 @@ static int rl_capped_level(int level) {
 
 void rl_lstm_forward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, float *hs, float *cs,
                             float *tanh_c) {
-  DISPATCH(lstm_forward_loop, rl_loop_threads(n, h), steps, n, h, w_hh, gates, hs, cs, tanh_c);
+  DISPATCH(lstm_forward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, hs, cs, tanh_c);
 }
 void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, const float *cs,
                              const float *tanh_c, const float *dh_out, float *dh, float *dc) {
-  DISPATCH(lstm_backward_loop, rl_loop_threads(n, h), steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc);
+  DISPATCH(lstm_backward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc);
 }
 int rl_test_lstm_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
                                 float *gates, float *hs, float *cs, float *tanh_c) {
@@ -170,11 +170,11 @@ void rl_sigmoid_f(long n, const float *x, float *y) { DISPATCH(map_sigmoid, n, x
 
 void rl_lstm_forward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, double *hs, double *cs,
                             double *tanh_c) {
-  lstm_forward_loop_dbl(rl_loop_threads(n, h), steps, n, h, w_hh, gates, hs, cs, tanh_c);
+  lstm_forward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, hs, cs, tanh_c);
 }
 void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, const double *cs,
                              const double *tanh_c, const double *dh_out, double *dh, double *dc) {
-  lstm_backward_loop_dbl(rl_loop_threads(n, h), steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc);
+  lstm_backward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc);
 }
 double rl_softmax_xent_d(int rows, int cols, double *scores, const int32_t *targets,
                          double grad_scale) {

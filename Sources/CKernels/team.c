@@ -134,12 +134,6 @@ int rl_parallel(int max_count, rl_task task, void *context) {
   return count;
 }
 
-int rl_loop_threads(int n, int h) {
-  (void)n;
-  (void)h;
-  return RL_MAX_THREADS;
-}
-
 void rl_barrier_init(rl_barrier *b) {
   atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
   atomic_store_explicit(&b->sense, 0, memory_order_relaxed);

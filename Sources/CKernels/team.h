@@ -17,9 +17,6 @@ typedef void (*rl_task)(void *context, int index, int count);
 /// busy.
 int rl_parallel(int max_count, rl_task task, void *context);
 
-/// How many threads an LSTM time loop of batch n and hidden size h is worth.
-int rl_loop_threads(int n, int h);
-
 /// A reusable barrier for the threads of one job; initialise it before `rl_parallel`.
 typedef struct {
   _Atomic int arrived;

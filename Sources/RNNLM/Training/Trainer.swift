@@ -181,19 +181,23 @@ public final class Trainer {
 
   /// The current run as a checkpoint.
   public func checkpoint(includingLSTMState: Bool = true) -> Checkpoint {
+    Checkpoint(
+      config: config, training: options, state: savedState, vocabulary: vocabulary,
+      parameters: model.parameters.values.array,
+      lstmStates: includingLSTMState ? model.lstms.map(\.state) : [])
+  }
+
+  /// The run's state with the generator where it stands now, as checkpoints store it.
+  private var savedState: RunState {
     var s = state
     s.setGenerator(model.generator)
-    return Checkpoint(
-      config: config, training: options, state: s, vocabulary: vocabulary, parameters: model.parameters.values.array,
-      lstmStates: includingLSTMState ? model.lstms.map(\.state) : [])
+    return s
   }
 
   /// Writes ``checkpoint(includingLSTMState:)`` to `path` straight from the live parameters.
   private func save(to path: String, includingLSTMState: Bool = true) throws {
-    var s = state
-    s.setGenerator(model.generator)
     try Checkpoint.write(
-      to: path, config: config, training: options, state: s, vocabulary: vocabulary,
+      to: path, config: config, training: options, state: savedState, vocabulary: vocabulary,
       parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
       lstmStates: includingLSTMState ? model.lstms.map(\.state) : [])
   }
