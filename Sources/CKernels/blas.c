@@ -16,12 +16,12 @@ static const double rl_gemm_parallel_min_flops = 8e6;
 // Granule of the split: whole cache lines of C's rows or columns.
 enum { RL_GEMM_GRANULE = 16 };
 
+static void rl_openblas_set_one_thread(void) { openblas_set_num_threads(1); }
+
 static void rl_openblas_single_threaded(void) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, rl_openblas_set_one_thread);
 }
-
-void rl_openblas_set_one_thread(void) { openblas_set_num_threads(1); }
 
 #define RL_GEMM_DEFINE(REAL, PREFIX, CBLAS)                                                                        \
   typedef struct {                                                                                                 \

@@ -1,6 +1,6 @@
-// A small team of worker threads for the kernels that OpenBLAS does not parallelise: the LSTM
-// time loop (one job per layer and direction, with a barrier per time step) and row-parallel
-// elementwise work. One job runs at a time; a caller that finds the team busy (another thread is
+// A small team of worker threads for all parallel work: the LSTM time loops (one job per layer
+// and direction, with a barrier per time step) and the blocks of each large matrix product
+// (blas.c). One job runs at a time; a caller that finds the team busy (another thread is
 // using it) runs its job alone, so every job must be correct for any count >= 1.
 
 #include "team.h"

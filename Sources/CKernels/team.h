@@ -30,7 +30,4 @@ void rl_barrier_wait(rl_barrier *b, int count, int *local_sense);
 /// Thread `index` of `count` gets [begin, end) of 0..<total, cut at multiples of `granule`.
 void rl_split(int total, int granule, int index, int count, int *begin, int *end);
 
-/// Sets OpenBLAS to one thread (the team provides the parallelism).
-void rl_openblas_set_one_thread(void);
-
 #endif

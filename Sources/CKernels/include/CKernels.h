@@ -94,7 +94,8 @@ void rl_sigmoid_f(long n, const float *x, float *y);
 /// The float kernels' variant on this CPU: 2 AVX-512, 1 AVX2+FMA, 0 portable C.
 int rl_kernels_level(void);
 
-/// The thread team's size (the caller included) for the time loops and row-parallel kernels.
+/// The thread team's size (the caller included) for the time loops and the matrix products;
+/// clamped to 1...64.
 /// Defaults to OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else the number of online CPUs.
 void rl_set_threads(int n);
 int rl_threads(void);

@@ -46,7 +46,7 @@ package func naiveGemm<T: BLASScalar>(
 }
 
 /// The toolkit's threads: one team runs the matrix products (each thread calls OpenBLAS,
-/// single-threaded, on its block of the result), the LSTM time loops and the row-parallel kernels.
+/// single-threaded, on its block of the result) and the LSTM time loops.
 ///
 /// The default is `OPENBLAS_NUM_THREADS`, else `OMP_NUM_THREADS`, else the number of online
 /// processors. The first matrix product sets OpenBLAS itself to one thread for the whole process
@@ -56,7 +56,7 @@ public enum ComputeThreads {
   public static var count: Int { Int(rl_threads()) }
 
   /// Sets the number of threads (clamped to 1...64).
-  public static func set(_ n: Int) { rl_set_threads(Int32(max(1, min(n, 64)))) }
+  public static func set(_ n: Int) { rl_set_threads(Int32(clamping: n)) }
 }
 
 /// Facts about the kernels in use.
