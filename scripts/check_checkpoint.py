@@ -3,8 +3,10 @@
 
 The checkpoint is a safetensors file: an 8-byte little-endian header length, a JSON header
 (tensor name -> dtype, shape, byte offsets; "__metadata__" -> strings), then raw little-endian
-float32 data. Tensor names and layouts are PyTorch's (nn.Embedding, nn.LSTM with gate order
-i, f, g, o, nn.Linear), so `torch.nn.LSTM.load_state_dict` would take them too.
+float32 data. Tensor names and layouts are PyTorch's (nn.Embedding; nn.LSTM with gate order
+i, f, g, o, nn.GRU with r, z, n, or nn.RNN with tanh, as the config's "cell" says, an LSTM when
+it says nothing; nn.Linear), so PyTorch's modules' load_state_dict would take them too. The
+formulas below are PyTorch's documented ones, not a transcription of the toolkit's kernels.
 
 This script runs its own forward pass in float64 over a text file tokenised as the toolkit does
 (whitespace-separated words, each line ending in <eos>), read as the toolkit's evaluation reads
@@ -54,23 +56,42 @@ def sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+def layer_step(cell, w_ih, w_hh, b_ih, b_hh, x, state):
+    """One step of a layer as PyTorch documents nn.LSTM, nn.GRU and nn.RNN(tanh)."""
+    if cell == "lstm":
+        h, c = state
+        i, f, g, o = np.split(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh, 4, axis=1)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        return h, (h, c)
+    (h,) = state
+    if cell == "gru":
+        xr, xz, xn = np.split(x @ w_ih.T + b_ih, 3, axis=1)
+        hr, hz, hn = np.split(h @ w_hh.T + b_hh, 3, axis=1)
+        r = sigmoid(xr + hr)
+        z = sigmoid(xz + hz)
+        n = np.tanh(xn + r * hn)
+        h = (1 - z) * n + z * h
+        return h, (h,)
+    if cell == "rnn":
+        h = np.tanh(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)
+        return h, (h,)
+    sys.exit(f"unknown cell {cell!r}")
+
+
 def stream_losses(t, config, inputs, targets):
     """Per-token losses of one batch of sequences: inputs/targets (N, T), from a zero state."""
     x = t["encoder.weight"][inputs]  # (N, T, D)
     n, steps = inputs.shape
     hidden = config["hiddenSize"]
+    cell = config.get("cell", "lstm")
     for layer in range(config["layers"]):
         w_ih, w_hh = t[f"rnn.weight_ih_l{layer}"], t[f"rnn.weight_hh_l{layer}"]
-        b = t[f"rnn.bias_ih_l{layer}"] + t.get(f"rnn.bias_hh_l{layer}", 0)
-        h = np.zeros((n, hidden))
-        c = np.zeros((n, hidden))
+        b_ih, b_hh = t[f"rnn.bias_ih_l{layer}"], t[f"rnn.bias_hh_l{layer}"]
+        state = tuple(np.zeros((n, hidden)) for _ in range(2 if cell == "lstm" else 1))
         out = np.empty((n, steps, hidden))
         for s in range(steps):
-            a = x[:, s] @ w_ih.T + h @ w_hh.T + b
-            i, f, g, o = np.split(a, 4, axis=1)
-            c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-            h = sigmoid(o) * np.tanh(c)
-            out[:, s] = h
+            out[:, s], state = layer_step(cell, w_ih, w_hh, b_ih, b_hh, x[:, s], state)
         x = out
     decoder = t["encoder.weight"] if config["tied"] else t["decoder.weight"]
     scores = x @ decoder.T + t["decoder.bias"]  # (N, T, V)
@@ -106,6 +127,7 @@ def main():
     loss = stream_losses(tensors, config, inputs, targets).mean()
     expected = float(np.log(state["bestValidPerplexity"]))
     diff = abs(loss - expected)
+    print(f"cell: {config.get('cell', 'lstm')}")
     print(f"parameters: {sum(v.size for k, v in tensors.items() if not k.startswith('state.'))} scalars in {len(tensors)} tensors")
     print(f"numpy loss {loss:.6f} nats/token over {n * jump} tokens; toolkit {expected:.6f}; difference {diff:.2e}")
     if not diff <= args.tolerance:

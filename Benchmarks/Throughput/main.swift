@@ -7,15 +7,15 @@ import RNNLMCommandLine
 
 /// Matrix-product FLOPs per token of the model, counted from its shapes.
 ///
-/// Forward: each LSTM layer 2·(D_in + H)·4H (input projection and recurrent product), the
-/// output layer 2·H·V. Backward: every product has two (one for the weight gradient, one for
-/// the input gradient), so training costs 3× the forward FLOPs. Elementwise work (gates,
-/// softmax, dropout, SGD) is not counted: it is memory-bound and small in FLOPs.
+/// Forward: each recurrent layer 2·(D_in + H)·G·H with G gate blocks (LSTM 4, GRU 3, RNN 1: the
+/// input projection and the recurrent product), the output layer 2·H·V. Backward: every product
+/// has two (one for the weight gradient, one for the input gradient), so training costs 3× the
+/// forward FLOPs. Elementwise work (gates, softmax, dropout, SGD) is not counted: it is
+/// memory-bound and small in FLOPs.
 func forwardFLOPsPerToken(_ c: ModelConfig) -> Double {
   var f = 0.0
   for l in 0..<c.layers {
-    let input = Double(l == 0 ? c.embeddingSize : c.hiddenSize)
-    f += 2 * (input + Double(c.hiddenSize)) * 4 * Double(c.hiddenSize)
+    f += c.cell.forwardFLOPsPerToken(inputSize: l == 0 ? c.embeddingSize : c.hiddenSize, hiddenSize: c.hiddenSize)
   }
   return f + 2 * Double(c.hiddenSize) * Double(c.vocabularySize)
 }
@@ -82,37 +82,35 @@ func sgemmRate(m: Int, n: Int, k: Int, repeats: Int, openBLASThreads: Int) -> Do
   }
 }
 
-/// GFLOP/s of the LSTM time loops (forward; backward) for batch n, hidden size h, `steps` steps,
-/// counting only their products (2·n·h·4h per step; backward has steps - 1), with the gate kernels
-/// inside the time measured. Each repeat restores the input projection, runs the forward loop,
-/// then the backward loop (which overwrites the activations with their gradients); medians.
-func loopRates(n: Int, h: Int, steps: Int, repeats: Int) -> (forward: Double, backward: Double) {
+/// GFLOP/s of one layer's time loops (forward; backward) for batch n, hidden size h, `steps` steps,
+/// counting only their products (2·n·h·G·h per step; backward has steps - 1), with the elementwise
+/// kernels inside the time measured: a layer of `cell` (H inputs) runs forward and backward, and
+/// its profiler's "recurrent loop" parts are read; medians.
+func loopRates(cell: RecurrentCell, n: Int, h: Int, steps: Int, repeats: Int) throws -> (
+  forward: Double, backward: Double
+) {
   var g = SeededGenerator(seed: 2)
-  let w = randomMatrix(4 * h * h, &g)
-  for i in 0..<w.count { w.pointer[i] *= 0.05 }
-  let a0 = randomMatrix(steps * n * 4 * h, &g)
-  let gates = Buffer<Float>(count: a0.count)
-  let hs = Buffer<Float>(count: (steps + 1) * n * h)
-  let cs = Buffer<Float>(count: (steps + 1) * n * h)
-  let tanhC = Buffer<Float>(count: steps * n * h)
-  let dhOut = randomMatrix(steps * n * h, &g)
-  let dh = Buffer<Float>(count: n * h)
-  let dc = Buffer<Float>(count: n * h)
-  let perStep = 2.0 * Double(n) * Double(h) * Double(4 * h)
+  let config = ModelConfig(vocabularySize: 2, embeddingSize: h, hiddenSize: h, layers: 1, cell: cell)
+  let store = ParameterStore<Float>(layout: config.parameterLayout)
+  for i in 0..<store.count { store.values.pointer[i] = Float(g.nextNormal() * 0.05) }
+  let layer = cell.makeLayer(
+    layer: 0, inputSize: h, hiddenSize: h, batchSize: n, maxSteps: steps, parameters: store, scratch: ScratchPool())
+  let x = randomMatrix(steps * n * h, &g)
+  let dOut = randomMatrix(steps * n * h, &g)
+  let perStep = 2.0 * Double(n) * Double(h) * Double(cell.gateCount * h)
   var forward: [Double] = []
   var backward: [Double] = []
   for _ in 0..<(max(repeats, 1) * 10 + 1) {
-    gates.pointer.update(from: a0.pointer, count: a0.count)
-    dh.zero()
-    dc.zero()
-    let t0 = now()
-    Float._lstmForwardLoop(steps, n, h, w.pointer, gates.pointer, hs.pointer, cs.pointer, tanhC.pointer)
-    let t1 = now()
-    Float._lstmBackwardLoop(
-      steps, n, h, w.pointer, gates.pointer, cs.pointer, tanhC.pointer, dhOut.pointer, dh.pointer, dc.pointer)
-    let t2 = now()
-    forward.append(perStep * Double(steps) / (t1 - t0) / 1e9)
-    backward.append(perStep * Double(steps - 1) / (t2 - t1) / 1e9)
+    let profiler = Profiler()
+    layer.profiler = profiler
+    layer.resetState()
+    layer.forward(input: x.pointer, steps: steps)
+    layer.backward(dOutput: dOut.pointer)
+    let loop = { (prefix: String) in
+      profiler.seconds.first { $0.key.hasPrefix("\(cell.rawValue) \(prefix): recurrent loop") }?.value ?? .nan
+    }
+    forward.append(perStep * Double(steps) / loop("fwd") / 1e9)
+    backward.append(perStep * Double(steps - 1) / loop("bwd") / 1e9)
   }
   return (median(Array(forward.dropFirst())), median(Array(backward.dropFirst())))
 }
@@ -154,7 +152,7 @@ struct ThroughputBenchmark: ParsableCommand {
     let v = config.vocabularySize
 
     say(
-      "preset \(preset.name): V \(v), D \(config.embeddingSize), H \(h), layers \(config.layers), tied \(config.tied), dropout \(config.dropout); N \(n), T \(steps)"
+      "preset \(preset.name): \(config.cell), V \(v), D \(config.embeddingSize), H \(h), layers \(config.layers), tied \(config.tied), dropout \(config.dropout); N \(n), T \(steps)"
     )
     say(
       "cores \(ProcessInfo.processInfo.activeProcessorCount), threads \(ComputeThreads.count), kernels \(KernelInfo.variant), OpenBLAS core \(BLASInfo.coreName)"
@@ -211,25 +209,27 @@ struct ThroughputBenchmark: ParsableCommand {
     let peakMB = peakResidentMB()
 
     let threads = ComputeThreads.count
-    let ownLSTM = sgemmRate(m: rows, n: 4 * h, k: h, repeats: repeats, openBLASThreads: threads)
+    let gates = config.cell.gateCount * h
+    let ownGates = sgemmRate(m: rows, n: gates, k: h, repeats: repeats, openBLASThreads: threads)
     let ownOutput = sgemmRate(m: rows, n: v, k: h, repeats: repeats, openBLASThreads: threads)
-    let ownStep = sgemmRate(m: n, n: 4 * h, k: h, repeats: repeats, openBLASThreads: threads)
-    let teamLSTM = sgemmRate(m: rows, n: 4 * h, k: h, repeats: repeats, openBLASThreads: 0)
+    let ownStep = sgemmRate(m: n, n: gates, k: h, repeats: repeats, openBLASThreads: threads)
+    let teamGates = sgemmRate(m: rows, n: gates, k: h, repeats: repeats, openBLASThreads: 0)
     let teamOutput = sgemmRate(m: rows, n: v, k: h, repeats: repeats, openBLASThreads: 0)
-    let loops = loopRates(n: n, h: h, steps: steps, repeats: repeats)
-    let large = max(ownLSTM, ownOutput, teamLSTM, teamOutput)
+    let loops = try loopRates(cell: config.cell, n: n, h: h, steps: steps, repeats: repeats)
+    let large = max(ownGates, ownOutput, teamGates, teamOutput)
     say(
       String(
         format:
-          "sgemm, OpenBLAS on its own %d threads: (N·T=%d, H=%d)·(H, 4H=%d) %6.1f | (N·T, H)·(H, V=%d) %6.1f | per step (N=%d, H)·(H, 4H) %6.1f GFLOP/s",
-        threads, rows, h, 4 * h, ownLSTM, v, ownOutput, n, ownStep))
+          "sgemm, OpenBLAS on its own %d threads: (N·T=%d, H=%d)·(H, G·H=%d) %6.1f | (N·T, H)·(H, V=%d) %6.1f | per step (N=%d, H)·(H, G·H) %6.1f GFLOP/s",
+        threads, rows, h, gates, ownGates, v, ownOutput, n, ownStep))
     say(
       String(
-        format: "sgemm, split over the toolkit's %d threads:   (N·T, H)·(H, 4H) %6.1f | (N·T, H)·(H, V) %6.1f GFLOP/s",
-        threads, teamLSTM, teamOutput))
+        format: "sgemm, split over the toolkit's %d threads:   (N·T, H)·(H, G·H) %6.1f | (N·T, H)·(H, V) %6.1f GFLOP/s",
+        threads, teamGates, teamOutput))
     say(
       String(
-        format: "LSTM time loops (products + gate kernels):  forward %6.1f | backward %6.1f GFLOP/s", loops.forward,
+        format: "%@ time loops (products + gate kernels):  forward %6.1f | backward %6.1f GFLOP/s",
+        config.cell.description, loops.forward,
         loops.backward))
     say(String(format: "large-shape sgemm rate (the largest above):  %6.1f GFLOP/s", large))
 

@@ -60,6 +60,9 @@ static inline __attribute__((always_inline)) double rl_sigmoid(double x) {
 #define SMALLGEMM_AVX512
 #include "smallgemm.inc"
 #include "kernels.inc"
+#include "lstm.inc"
+#include "gru.inc"
+#include "rnn.inc"
 #undef SMALLGEMM_AVX512
 #undef KERNEL
 #undef NAME
@@ -69,6 +72,9 @@ static inline __attribute__((always_inline)) double rl_sigmoid(double x) {
 #define SMALLGEMM_AVX2
 #include "smallgemm.inc"
 #include "kernels.inc"
+#include "lstm.inc"
+#include "gru.inc"
+#include "rnn.inc"
 #undef SMALLGEMM_AVX2
 #undef KERNEL
 #undef NAME
@@ -78,6 +84,9 @@ static inline __attribute__((always_inline)) double rl_sigmoid(double x) {
 #define SMALLGEMM_PORTABLE
 #include "smallgemm.inc"
 #include "kernels.inc"
+#include "lstm.inc"
+#include "gru.inc"
+#include "rnn.inc"
 #undef KERNEL
 #undef NAME
 
@@ -112,13 +121,15 @@ static int rl_capped_level(int level) {
   return level < 0 ? 0 : (level > supported ? supported : level);
 }
 
+// MARK: The cells' time loops (lstm.inc, gru.inc, rnn.inc) and their test entry points
+
 void rl_lstm_forward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, float *hs, float *cs,
                             float *tanh_c) {
   DISPATCH(lstm_forward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, hs, cs, tanh_c);
 }
 void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, const float *cs,
-                             const float *tanh_c, const float *dh_out, float *dh, float *dc) {
-  DISPATCH(lstm_backward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc);
+                             const float *tanh_c, const float *dh_out, float *dh, float *dc, float *dh_hist) {
+  DISPATCH(lstm_backward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc, dh_hist);
 }
 int rl_test_lstm_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
                                 float *gates, float *hs, float *cs, float *tanh_c) {
@@ -129,16 +140,55 @@ int rl_test_lstm_backward_loop_f(int level, int max_threads, int steps, int n, i
                                  float *gates, const float *cs, const float *tanh_c, const float *dh_out, float *dh,
                                  float *dc) {
   return DISPATCH_AT(rl_capped_level(level), lstm_backward_loop, max_threads, steps, n, h, w_hh, gates, cs, tanh_c,
-                     dh_out, dh, dc);
+                     dh_out, dh, dc, NULL);
 }
+
+void rl_gru_forward_loop_f(int steps, int n, int h, const float *w_hh, const float *b_hn, float *gates, float *un,
+                           float *hs) {
+  DISPATCH(gru_forward_loop, RL_MAX_THREADS, steps, n, h, w_hh, b_hn, gates, un, hs);
+}
+void rl_gru_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, float *un, const float *hs,
+                            const float *dh_out, float *dh, float *dh_hist) {
+  DISPATCH(gru_backward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, un, hs, dh_out, dh, dh_hist);
+}
+int rl_test_gru_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
+                               const float *b_hn, float *gates, float *un, float *hs) {
+  return DISPATCH_AT(rl_capped_level(level), gru_forward_loop, max_threads, steps, n, h, w_hh, b_hn, gates, un, hs);
+}
+int rl_test_gru_backward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh, float *gates,
+                                float *un, const float *hs, const float *dh_out, float *dh) {
+  return DISPATCH_AT(rl_capped_level(level), gru_backward_loop, max_threads, steps, n, h, w_hh, gates, un, hs, dh_out,
+                     dh, NULL);
+}
+
+void rl_rnn_forward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, float *hs) {
+  DISPATCH(rnn_forward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, hs);
+}
+void rl_rnn_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, const float *hs,
+                            const float *dh_out, float *dh, float *dh_hist) {
+  DISPATCH(rnn_backward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, hs, dh_out, dh, dh_hist);
+}
+int rl_test_rnn_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh, float *gates,
+                               float *hs) {
+  return DISPATCH_AT(rl_capped_level(level), rnn_forward_loop, max_threads, steps, n, h, w_hh, gates, hs);
+}
+int rl_test_rnn_backward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh, float *gates,
+                                const float *hs, const float *dh_out, float *dh) {
+  return DISPATCH_AT(rl_capped_level(level), rnn_backward_loop, max_threads, steps, n, h, w_hh, gates, hs, dh_out, dh,
+                     NULL);
+}
+
 void rl_test_small_gemm_nt_add_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                                  float *c, int ldc) {
   DISPATCH_AT(rl_capped_level(level), gemm_nt_add, m, n, k, a, lda, b, ldb, c, ldc);
 }
-void rl_test_small_gemm_nn_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                             float *c, int ldc) {
-  DISPATCH_AT(rl_capped_level(level), gemm_nn_set, m, n, k, a, lda, b, ldb, c, ldc);
+void rl_test_small_gemm_nn_f(int level, int accumulate, int m, int n, int k, const float *a, int lda, const float *b,
+                             int ldb, float *c, int ldc) {
+  DISPATCH_AT(rl_capped_level(level), gemm_nn, accumulate, m, n, k, a, lda, b, ldb, c, ldc);
 }
+
+// MARK: Elementwise kernels
+
 double rl_softmax_xent_f(int rows, int cols, float *scores, const int32_t *targets,
                          float grad_scale) {
   return DISPATCH(softmax_xent, rows, cols, scores, targets, grad_scale);
@@ -167,14 +217,32 @@ void rl_sigmoid_f(long n, const float *x, float *y) { DISPATCH(map_sigmoid, n, x
 #define SMALLGEMM_PORTABLE
 #include "smallgemm.inc"
 #include "kernels.inc"
+#include "lstm.inc"
+#include "gru.inc"
+#include "rnn.inc"
 
 void rl_lstm_forward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, double *hs, double *cs,
                             double *tanh_c) {
   lstm_forward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, hs, cs, tanh_c);
 }
 void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, const double *cs,
-                             const double *tanh_c, const double *dh_out, double *dh, double *dc) {
-  lstm_backward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc);
+                             const double *tanh_c, const double *dh_out, double *dh, double *dc, double *dh_hist) {
+  lstm_backward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc, dh_hist);
+}
+void rl_gru_forward_loop_d(int steps, int n, int h, const double *w_hh, const double *b_hn, double *gates,
+                           double *un, double *hs) {
+  gru_forward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, b_hn, gates, un, hs);
+}
+void rl_gru_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, double *un, const double *hs,
+                            const double *dh_out, double *dh, double *dh_hist) {
+  gru_backward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, un, hs, dh_out, dh, dh_hist);
+}
+void rl_rnn_forward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, double *hs) {
+  rnn_forward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, hs);
+}
+void rl_rnn_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, const double *hs,
+                            const double *dh_out, double *dh, double *dh_hist) {
+  rnn_backward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, hs, dh_out, dh, dh_hist);
 }
 double rl_softmax_xent_d(int rows, int cols, double *scores, const int32_t *targets,
                          double grad_scale) {

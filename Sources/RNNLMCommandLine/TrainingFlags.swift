@@ -15,7 +15,9 @@ public struct TrainingFlags: ParsableArguments {
 
   @Option(help: "Embedding size D.") public var emsize: Int?
   @Option(help: "Hidden size H.") public var nhid: Int?
-  @Option(help: "Number of LSTM layers.") public var nlayers: Int?
+  @Option(help: "Recurrent cell: \(RecurrentCell.allCases.map(\.rawValue).joined(separator: ", ")) (default lstm).")
+  public var cell: RecurrentCell?
+  @Option(help: "Number of recurrent layers.") public var nlayers: Int?
   @Option(help: "Tie the output layer to the embedding (needs emsize = nhid): true or false.") public var tied: Bool?
   @Option(help: "Dropout rate in [0, 1).") public var dropout: Double?
   @Option(help: "Initial SGD learning rate.") public var lr: Double?
@@ -48,6 +50,7 @@ public struct TrainingFlags: ParsableArguments {
   /// The flags that change the model or its training, by name, when given.
   var shapeFlags: [String] {
     var given: [String] = []
+    if cell != nil { given.append("--cell") }
     if emsize != nil { given.append("--emsize") }
     if nhid != nil { given.append("--nhid") }
     if nlayers != nil { given.append("--nlayers") }
@@ -82,6 +85,7 @@ public struct TrainingFlags: ParsableArguments {
       throw ValidationError(
         "unknown preset '\(preset)'; choose one of \(Preset.all.map(\.name).joined(separator: ", "))")
     }
+    if let cell { p.cell = cell }
     if let emsize { p.embeddingSize = emsize }
     if let nhid { p.hiddenSize = nhid }
     if let nlayers { p.layers = nlayers }
@@ -100,6 +104,8 @@ public struct TrainingFlags: ParsableArguments {
     return p
   }
 }
+
+extension RecurrentCell: ExpressibleByArgument {}
 
 /// A run that cannot go on: ArgumentParser prints "Error: <description>" to standard error and
 /// exits with status 1 (usage errors exit with 64).
@@ -168,7 +174,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
       )
       if !trainer.resumedWithCarriedState {
         say(
-          "note: this checkpoint holds no carried LSTM state (a best.safetensors?); training continues from a zero state, not exactly as the original run would"
+          "note: this checkpoint holds no carried recurrent state (a best.safetensors?); training continues from a zero state, not exactly as the original run would"
         )
       }
     } else {
@@ -179,7 +185,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     let c = trainer.config
     let t = trainer.options
     say(
-      "model: V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), "
+      "model: \(c.cell), V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), "
         + "dropout \(c.dropout), \(c.parameterCount) parameters")
     say(
       "training: N \(t.batchSize), T \(t.steps), lr \(trainer.state.learningRate), decay \(t.learningRateDecay), "

@@ -26,7 +26,7 @@ func reporting<R>(_ body: () throws -> R) throws -> R {
 struct RNNLMTool: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "rnnlm",
-    abstract: "Use a trained LSTM language model: generate text, measure perplexity, inspect a checkpoint.",
+    abstract: "Use a trained recurrent language model: generate text, measure perplexity, inspect a checkpoint.",
     discussion: "Checkpoints come from train-ptb (runs/<preset>-<n>/best.safetensors).",
     subcommands: [Generate.self, Evaluate.self, Info.self])
 }
@@ -125,7 +125,7 @@ struct Info: ParsableCommand {
       let st = s.state
       say("checkpoint: \(checkpoint) (\(s.fileSize) bytes, format version \(Checkpoint.formatVersion))")
       say(
-        "model: V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), dropout \(c.dropout)"
+        "model: \(c.cell), V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), dropout \(c.dropout)"
       )
       say("parameters: \(c.parameterCount)")
       say("vocabulary: \(s.vocabularySize) words")

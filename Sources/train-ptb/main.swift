@@ -4,7 +4,7 @@ import RNNLMCommandLine
 struct TrainPTB: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train-ptb",
-    abstract: "Train an LSTM language model on Penn Treebank and report its test perplexity.",
+    abstract: "Train a recurrent language model (LSTM, GRU or RNN) on Penn Treebank and report its test perplexity.",
     discussion: """
       PTB is found by --data, then $PTB_DIR, then corpora/ptb/, then ../shared/corpora/ptb/.
       A preset sets every hyper-parameter; the flags override single ones. After each epoch

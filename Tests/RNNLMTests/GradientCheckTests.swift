@@ -2,41 +2,87 @@ import Testing
 
 @testable import RNNLM
 
-/// Central-difference gradient checks in Double: every layer on its own, then the whole model
-/// with respect to every parameter. Loss for a single layer: L = Σ w ⊙ output with fixed
+/// Central-difference gradient checks in Double: every layer on its own (each recurrent cell), then
+/// the whole model with each cell with respect to every parameter. Loss for a single layer: L = Σ w ⊙ output with fixed
 /// random w, so dL/d(output) = w.
 @Suite struct GradientCheckTests {
-  @Test func timeLSTM() {
-    var g = SeededGenerator(seed: 11)
-    let (n, steps, d, h) = (2, 4, 3, 4)
-    let store = ParameterStore<Double>(layout: [("wih", [4 * h, d]), ("whh", [4 * h, h]), ("b", [4 * h])])
+  /// A single layer of `cell` with random parameters (the GRU's recurrent bias included) and a
+  /// random non-zero carried state, as in the middle of a text.
+  static func layer(
+    _ cell: RecurrentCell, n: Int, steps: Int, d: Int, h: Int, _ g: inout SeededGenerator
+  ) -> (layer: any RecurrentLayer<Double>, store: ParameterStore<Double>, state: [[Double]]) {
+    let store = ParameterStore<Double>(layout: cell.parameterLayout(layer: 0, inputSize: d, hiddenSize: h))
     for i in 0..<store.count { store.values.pointer[i] = g.nextNormal() * 0.5 }
-    let lstm = TimeLSTM<Double>(
-      inputSize: d, hiddenSize: h, batchSize: n, maxSteps: steps,
-      parameters: (store.value("wih"), store.value("whh"), store.value("b")),
-      gradients: (store.gradient("wih"), store.gradient("whh"), store.gradient("b")))
+    let layer = cell.makeLayer(
+      layer: 0, inputSize: d, hiddenSize: h, batchSize: n, maxSteps: steps, parameters: store, scratch: ScratchPool())
+    let state = cell.stateNames.map { _ in randomArray(n * h, scale: 0.5, &g) }
+    return (layer, store, state)
+  }
+
+  /// Every cell's layer: parameters and input, several steps, from a carried non-zero state.
+  @Test(arguments: RecurrentCell.allCases)
+  func recurrentLayer(cell: RecurrentCell) {
+    var g = SeededGenerator(seed: 11)
+    let (n, steps, d, h) = (2, 4, 3, 5)
+    let (layer, store, state0) = Self.layer(cell, n: n, steps: steps, d: d, h: h, &g)
     var x = randomArray(steps * n * d, &g)
     let w = randomArray(steps * n * h, &g)
-    // A non-zero carried state, as in the middle of a text.
-    let h0 = randomArray(n * h, scale: 0.5, &g)
-    let c0 = randomArray(n * h, scale: 0.5, &g)
-
-    func loss() -> Double {
-      lstm.setState(h: h0, c: c0)
-      lstm.forward(input: x, steps: steps)
-      return (0..<w.count).reduce(0.0) { $0 + w[$1] * lstm.output[$1] }
+    func loss(_ input: UnsafePointer<Double>) -> Double {
+      layer.setState(state0)
+      layer.forward(input: input, steps: steps)
+      return (0..<w.count).reduce(0.0) { $0 + w[$1] * layer.output[$1] }
     }
-    _ = loss()
-    store.zeroGradients()
-    lstm.backward(dOutput: w)
-    let dx = lstm.dInput.array
-    expectGradient(
-      "TimeLSTM parameters", analytic: store.gradients.array, at: store.values.pointer, count: store.count, loss: loss)
     x.withUnsafeMutableBufferPointer { xp in
-      expectGradient("TimeLSTM input", analytic: dx, at: xp.baseAddress!, count: xp.count) {
-        lstm.setState(h: h0, c: c0)
-        lstm.forward(input: xp.baseAddress!, steps: steps)
-        return (0..<w.count).reduce(0.0) { $0 + w[$1] * lstm.output[$1] }
+      let input = xp.baseAddress!
+      _ = loss(input)
+      store.zeroGradients()
+      layer.backward(dOutput: w)
+      let dx = layer.dInput.array
+      expectGradient(
+        "\(cell) layer parameters", analytic: store.gradients.array, at: store.values.pointer, count: store.count
+      ) { loss(input) }
+      expectGradient("\(cell) layer input", analytic: dx, at: input, count: xp.count) { loss(input) }
+      // Every parameter tensor receives gradient (the GRU's b_hh included).
+      for view in store.views {
+        #expect(
+          store.gradients.array[view.offset..<(view.offset + view.count)].contains { $0 != 0 },
+          "\(cell): \(view.name) has no gradient")
+      }
+    }
+  }
+
+  /// The gradient the backward loops record for each h_t (the gradient-flow experiment) is the
+  /// whole derivative of the loss with respect to h_t: checked at t = 0 by running step 0, then
+  /// the other steps from a perturbed h_0 (the LSTM's c_0 held fixed).
+  @Test(arguments: RecurrentCell.allCases)
+  func recordedStateGradients(cell: RecurrentCell) {
+    var g = SeededGenerator(seed: 12)
+    let (n, steps, d, h) = (2, 5, 3, 4)
+    let (layer, _, state0) = Self.layer(cell, n: n, steps: steps, d: d, h: h, &g)
+    let x = randomArray(steps * n * d, &g)
+    let w = randomArray(steps * n * h, &g)
+    var recorded = [Double](repeating: .nan, count: steps * n * h)
+    x.withUnsafeBufferPointer { xp in
+      // The layer keeps the input pointer until backward: both inside the pointer's scope.
+      layer.setState(state0)
+      layer.forward(input: xp.baseAddress!, steps: steps)
+      layer.backward(dOutput: w, stateGradients: &recorded)
+    }
+    // The last step's gradient is its output gradient alone.
+    expectClose(
+      Array(recorded[((steps - 1) * n * h)...]), Array(w[((steps - 1) * n * h)...]), tolerance: 0, "last step")
+
+    layer.setState(state0)
+    layer.forward(input: x, steps: 1)
+    let afterFirst = layer.state
+    var h0 = afterFirst[0]
+    h0.withUnsafeMutableBufferPointer { hp in
+      expectGradient("\(cell) dL/dh_0", analytic: Array(recorded[..<(n * h)]), at: hp.baseAddress!, count: n * h) {
+        var total = (0..<(n * h)).reduce(0.0) { $0 + w[$1] * hp[$1] }
+        layer.setState([Array(hp)] + afterFirst.dropFirst())
+        x.withUnsafeBufferPointer { xp in layer.forward(input: xp.baseAddress! + n * d, steps: steps - 1) }
+        for i in 0..<((steps - 1) * n * h) { total += w[n * h + i] * layer.output[i] }
+        return total
       }
     }
   }
@@ -123,10 +169,13 @@ import Testing
 
   /// The whole model's mean loss with respect to every parameter, through several time steps,
   /// starting from the state carried over from a previous batch (held fixed: truncated BPTT).
-  @Test(arguments: [
-    ModelConfig(vocabularySize: 7, embeddingSize: 3, hiddenSize: 4, layers: 1, tied: false),
-    ModelConfig(vocabularySize: 7, embeddingSize: 4, hiddenSize: 4, layers: 2, tied: true),
-  ])
+  @Test(
+    arguments: RecurrentCell.allCases.flatMap { cell in
+      [
+        ModelConfig(vocabularySize: 7, embeddingSize: 3, hiddenSize: 4, layers: 1, cell: cell, tied: false),
+        ModelConfig(vocabularySize: 7, embeddingSize: 4, hiddenSize: 4, layers: 2, cell: cell, tied: true),
+      ]
+    })
   func wholeModel(config: ModelConfig) throws {
     let (n, steps) = (2, 4)
     let m = try Self.model(config, n: n, steps: steps, seed: 21)
@@ -137,13 +186,13 @@ import Testing
 
     // The previous batch leaves a non-zero state in every layer.
     _ = m.loss(inputs: firstInputs, targets: firstTargets, steps: steps, gradient: false)
-    let carried = m.lstms.map(\.state)
-    #expect(carried.allSatisfy { $0.h.contains { $0 != 0 } })
+    let carried = m.carriedState
+    #expect(carried.allSatisfy { $0[0].contains { $0 != 0 } })
     func loss() -> Double {
-      for (lstm, s) in zip(m.lstms, carried) { lstm.setState(h: s.h, c: s.c) }
+      m.setCarriedState(carried)
       return m.loss(inputs: inputs, targets: targets, steps: steps, gradient: false) / Double(n * steps)
     }
-    for (lstm, s) in zip(m.lstms, carried) { lstm.setState(h: s.h, c: s.c) }
+    m.setCarriedState(carried)
     m.parameters.zeroGradients()
     _ = m.loss(inputs: inputs, targets: targets, steps: steps, gradient: true)
     let analytic = m.parameters.gradients.array
@@ -151,7 +200,8 @@ import Testing
     // difference quotient's rounding (≈ 4e-11 absolute here) reaches 1e-6 of them. A wrong
     // term in any backward pass shows as 1e-2 or more.
     expectGradient(
-      "model L=\(config.layers) tied=\(config.tied)", analytic: analytic, at: m.parameters.values.pointer,
+      "\(config.cell) model L=\(config.layers) tied=\(config.tied)", analytic: analytic,
+      at: m.parameters.values.pointer,
       count: m.parameters.count, bound: 1e-5, loss: loss)
     // Each named parameter receives gradient (none silently disconnected).
     for view in m.parameters.views {
@@ -160,8 +210,9 @@ import Testing
   }
 
   /// The state carried between batches continues the text: two windows of T equal one of 2T.
-  @Test func stateCarriesAcrossBatches() throws {
-    let config = ModelConfig(vocabularySize: 6, embeddingSize: 3, hiddenSize: 3, layers: 2)
+  @Test(arguments: RecurrentCell.allCases)
+  func stateCarriesAcrossBatches(cell: RecurrentCell) throws {
+    let config = ModelConfig(vocabularySize: 6, embeddingSize: 3, hiddenSize: 3, layers: 2, cell: cell)
     let (n, steps) = (2, 3)
     let long = try Self.model(config, n: n, steps: 2 * steps, seed: 31)
     let short = try LanguageModel<Double>(config: config, parameters: long.parameters, batchSize: n, maxSteps: steps)

@@ -52,49 +52,9 @@ import Testing
     #expect(e[0].isNaN)
   }
 
-  /// The float LSTM time loops, in every variant this CPU runs (portable, AVX2, AVX-512), agree
-  /// with the double loop (which the gradient checks cover). h = 37 has remainder columns and k-tails.
-  @Test func floatLSTMLoopsMatchDouble() {
-    var g = SeededGenerator(seed: 3)
-    let (steps, n, h) = (4, 3, 37)
-    let w = randomArray(4 * h * h, scale: 0.3, &g)
-    let a0 = randomArray(steps * n * 4 * h, &g)
-    let h0 = randomArray(n * h, &g) + [Double](repeating: 0, count: steps * n * h)
-    let c0 = randomArray(n * h, &g) + [Double](repeating: 0, count: steps * n * h)
-    let dhOut = randomArray(steps * n * h, &g)
-    var ad = a0
-    var hd = h0
-    var cd = c0
-    var td = [Double](repeating: 0, count: steps * n * h)
-    rl_lstm_forward_loop_d(Int32(steps), Int32(n), Int32(h), w, &ad, &hd, &cd, &td)
-    var dhd = [Double](repeating: 0, count: n * h)
-    var dcd = dhd
-    var dad = ad
-    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), w, &dad, cd, td, dhOut, &dhd, &dcd)
-
-    for level in 0...rl_kernels_level() {
-      var af = a0.map(Float.init)
-      var hf = h0.map(Float.init)
-      var cf = c0.map(Float.init)
-      var tf = [Float](repeating: 0, count: steps * n * h)
-      let wf = w.map(Float.init)
-      _ = rl_test_lstm_forward_loop_f(level, 2, Int32(steps), Int32(n), Int32(h), wf, &af, &hf, &cf, &tf)
-      expectClose(af, ad.map(Float.init), tolerance: 1e-5, "gate activations, level \(level)")
-      expectClose(hf, hd.map(Float.init), tolerance: 1e-5, "h, level \(level)")
-      expectClose(cf, cd.map(Float.init), tolerance: 2e-5, "c, level \(level)")
-      var dhf = [Float](repeating: 0, count: n * h)
-      var dcf = dhf
-      var daf = af
-      _ = rl_test_lstm_backward_loop_f(
-        level, 2, Int32(steps), Int32(n), Int32(h), wf, &daf, cf, tf, dhOut.map(Float.init), &dhf, &dcf)
-      expectClose(daf, dad.map(Float.init), tolerance: 5e-5, "dA, level \(level)")
-      expectClose(dcf, dcd.map(Float.init), tolerance: 5e-5, "dc, level \(level)")
-    }
-  }
-
   /// The loops' matrix products in every variant against the naive product, on shapes with
   /// remainder rows, remainder columns and k-tails, with padded leading dimensions; the "set"
-  /// product must ignore what C held (NaN here).
+  /// product must ignore what C held (NaN here), the "add" product add to it.
   @Test(arguments: [(1, 1, 1), (5, 16, 16), (7, 37, 45), (20, 70, 130), (11, 129, 33)])
   func smallGemmsMatchNaive(shape: (Int, Int, Int)) {
     let (m, n, k) = shape
@@ -109,64 +69,32 @@ import Testing
       transposeB: true, m: m, n: n, k: k, a: a, lda: lda, b: bT, ldb: ldb, beta: 1, c: &ntExpected, ldc: ldc)
     var nnExpected = c0
     naiveGemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: &nnExpected, ldc: ldc)
+    var nnAddExpected = c0
+    naiveGemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: &nnAddExpected, ldc: ldc)
     for level in 0...rl_kernels_level() {
       var nt = c0
       rl_test_small_gemm_nt_add_f(level, Int32(m), Int32(n), Int32(k), a, Int32(lda), bT, Int32(ldb), &nt, Int32(ldc))
       var nn = c0
       for i in 0..<m { for j in 0..<n { nn[i * ldc + j] = .nan } }
-      rl_test_small_gemm_nn_f(level, Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), &nn, Int32(ldc))
+      rl_test_small_gemm_nn_f(level, 0, Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), &nn, Int32(ldc))
+      var nnAdd = c0
+      rl_test_small_gemm_nn_f(level, 1, Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), &nnAdd, Int32(ldc))
       let scale = Double(k).squareRoot()
       expectClose(
         nt.map { Double($0) / scale }, ntExpected.map { Double($0) / scale }, tolerance: 1e-5, "nt level \(level)")
       expectClose(
         nn.map { Double($0) / scale }, nnExpected.map { Double($0) / scale }, tolerance: 1e-5, "nn level \(level)")
+      expectClose(
+        nnAdd.map { Double($0) / scale }, nnAddExpected.map { Double($0) / scale }, tolerance: 1e-5,
+        "nn add level \(level)")
       // Padding columns of C stay untouched.
       for i in 0..<m {
         for j in n..<ldc {
-          #expect(nt[i * ldc + j] == c0[i * ldc + j] && nn[i * ldc + j] == c0[i * ldc + j], "padding written")
+          #expect(
+            nt[i * ldc + j] == c0[i * ldc + j] && nn[i * ldc + j] == c0[i * ldc + j]
+              && nnAdd[i * ldc + j] == c0[i * ldc + j], "padding written")
         }
       }
-    }
-  }
-
-  /// Splitting the hidden units between threads changes nothing: the loops' results on two
-  /// threads are bit for bit those on one.
-  @Test func loopsDoNotDependOnThreadCount() throws {
-    if rl_threads() < 2 { rl_set_threads(2) }
-    var g = SeededGenerator(seed: 11)
-    let (steps, n, h) = (5, 4, 53)
-    let w = randomArray(4 * h * h, scale: 0.3, &g).map(Float.init)
-    let a0 = randomArray(steps * n * 4 * h, &g).map(Float.init)
-    let h0 = randomArray(n * h, &g).map(Float.init) + [Float](repeating: 0, count: steps * n * h)
-    let c0 = randomArray(n * h, &g).map(Float.init) + [Float](repeating: 0, count: steps * n * h)
-    let dhOut = randomArray(steps * n * h, &g).map(Float.init)
-    let level = rl_kernels_level()
-    func run(threads: Int32) -> (ran: Int32, results: [[Float]]) {
-      var a = a0
-      var hs = h0
-      var cs = c0
-      var tanhC = [Float](repeating: 0, count: steps * n * h)
-      let ranForward = rl_test_lstm_forward_loop_f(
-        level, threads, Int32(steps), Int32(n), Int32(h), w, &a, &hs, &cs, &tanhC)
-      var dh = [Float](repeating: 0, count: n * h)
-      var dc = dh
-      var da = a
-      let ranBackward = rl_test_lstm_backward_loop_f(
-        level, threads, Int32(steps), Int32(n), Int32(h), w, &da, cs, tanhC, dhOut, &dh, &dc)
-      return (min(ranForward, ranBackward), [a, hs, cs, tanhC, dc, da])
-    }
-    let one = run(threads: 1)
-    // Other tests may hold the team for a moment; then a loop runs alone and says so.
-    var two = run(threads: 2)
-    var attempts = 1
-    while two.ran < 2 && attempts < 500 {
-      Thread.sleep(forTimeInterval: 0.002)
-      two = run(threads: 2)
-      attempts += 1
-    }
-    try #require(two.ran == 2, "never got two threads in \(attempts) attempts")
-    for (x, y) in zip(one.results, two.results) {
-      #expect(x.map(\.bitPattern) == y.map(\.bitPattern))
     }
   }
 

@@ -25,8 +25,10 @@ import Testing
     return o
   }
 
-  static func trainer(_ data: Dataset, epochs: Int = 3) throws -> Trainer {
-    try Trainer(config: config, options: options(epochs: epochs), vocabulary: data.vocabulary.words)
+  static func trainer(_ data: Dataset, epochs: Int = 3, cell: RecurrentCell = .lstm) throws -> Trainer {
+    var c = config
+    c.cell = cell
+    return try Trainer(config: c, options: options(epochs: epochs), vocabulary: data.vocabulary.words)
   }
 
   static func directory() throws -> String { try DataTests.temporaryDirectory() }
@@ -42,7 +44,7 @@ import Testing
     #expect(read.config == original.config && read.training == original.training && read.state == original.state)
     #expect(read.vocabulary == data.vocabulary.words)
     #expect(read.parameters == original.parameters, "parameters must round-trip bit for bit")
-    #expect(read.lstmStates.count == 2 && read.lstmStates[1].h == original.lstmStates[1].h)
+    #expect(read.recurrentStates.count == 2 && read.recurrentStates[1] == original.recurrentStates[1])
     // The safetensors header: 8-byte little-endian length, JSON, data 8-byte aligned.
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     let n = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
@@ -128,14 +130,15 @@ import Testing
   }
 
   /// Stopping after epoch 1, then in the middle of epoch 2, and resuming each time gives the
-  /// same perplexities, bit for bit, as the run that was never interrupted.
-  @Test func resumingIsExact() throws {
+  /// same perplexities, bit for bit, as the run that was never interrupted, for every cell.
+  @Test(arguments: RecurrentCell.allCases)
+  func resumingIsExact(cell: RecurrentCell) throws {
     let data = try Self.dataset()
-    let whole = try Self.trainer(data).run(data, limits: RunLimits(saveDirectory: try Self.directory()))
+    let whole = try Self.trainer(data, cell: cell).run(data, limits: RunLimits(saveDirectory: try Self.directory()))
 
     let dir = try Self.directory()
     let last = (dir as NSString).appendingPathComponent("last.safetensors")
-    let first = try Self.trainer(data).run(data, limits: RunLimits(maxEpochs: 1, saveDirectory: dir))
+    let first = try Self.trainer(data, cell: cell).run(data, limits: RunLimits(maxEpochs: 1, saveDirectory: dir))
     #expect(first.epochs.count == 1 && first.stoppedEarly != nil)
     let second = try Trainer(resuming: Checkpoint.read(from: last)).run(
       data, limits: RunLimits(maxBatches: 7, saveDirectory: dir))
@@ -153,19 +156,79 @@ import Testing
     #expect(whole.bestValidPerplexity == resumed.bestValidPerplexity)
   }
 
-  /// best.safetensors carries no LSTM state: resuming from it works and says it is not exact;
+  /// best.safetensors carries no recurrent state: resuming from it works and says it is not exact;
   /// a carried state of the wrong shape is refused rather than dropped.
   @Test func carriedStateOnResume() throws {
     let data = try Self.dataset()
     let dir = try Self.directory()
     _ = try Self.trainer(data).run(data, limits: RunLimits(maxEpochs: 1, saveDirectory: dir))
     let best = try Checkpoint.read(from: dir + "/best.safetensors")
-    #expect(best.lstmStates.isEmpty)
+    #expect(best.recurrentStates.isEmpty)
     #expect(try !Trainer(resuming: best).resumedWithCarriedState)
     var last = try Checkpoint.read(from: dir + "/last.safetensors")
     #expect(try Trainer(resuming: last).resumedWithCarriedState)
-    last.lstmStates.removeLast()
+    last.recurrentStates.removeLast()
     #expect(throws: ConfigurationError.self) { try Trainer(resuming: last) }
+  }
+
+  /// A GRU checkpoint holds what nn.GRU loads: (3H, ·) weights, its own recurrent bias (not
+  /// zeros, not folded), and one carried state tensor per layer; it round-trips bit for bit.
+  @Test func gruCheckpointLayout() throws {
+    let data = try Self.dataset()
+    let t = try Self.trainer(data, cell: .gru)
+    _ = try t.run(data, limits: RunLimits(maxBatches: 5))
+    let original = t.checkpoint()
+    let path = (try Self.directory() as NSString).appendingPathComponent("gru.safetensors")
+    try original.write(to: path)
+    let read = try Checkpoint.read(from: path)
+    #expect(read.config.cell == .gru && read.parameters == original.parameters)
+    #expect(read.recurrentStates.count == 2 && read.recurrentStates.allSatisfy { $0.count == 1 })
+    #expect(read.recurrentStates == original.recurrentStates)
+    let summary = try CheckpointSummary(contentsOf: path)
+    let shapes = Dictionary(uniqueKeysWithValues: summary.tensors.map { ($0.name, $0.shape) })
+    #expect(shapes["rnn.weight_ih_l0"] == [18, 6] && shapes["rnn.weight_hh_l1"] == [18, 6])
+    #expect(shapes["rnn.bias_hh_l0"] == [18] && shapes["state.h_l1"] == [4, 6] && shapes["state.c_l0"] == nil)
+    let view = ParameterStore<Float>.views(for: read.config.parameterLayout).first { $0.name == "rnn.bias_hh_l0" }!
+    #expect(read.parameters[view.offset..<(view.offset + view.count)].contains { $0 != 0 }, "b_hh was trained")
+  }
+
+  /// A checkpoint whose configuration names another cell than its tensors were made by is
+  /// refused with the tensor that does not fit, and train-ptb's flags cannot change a resumed
+  /// run's cell (see TrainingFlags).
+  @Test func checkpointOfAnotherCellIsRefused() throws {
+    let data = try Self.dataset()
+    let dir = try Self.directory()
+    let path = dir + "/gru.safetensors"
+    try Self.trainer(data, cell: .gru).checkpoint().write(to: path)
+    try rewriteConfig(at: path, to: dir + "/as-lstm.safetensors") {
+      $0.replacingOccurrences(of: "\"gru\"", with: "\"lstm\"")
+    }
+    #expect {
+      try Trainer(resuming: Checkpoint.read(from: dir + "/as-lstm.safetensors"))
+    } throws: { error in
+      "\(error)".contains("rnn.weight_ih_l0 has shape [18, 6], expected [24, 6]")
+    }
+  }
+
+  /// A checkpoint written before there was a choice of cell (no `cell` in its configuration)
+  /// is an LSTM, and evaluates to the same perplexity as the file it was made from.
+  @Test func checkpointsWithoutCellAreLSTMs() throws {
+    let data = try Self.dataset()
+    let dir = try Self.directory()
+    let t = try Self.trainer(data)
+    _ = try t.run(data, limits: RunLimits(maxBatches: 5))
+    try t.checkpoint().write(to: dir + "/new.safetensors")
+    try rewriteConfig(at: dir + "/new.safetensors", to: dir + "/old.safetensors") {
+      $0.replacingOccurrences(of: "\"cell\":\"lstm\",", with: "")
+    }
+    let oldHeader = try String(contentsOfFile: dir + "/old.safetensors", encoding: .isoLatin1)
+    #expect(!oldHeader.contains("\"cell\""), "the rewritten file still names its cell")
+    let old = try TrainedModel(contentsOf: dir + "/old.safetensors")
+    #expect(old.config.cell == .lstm)
+    let text = grammarText(sentences: 30, seed: 9)
+    let a = try old.evaluate(text: text, batchSize: 2, steps: 5)
+    let b = try TrainedModel(contentsOf: dir + "/new.safetensors").evaluate(text: text, batchSize: 2, steps: 5)
+    #expect(a.perplexity == b.perplexity)
   }
 
   /// A stop request (what Ctrl-C does) ends the run after the current batch, saves a resumable
@@ -231,4 +294,22 @@ import Testing
     #expect(svg.hasPrefix("<svg") && svg.components(separatedBy: "<polyline").count == 3)
     #expect(svg.components(separatedBy: "<circle").count == 1 + 2 * 2)
   }
+}
+
+/// Copies the checkpoint at `path` to `destination` with its `config` metadata (a JSON string
+/// inside the JSON header) changed by `edit`; the header length is rewritten, the data kept.
+func rewriteConfig(at path: String, to destination: String, _ edit: (String) -> String) throws {
+  let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+  let n = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+  var header = try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as! [String: Any]
+  var meta = header["__metadata__"] as! [String: String]
+  meta["config"] = edit(meta["config"]!)
+  header["__metadata__"] = meta
+  var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+  while (8 + json.count) % 8 != 0 { json.append(0x20) }
+  var out = Data()
+  withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+  out.append(json)
+  out.append(contentsOf: bytes[(8 + n)...])
+  try out.write(to: URL(fileURLWithPath: destination))
 }

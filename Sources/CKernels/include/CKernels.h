@@ -3,12 +3,13 @@
 
 #include <stdint.h>
 
-// Elementwise kernels of the LSTM language model, in float (the fast path) and in double
-// (the same code, used by the central-difference gradient checks).
+// Kernels of the recurrent models, in float (the fast path) and in double (the same code, used by
+// the central-difference gradient checks).
 //
-// Gate layout, fixed here and used everywhere: a row of the LSTM's pre-activations A has 4H
-// entries, ordered i (input), f (forget), g (cell candidate), o (output) -- PyTorch's order.
-// All matrices are row-major.
+// Gate layouts, fixed here and used everywhere (PyTorch's orders): a row of the LSTM's
+// pre-activations A has 4H entries, i (input), f (forget), g (cell candidate), o (output); the
+// GRU's has 3H, r (reset), z (update), n (candidate); the plain RNN's has H. Each cell's formulas
+// sit beside its loops: lstm.inc, gru.inc, rnn.inc. All matrices are row-major.
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,25 +37,61 @@ void rl_lstm_forward_loop_d(int steps, int n, int h, const double *w_hh, double 
 /// gates: (steps*n, 4h), the activations the forward loop left on entry, the gradient of the
 /// pre-activations on return (in place). cs, tanh_c as the forward loop left them; dh_out:
 /// (steps*n, h), the gradient of the outputs. dh, dc: (n, h), zero on entry (scratch for the
-/// carried gradients; dc ends holding the gradient reaching c_{-1}).
+/// carried gradients; dc ends holding the gradient reaching c_{-1}). dh_hist: NULL, or
+/// (steps*n, h) receiving the whole gradient reaching each h_t (dh_out plus the carried part).
 void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, const float *cs,
-                             const float *tanh_c, const float *dh_out, float *dh, float *dc);
+                             const float *tanh_c, const float *dh_out, float *dh, float *dc, float *dh_hist);
 void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, const double *cs,
-                             const double *tanh_c, const double *dh_out, double *dh, double *dc);
+                             const double *tanh_c, const double *dh_out, double *dh, double *dc, double *dh_hist);
+
+/// The GRU's forward time loop. gates: (steps*n, 3h), holding X·W_ihᵀ + b_ih + [b_hr, b_hz, 0] on
+/// entry, the activations r, z, n on return. w_hh: (3h, h); b_hn: (h). un: (steps*n, h) receives
+/// h_{t-1}·W_hnᵀ + b_hn. hs: ((steps+1)*n, h), slot 0 holding h_{-1}; slot t+1 receives h_t.
+void rl_gru_forward_loop_f(int steps, int n, int h, const float *w_hh, const float *b_hn, float *gates, float *un,
+                           float *hs);
+void rl_gru_forward_loop_d(int steps, int n, int h, const double *w_hh, const double *b_hn, double *gates,
+                           double *un, double *hs);
+/// The GRU's backward time loop. gates: activations on entry, the gradient of the pre-activations
+/// (dA_r, dA_z, dA_n) on return; un: U_n on entry, its gradient dU_n on return; hs as the forward
+/// loop left it; dh_out: (steps*n, h); dh: (n, h), zero on entry; dh_hist as for the LSTM.
+void rl_gru_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, float *un, const float *hs,
+                            const float *dh_out, float *dh, float *dh_hist);
+void rl_gru_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, double *un, const double *hs,
+                            const double *dh_out, double *dh, double *dh_hist);
+
+/// The plain (tanh) RNN's forward time loop. gates: (steps*n, h), X·W_ihᵀ + b on entry, the
+/// pre-activations with the recurrent sums added on return. w_hh: (h, h). hs as for the GRU.
+void rl_rnn_forward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, float *hs);
+void rl_rnn_forward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, double *hs);
+/// The plain RNN's backward time loop: gates receives dA; hs as the forward loop left it;
+/// dh_out, dh, dh_hist as for the GRU.
+void rl_rnn_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, const float *hs,
+                            const float *dh_out, float *dh, float *dh_hist);
+void rl_rnn_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, const double *hs,
+                            const double *dh_out, double *dh, double *dh_hist);
 
 /// For tests: the float loops and their matrix products in a chosen variant (`level`, see
 /// rl_kernels_level; capped at what this CPU runs) and on at most `max_threads` threads. The loops
 /// return the number of threads that ran (1 when the team was busy with another caller's job).
-/// nt_add: C (m, n) += A (m, k) · Bᵀ with B stored (n, k). nn: C (m, n) = A (m, k) · B. Row-major.
+/// nt_add: C (m, n) += A (m, k) · Bᵀ with B stored (n, k). nn: C (m, n) = A (m, k) · B, or += when
+/// `accumulate`. Row-major.
 int rl_test_lstm_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
                                 float *gates, float *hs, float *cs, float *tanh_c);
 int rl_test_lstm_backward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
                                  float *gates, const float *cs, const float *tanh_c, const float *dh_out, float *dh,
                                  float *dc);
+int rl_test_gru_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
+                               const float *b_hn, float *gates, float *un, float *hs);
+int rl_test_gru_backward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh, float *gates,
+                                float *un, const float *hs, const float *dh_out, float *dh);
+int rl_test_rnn_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh, float *gates,
+                               float *hs);
+int rl_test_rnn_backward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh, float *gates,
+                                const float *hs, const float *dh_out, float *dh);
 void rl_test_small_gemm_nt_add_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                                  float *c, int ldc);
-void rl_test_small_gemm_nn_f(int level, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                             float *c, int ldc);
+void rl_test_small_gemm_nn_f(int level, int accumulate, int m, int n, int k, const float *a, int lda, const float *b,
+                             int ldb, float *c, int ldc);
 
 /// Softmax with cross-entropy over `rows` rows of `cols` scores, numerically stable (the row
 /// maximum is subtracted). Returns the SUM over rows of -log softmax(row)[target], in double.

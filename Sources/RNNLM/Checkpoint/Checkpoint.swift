@@ -103,12 +103,14 @@ public struct EpochRecord: Codable, Sendable, Equatable {
 /// A model and its run, in the safetensors layout: an 8-byte little-endian header length, a
 /// JSON header, then raw little-endian float32 tensors.
 ///
-/// Tensors (PyTorch's word_language_model names and layouts, gate order i, f, g, o):
+/// Tensors (PyTorch's word_language_model names and layouts; G = 4 for the LSTM (gates i, f, g,
+/// o), 3 for the GRU (r, z, n), 1 for the RNN; the config's `cell` says which):
 /// - `encoder.weight` (V, D) — `nn.Embedding`
-/// - `rnn.weight_ih_l{k}` (4H, D or H), `rnn.weight_hh_l{k}` (4H, H), `rnn.bias_ih_l{k}` (4H),
-///   `rnn.bias_hh_l{k}` (4H, zeros: this LSTM has one bias) — `nn.LSTM`
+/// - `rnn.weight_ih_l{k}` (G·H, D or H), `rnn.weight_hh_l{k}` (G·H, H), `rnn.bias_ih_l{k}` (G·H),
+///   `rnn.bias_hh_l{k}` (G·H; zeros for the LSTM and RNN, which keep one bias) — `nn.LSTM`,
+///   `nn.GRU`, `nn.RNN`
 /// - `decoder.weight` (V, H) (absent when tied: it is `encoder.weight`), `decoder.bias` (V) — `nn.Linear`
-/// - `state.h_l{k}`, `state.c_l{k}` (N, H): the training run's carried LSTM state, for resuming
+/// - `state.h_l{k}` and for the LSTM `state.c_l{k}` (N, H): the training run's carried state, for resuming
 ///
 /// `__metadata__` (strings): `format` = `rnnlm-checkpoint`, `version`, `config`, `training`,
 /// `state` (JSON) and `vocabulary` (JSON array of words in id order).
@@ -126,20 +128,21 @@ public struct Checkpoint {
   public var vocabulary: [String]
   /// Parameters in the layout of `config.parameterLayout`.
   public var parameters: [Float]
-  /// The training model's carried LSTM state per layer, each (N, H); empty when not saved.
-  public var lstmStates: [(h: [Float], c: [Float])]
+  /// The training model's carried state per layer, bottom first: the cell's state tensors in
+  /// ``RecurrentCell/stateNames`` order, each (N, H); empty when not saved.
+  public var recurrentStates: [[[Float]]]
 
   /// A checkpoint of the given parts.
   public init(
     config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String], parameters: [Float],
-    lstmStates: [(h: [Float], c: [Float])]
+    recurrentStates: [[[Float]]]
   ) {
     self.config = config
     self.training = training
     self.state = state
     self.vocabulary = vocabulary
     self.parameters = parameters
-    self.lstmStates = lstmStates
+    self.recurrentStates = recurrentStates
   }
 
   /// The file's bytes.
@@ -148,7 +151,7 @@ public struct Checkpoint {
     try parameters.withUnsafeBufferPointer { p in
       try Self.encode(
         config: config, training: training, state: state, vocabulary: vocabulary, parameters: p,
-        lstmStates: lstmStates
+        recurrentStates: recurrentStates
       ) { data.append(contentsOf: $0) }
     }
     return data
@@ -160,7 +163,7 @@ public struct Checkpoint {
     try parameters.withUnsafeBufferPointer { p in
       try Self.write(
         to: path, config: config, training: training, state: state, vocabulary: vocabulary, parameters: p,
-        lstmStates: lstmStates)
+        recurrentStates: recurrentStates)
     }
   }
 
@@ -168,7 +171,7 @@ public struct Checkpoint {
   /// to the file straight from `parameters`, without a copy of the model in memory.
   package static func write(
     to path: String, config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String],
-    parameters: UnsafeBufferPointer<Float>, lstmStates: [(h: [Float], c: [Float])]
+    parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]]
   ) throws {
     let url = URL(fileURLWithPath: path)
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
@@ -182,7 +185,7 @@ public struct Checkpoint {
       let fd = handle.fileDescriptor
       try encode(
         config: config, training: training, state: state, vocabulary: vocabulary, parameters: parameters,
-        lstmStates: lstmStates
+        recurrentStates: recurrentStates
       ) { bytes in
         var done = 0
         while done < bytes.count {
@@ -209,7 +212,7 @@ public struct Checkpoint {
   /// tensor read in place from `parameters` (little-endian float32 is the memory layout here).
   private static func encode(
     config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String],
-    parameters: UnsafeBufferPointer<Float>, lstmStates: [(h: [Float], c: [Float])],
+    parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]],
     to sink: (UnsafeRawBufferPointer) throws -> Void
   ) throws {
     // Tensors as (name, shape, source); the zero bias_hh tensors and the carried states come from
@@ -218,18 +221,18 @@ public struct Checkpoint {
     var tensors: [(name: String, shape: [Int], fromExtras: Bool, offset: Int, count: Int)] = []
     for view in ParameterStore<Float>.views(for: config.parameterLayout) {
       tensors.append((view.name, view.shape, false, view.offset, view.count))
-      if view.name.hasPrefix("rnn.bias_ih_l") {
+      if view.name.hasPrefix("rnn.bias_ih_l") && !config.cell.hasRecurrentBias {
         let name = view.name.replacingOccurrences(of: "bias_ih", with: "bias_hh")
         tensors.append((name, view.shape, true, extras.count, view.count))
         extras += [Float](repeating: 0, count: view.count)
       }
     }
-    for (l, s) in lstmStates.enumerated() {
-      let shape = [s.h.count / config.hiddenSize, config.hiddenSize]
-      tensors.append(("state.h_l\(l)", shape, true, extras.count, s.h.count))
-      extras += s.h
-      tensors.append(("state.c_l\(l)", shape, true, extras.count, s.c.count))
-      extras += s.c
+    for (l, layerState) in recurrentStates.enumerated() {
+      for (name, values) in zip(config.cell.stateNames, layerState) {
+        let shape = [values.count / config.hiddenSize, config.hiddenSize]
+        tensors.append(("state.\(name)_l\(l)", shape, true, extras.count, values.count))
+        extras += values
+      }
     }
 
     let encoder = JSONEncoder()
@@ -365,23 +368,27 @@ public struct Checkpoint {
       guard var t = try tensor(name, shape: shape) else {
         throw CheckpointError.mismatch(path: path, reason: "tensor \(name) is missing")
       }
-      if name.hasPrefix("rnn.bias_ih_l"),
+      if name.hasPrefix("rnn.bias_ih_l"), !config.cell.hasRecurrentBias,
         let hh = try tensor(name.replacingOccurrences(of: "bias_ih", with: "bias_hh"), shape: shape)
       {
         for i in t.values.indices { t.values[i] += hh.values[i] }
       }
       parameters += t.values
     }
-    var lstmStates: [(h: [Float], c: [Float])] = []
-    for l in 0..<config.layers {
-      guard let h = try tensor("state.h_l\(l)", shape: nil), let c = try tensor("state.c_l\(l)", shape: h.shape) else {
-        break
+    var recurrentStates: [[[Float]]] = []
+    layers: for l in 0..<config.layers {
+      var layerState: [[Float]] = []
+      var shape: [Int]?
+      for name in config.cell.stateNames {
+        guard let t = try tensor("state.\(name)_l\(l)", shape: shape) else { break layers }
+        shape = t.shape
+        layerState.append(t.values)
       }
-      lstmStates.append((h.values, c.values))
+      recurrentStates.append(layerState)
     }
     return Checkpoint(
       config: config, training: h.training, state: h.state, vocabulary: h.vocabulary, parameters: parameters,
-      lstmStates: lstmStates)
+      recurrentStates: recurrentStates)
   }
 }
 

@@ -12,7 +12,7 @@
 ///
 /// The layer is stateful for truncated BPTT: the last (h, c) of one forward pass is the
 /// initial state of the next, until ``resetState()``; no gradient flows across that boundary.
-package final class TimeLSTM<T: BLASScalar> {
+package final class TimeLSTM<T: BLASScalar>: RecurrentLayer {
   /// Input size (D for the first layer, H above it).
   package let inputSize: Int
   /// Hidden size H.
@@ -22,10 +22,15 @@ package final class TimeLSTM<T: BLASScalar> {
   /// Largest number of time steps T a forward pass may have.
   package let maxSteps: Int
 
-  /// W_ih: (4H, inputSize); W_hh: (4H, H); b: (4H). Views into the parameter buffer.
-  let wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>
-  /// Their gradients, same shapes.
-  let dWIH: UnsafeMutablePointer<T>, dWHH: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>
+  /// W_ih: (4H, inputSize); W_hh: (4H, H); b: (4H), and their gradients: views into the parameter
+  /// buffer (no recurrent bias: PyTorch's b_hh is folded into b).
+  let weights: RecurrentWeights<T>
+  private var wIH: UnsafeMutablePointer<T> { weights.wIH }
+  private var wHH: UnsafeMutablePointer<T> { weights.wHH }
+  private var bias: UnsafeMutablePointer<T> { weights.bias }
+  private var dWIH: UnsafeMutablePointer<T> { weights.dWIH }
+  private var dWHH: UnsafeMutablePointer<T> { weights.dWHH }
+  private var dBias: UnsafeMutablePointer<T> { weights.dBias }
 
   /// gates: (T·N, 4H): pre-activations, turned into activations in place by the forward gate
   /// kernel, and into their gradients (dA) in place by the backward one.
@@ -51,17 +56,14 @@ package final class TimeLSTM<T: BLASScalar> {
   /// A layer over the given parameter and gradient views, with buffers for (N, maxSteps): its
   /// carried state of its own, the rest from `scratch` under names starting `scratchName`.
   package init(
-    inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int,
-    parameters: (wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>),
-    gradients: (wIH: UnsafeMutablePointer<T>, wHH: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>),
+    inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int, weights: RecurrentWeights<T>,
     scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "lstm"
   ) {
     self.inputSize = inputSize
     self.hiddenSize = hiddenSize
     self.batchSize = batchSize
     self.maxSteps = maxSteps
-    (wIH, wHH, bias) = parameters
-    (dWIH, dWHH, dBias) = gradients
+    self.weights = weights
     let rows = batchSize * maxSteps
     func buffer(_ part: String, _ count: Int) -> Buffer<T> { scratch.buffer("\(scratchName).\(part)", count: count) }
     gates = buffer("gates", rows * 4 * hiddenSize)
@@ -84,14 +86,14 @@ package final class TimeLSTM<T: BLASScalar> {
     cState.zero()
   }
 
-  /// The carried state (h, c), each (N, H) row-major.
-  package var state: (h: [T], c: [T]) { (hState.array, cState.array) }
+  /// The carried state [h, c], each (N, H) row-major.
+  package var state: [[T]] { [hState.array, cState.array] }
 
-  /// Replaces the carried state; `h` and `c` are (N, H) row-major.
-  package func setState(h: [T], c: [T]) {
-    precondition(h.count == hState.count && c.count == cState.count, "state must be (N, H)")
-    hState.pointer.update(from: h, count: h.count)
-    cState.pointer.update(from: c, count: c.count)
+  /// Replaces the carried state [h, c], each (N, H) row-major.
+  package func setState(_ state: [[T]]) {
+    precondition(state.count == 2 && state.allSatisfy { $0.count == hState.count }, "LSTM state must be 2 × (N, H)")
+    hState.pointer.update(from: state[0], count: hState.count)
+    cState.pointer.update(from: state[1], count: cState.count)
   }
 
   /// Runs `steps` time steps over `input`: (steps·N, inputSize), time-major.
@@ -108,10 +110,7 @@ package final class TimeLSTM<T: BLASScalar> {
     cs.pointer.update(from: cState.pointer, count: n * h)
 
     profiler.time("lstm fwd: input projection X·W_ihᵀ + b") {
-      for r in 0..<rows { (gates.pointer + r * h4).update(from: bias, count: h4) }
-      gemm(
-        transposeB: true, m: rows, n: h4, k: inputSize,
-        a: input, lda: inputSize, b: wIH, ldb: inputSize, beta: 1, c: gates.pointer, ldc: h4)
+      projectInput(input, rows: rows, inputSize: inputSize, wIH: wIH, bias: bias, width: h4, into: gates.pointer)
     }
     profiler.time("lstm fwd: recurrent loop h·W_hhᵀ + gates (per step)") {
       T._lstmForwardLoop(steps, n, h, wHH, gates.pointer, hs.pointer, cs.pointer, tanhC.pointer)
@@ -121,8 +120,9 @@ package final class TimeLSTM<T: BLASScalar> {
   }
 
   /// Backpropagates `dOutput` (steps·N, H), the gradient of ``output``, through the last
-  /// forward pass: adds into the parameter gradients and writes ``dInput``.
-  package func backward(dOutput: UnsafePointer<T>) {
+  /// forward pass: adds into the parameter gradients and writes ``dInput``; `stateGradients`
+  /// (steps·N, H), when given, receives the whole gradient reaching each h_t.
+  package func backward(dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?) {
     guard let input else { preconditionFailure("backward before forward") }
     let n = batchSize
     let h = hiddenSize
@@ -131,23 +131,18 @@ package final class TimeLSTM<T: BLASScalar> {
     dc.zero()
     profiler.time("lstm bwd: recurrent loop gates + dA·W_hh (per step)") {
       T._lstmBackwardLoop(
-        steps, n, h, wHH, gates.pointer, cs.pointer, tanhC.pointer, dOutput, dh.pointer, dc.pointer)
+        steps, n, h, wHH, gates.pointer, cs.pointer, tanhC.pointer, dOutput, dh.pointer, dc.pointer, stateGradients)
     }
     profiler.time("lstm bwd: dW_ih, dW_hh, db, dX (batched)") { batchedGradients(input: input, rows: rows) }
   }
 
   private func batchedGradients(input: UnsafePointer<T>, rows: Int) {
-    let h = hiddenSize
-    let h4 = 4 * h
+    let h4 = 4 * hiddenSize
     gemm(
-      transposeA: true, m: h4, n: inputSize, k: rows,
-      a: gates.pointer, lda: h4, b: input, ldb: inputSize, beta: 1, c: dWIH, ldc: inputSize)
-    gemm(
-      transposeA: true, m: h4, n: h, k: rows,
-      a: gates.pointer, lda: h4, b: hs.pointer, ldb: h, beta: 1, c: dWHH, ldc: h)
-    T._addColumnSums(rows, h4, gates.pointer, dBias)
-    gemm(
-      m: rows, n: inputSize, k: h4, a: gates.pointer, lda: h4, b: wIH, ldb: inputSize, c: dInput.pointer,
-      ldc: inputSize)
+      transposeA: true, m: h4, n: hiddenSize, k: rows,
+      a: gates.pointer, lda: h4, b: hs.pointer, ldb: hiddenSize, beta: 1, c: dWHH, ldc: hiddenSize)
+    projectInputBackward(
+      gates.pointer, rows: rows, width: h4, input: input, inputSize: inputSize, wIH: wIH, dWIH: dWIH, dBias: dBias,
+      dInput: dInput.pointer)
   }
 }

@@ -38,7 +38,29 @@ package protocol BLASScalar: BinaryFloatingPoint, Sendable {
   static func _lstmBackwardLoop(
     _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ gates: UnsafeMutablePointer<Self>,
     _ cs: UnsafePointer<Self>, _ tanhC: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>,
-    _ dh: UnsafeMutablePointer<Self>, _ dc: UnsafeMutablePointer<Self>)
+    _ dh: UnsafeMutablePointer<Self>, _ dc: UnsafeMutablePointer<Self>, _ dhHistory: UnsafeMutablePointer<Self>?)
+
+  /// A GRU layer's forward time loop (see `rl_gru_forward_loop_f` in `CKernels.h`).
+  static func _gruForwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ bHN: UnsafePointer<Self>,
+    _ gates: UnsafeMutablePointer<Self>, _ un: UnsafeMutablePointer<Self>, _ hs: UnsafeMutablePointer<Self>)
+
+  /// Backward of ``_gruForwardLoop(_:_:_:_:_:_:_:_:)`` (see `rl_gru_backward_loop_f` in `CKernels.h`).
+  static func _gruBackwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ gates: UnsafeMutablePointer<Self>,
+    _ un: UnsafeMutablePointer<Self>, _ hs: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>,
+    _ dh: UnsafeMutablePointer<Self>, _ dhHistory: UnsafeMutablePointer<Self>?)
+
+  /// A plain RNN layer's forward time loop (see `rl_rnn_forward_loop_f` in `CKernels.h`).
+  static func _rnnForwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ gates: UnsafeMutablePointer<Self>,
+    _ hs: UnsafeMutablePointer<Self>)
+
+  /// Backward of ``_rnnForwardLoop(_:_:_:_:_:_:)`` (see `rl_rnn_backward_loop_f` in `CKernels.h`).
+  static func _rnnBackwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ gates: UnsafeMutablePointer<Self>,
+    _ hs: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>, _ dh: UnsafeMutablePointer<Self>,
+    _ dhHistory: UnsafeMutablePointer<Self>?)
 
   /// Inverted dropout: `mask = bits ≥ threshold ? scale : 0`, `out = x ⊙ mask` (see `CKernels.h`).
   static func _dropout(
@@ -89,9 +111,35 @@ extension Float: BLASScalar {
   package static func _lstmBackwardLoop(
     _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ gates: UnsafeMutablePointer<Float>,
     _ cs: UnsafePointer<Float>, _ tanhC: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>,
-    _ dh: UnsafeMutablePointer<Float>, _ dc: UnsafeMutablePointer<Float>
+    _ dh: UnsafeMutablePointer<Float>, _ dc: UnsafeMutablePointer<Float>, _ dhHistory: UnsafeMutablePointer<Float>?
   ) {
-    rl_lstm_backward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dh, dc)
+    rl_lstm_backward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dh, dc, dhHistory)
+  }
+  package static func _gruForwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ bHN: UnsafePointer<Float>,
+    _ gates: UnsafeMutablePointer<Float>, _ un: UnsafeMutablePointer<Float>, _ hs: UnsafeMutablePointer<Float>
+  ) {
+    rl_gru_forward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, bHN, gates, un, hs)
+  }
+  package static func _gruBackwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ gates: UnsafeMutablePointer<Float>,
+    _ un: UnsafeMutablePointer<Float>, _ hs: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>,
+    _ dh: UnsafeMutablePointer<Float>, _ dhHistory: UnsafeMutablePointer<Float>?
+  ) {
+    rl_gru_backward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, un, hs, dhOut, dh, dhHistory)
+  }
+  package static func _rnnForwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ gates: UnsafeMutablePointer<Float>,
+    _ hs: UnsafeMutablePointer<Float>
+  ) {
+    rl_rnn_forward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, hs)
+  }
+  package static func _rnnBackwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ gates: UnsafeMutablePointer<Float>,
+    _ hs: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>, _ dh: UnsafeMutablePointer<Float>,
+    _ dhHistory: UnsafeMutablePointer<Float>?
+  ) {
+    rl_rnn_backward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, hs, dhOut, dh, dhHistory)
   }
   package static func _dropout(
     _ n: Int, _ x: UnsafePointer<Float>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Float,
@@ -146,9 +194,35 @@ extension Double: BLASScalar {
   package static func _lstmBackwardLoop(
     _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ gates: UnsafeMutablePointer<Double>,
     _ cs: UnsafePointer<Double>, _ tanhC: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>,
-    _ dh: UnsafeMutablePointer<Double>, _ dc: UnsafeMutablePointer<Double>
+    _ dh: UnsafeMutablePointer<Double>, _ dc: UnsafeMutablePointer<Double>, _ dhHistory: UnsafeMutablePointer<Double>?
   ) {
-    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dh, dc)
+    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dh, dc, dhHistory)
+  }
+  package static func _gruForwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ bHN: UnsafePointer<Double>,
+    _ gates: UnsafeMutablePointer<Double>, _ un: UnsafeMutablePointer<Double>, _ hs: UnsafeMutablePointer<Double>
+  ) {
+    rl_gru_forward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, bHN, gates, un, hs)
+  }
+  package static func _gruBackwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ gates: UnsafeMutablePointer<Double>,
+    _ un: UnsafeMutablePointer<Double>, _ hs: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>,
+    _ dh: UnsafeMutablePointer<Double>, _ dhHistory: UnsafeMutablePointer<Double>?
+  ) {
+    rl_gru_backward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, un, hs, dhOut, dh, dhHistory)
+  }
+  package static func _rnnForwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ gates: UnsafeMutablePointer<Double>,
+    _ hs: UnsafeMutablePointer<Double>
+  ) {
+    rl_rnn_forward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, hs)
+  }
+  package static func _rnnBackwardLoop(
+    _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ gates: UnsafeMutablePointer<Double>,
+    _ hs: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>, _ dh: UnsafeMutablePointer<Double>,
+    _ dhHistory: UnsafeMutablePointer<Double>?
+  ) {
+    rl_rnn_backward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, hs, dhOut, dh, dhHistory)
   }
   package static func _dropout(
     _ n: Int, _ x: UnsafePointer<Double>, _ bits: UnsafePointer<UInt32>, _ threshold: UInt32, _ scale: Double,

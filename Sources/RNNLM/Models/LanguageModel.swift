@@ -1,13 +1,15 @@
-/// The shape of an LSTM language model.
+/// The shape of a recurrent language model.
 public struct ModelConfig: Codable, Sendable, Equatable {
   /// Vocabulary size V.
   public var vocabularySize: Int
   /// Embedding size D.
   public var embeddingSize: Int
-  /// Hidden size H of every LSTM layer.
+  /// Hidden size H of every recurrent layer.
   public var hiddenSize: Int
-  /// Number of stacked LSTM layers L.
+  /// Number of stacked recurrent layers L.
   public var layers: Int
+  /// The recurrent cell of every layer (checkpoints written before there was a choice hold LSTMs).
+  public var cell: RecurrentCell
   /// Whether the output layer uses the embedding matrix as its weight (needs D = H).
   public var tied: Bool
   /// Dropout rate after the embedding, between LSTM layers and before the output layer.
@@ -15,15 +17,28 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
   /// A configuration; see the properties for the meaning of each value.
   public init(
-    vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, tied: Bool = false,
-    dropout: Double = 0
+    vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
+    tied: Bool = false, dropout: Double = 0
   ) {
     self.vocabularySize = vocabularySize
     self.embeddingSize = embeddingSize
     self.hiddenSize = hiddenSize
     self.layers = layers
+    self.cell = cell
     self.tied = tied
     self.dropout = dropout
+  }
+
+  /// Decodes a configuration; one without `cell` (written before GRU and RNN existed) is an LSTM.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+    embeddingSize = try c.decode(Int.self, forKey: .embeddingSize)
+    hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+    layers = try c.decode(Int.self, forKey: .layers)
+    cell = try c.decodeIfPresent(RecurrentCell.self, forKey: .cell) ?? .lstm
+    tied = try c.decode(Bool.self, forKey: .tied)
+    dropout = try c.decode(Double.self, forKey: .dropout)
   }
 
   /// Throws ``ConfigurationError`` when the values cannot make a model.
@@ -31,7 +46,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     if vocabularySize < 2 { throw ConfigurationError("vocabulary size must be at least 2, got \(vocabularySize)") }
     if embeddingSize < 1 { throw ConfigurationError("embedding size must be at least 1, got \(embeddingSize)") }
     if hiddenSize < 1 { throw ConfigurationError("hidden size must be at least 1, got \(hiddenSize)") }
-    if layers < 1 { throw ConfigurationError("number of LSTM layers must be at least 1, got \(layers)") }
+    if layers < 1 { throw ConfigurationError("number of recurrent layers must be at least 1, got \(layers)") }
     if !(dropout >= 0 && dropout < 1) { throw ConfigurationError("dropout must be in [0, 1), got \(dropout)") }
     if tied && embeddingSize != hiddenSize {
       throw ConfigurationError(
@@ -40,19 +55,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
   }
 
   /// Parameter names and shapes in buffer order, named as PyTorch's word_language_model
-  /// names them (`encoder`, `rnn`, `decoder`), in `nn.Embedding`/`nn.LSTM`/`nn.Linear`
-  /// layouts. The LSTM has one bias per layer (PyTorch's `bias_ih`; its `bias_hh` is zero).
+  /// names them (`encoder`, `rnn`, `decoder`), in `nn.Embedding`/`nn.LSTM`/`nn.GRU`/`nn.RNN`/
+  /// `nn.Linear` layouts (see ``RecurrentCell/parameterLayout(layer:inputSize:hiddenSize:)``).
   public var parameterLayout: [(name: String, shape: [Int])] {
     let v = vocabularySize
     let d = embeddingSize
     let h = hiddenSize
     var layout: [(name: String, shape: [Int])] = [("encoder.weight", [v, d])]
-    for l in 0..<layers {
-      let input = l == 0 ? d : h
-      layout.append(("rnn.weight_ih_l\(l)", [4 * h, input]))
-      layout.append(("rnn.weight_hh_l\(l)", [4 * h, h]))
-      layout.append(("rnn.bias_ih_l\(l)", [4 * h]))
-    }
+    for l in 0..<layers { layout += cell.parameterLayout(layer: l, inputSize: l == 0 ? d : h, hiddenSize: h) }
     if !tied { layout.append(("decoder.weight", [v, h])) }
     layout.append(("decoder.bias", [v]))
     return layout
@@ -70,8 +80,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
   public init(_ description: String) { self.description = description }
 }
 
-/// The LSTM language model: TimeEmbedding → dropout → L × (TimeLSTM → dropout) → TimeAffine →
-/// softmax/cross-entropy.
+/// The recurrent language model: TimeEmbedding → dropout → L × (recurrent layer → dropout) →
+/// TimeAffine → softmax/cross-entropy, with the cell of ``ModelConfig/cell``.
 ///
 /// Batches are time-major: token (t, n) of a (T, N) batch sits at index t·N + n. The model
 /// owns buffers for (N, maxSteps); a pass may use fewer steps. Several models of different
@@ -89,15 +99,15 @@ package final class LanguageModel<T: BLASScalar> {
   package let scratch: ScratchPool<T>
   /// The layers, in order.
   package let embedding: TimeEmbedding<T>
-  /// One per LSTM layer, bottom first.
-  package let lstms: [TimeLSTM<T>]
+  /// One per recurrent layer, bottom first.
+  package let recurrentLayers: [any RecurrentLayer<T>]
   /// The output layer (tied or not).
   package let decoder: TimeAffine<T>
-  /// Dropout after the embedding (index 0) and after each LSTM layer (index l + 1).
+  /// Dropout after the embedding (index 0) and after each recurrent layer (index l + 1).
   package let dropouts: [TimeDropout<T>]
   /// Times each part of a pass when set (the throughput benchmark's breakdown).
   package var profiler: Profiler? {
-    didSet { for lstm in lstms { lstm.profiler = profiler } }
+    didSet { for layer in recurrentLayers { layer.profiler = profiler } }
   }
   /// Draws the dropout masks: the run's generator, continuing the stream that initialised the
   /// weights, so that one seed reproduces the whole run.
@@ -144,13 +154,10 @@ package final class LanguageModel<T: BLASScalar> {
     embedding = TimeEmbedding(
       vocabularySize: config.vocabularySize, dimension: config.embeddingSize, maxRows: rows,
       weight: p.value("encoder.weight"), weightGradient: p.gradient("encoder.weight"), scratch: scratch)
-    lstms = (0..<config.layers).map { l in
-      TimeLSTM(
-        inputSize: l == 0 ? config.embeddingSize : h, hiddenSize: h, batchSize: batchSize, maxSteps: maxSteps,
-        parameters: (p.value("rnn.weight_ih_l\(l)"), p.value("rnn.weight_hh_l\(l)"), p.value("rnn.bias_ih_l\(l)")),
-        gradients: (
-          p.gradient("rnn.weight_ih_l\(l)"), p.gradient("rnn.weight_hh_l\(l)"), p.gradient("rnn.bias_ih_l\(l)")
-        ), scratch: scratch, scratchName: "lstm\(l)")
+    recurrentLayers = (0..<config.layers).map { l in
+      config.cell.makeLayer(
+        layer: l, inputSize: l == 0 ? config.embeddingSize : h, hiddenSize: h, batchSize: batchSize,
+        maxSteps: maxSteps, parameters: p, scratch: scratch)
     }
     let decoderWeight = config.tied ? "encoder.weight" : "decoder.weight"
     decoder = TimeAffine(
@@ -169,9 +176,18 @@ package final class LanguageModel<T: BLASScalar> {
     for d in dropouts { d.training = on }
   }
 
-  /// Forgets the LSTM state carried between batches (start of a new text).
+  /// Forgets the recurrent state carried between batches (start of a new text).
   package func resetState() {
-    for lstm in lstms { lstm.resetState() }
+    for layer in recurrentLayers { layer.resetState() }
+  }
+
+  /// The carried state of every layer, bottom first, each in ``RecurrentCell/stateNames`` order.
+  package var carriedState: [[[T]]] { recurrentLayers.map { $0.state } }
+
+  /// Replaces every layer's carried state (as ``carriedState`` gives it).
+  package func setCarriedState(_ state: [[[T]]]) {
+    precondition(state.count == recurrentLayers.count, "one state per layer")
+    for (layer, s) in zip(recurrentLayers, state) { layer.setState(s) }
   }
 
   /// Runs the model up to the output layer and returns its scores (logits): (steps·N, V), row
@@ -182,10 +198,10 @@ package final class LanguageModel<T: BLASScalar> {
     var x = profiler.time("dropout fwd") {
       dropouts[0].forward(input: embedding.output.pointer, rows: rows, generator: &generator)
     }
-    for l in lstms.indices {
-      lstms[l].forward(input: x, steps: steps)
+    for l in recurrentLayers.indices {
+      recurrentLayers[l].forward(input: x, steps: steps)
       x = profiler.time("dropout fwd") {
-        dropouts[l + 1].forward(input: lstms[l].output, rows: rows, generator: &generator)
+        dropouts[l + 1].forward(input: recurrentLayers[l].output, rows: rows, generator: &generator)
       }
     }
     let hidden = x
@@ -215,10 +231,10 @@ package final class LanguageModel<T: BLASScalar> {
     profiler.time("output bwd: dW, db, dX") { decoder.backward(dOutput: decoder.output.pointer) }
     var dx = decoder.dInput.pointer
     // Index loops: reversing `enumerated()` builds an array, an allocation in every step.
-    for l in lstms.indices.reversed() {
+    for l in recurrentLayers.indices.reversed() {
       let d = dx
-      lstms[l].backward(dOutput: profiler.time("dropout bwd") { dropouts[l + 1].backward(dOutput: d) })
-      dx = lstms[l].dInput.pointer
+      recurrentLayers[l].backward(dOutput: profiler.time("dropout bwd") { dropouts[l + 1].backward(dOutput: d) })
+      dx = recurrentLayers[l].dInput.pointer
     }
     let d = dx
     let dEmbedding = profiler.time("dropout bwd") { dropouts[0].backward(dOutput: d) }

@@ -84,7 +84,7 @@ public final class TrainedModel: @unchecked Sendable {
 
   /// The model a trainer holds now (its parameters are copied).
   public convenience init(trainer: Trainer) throws {
-    try self.init(checkpoint: trainer.checkpoint(includingLSTMState: false))
+    try self.init(checkpoint: trainer.checkpoint(includingCarriedState: false))
   }
 
   /// Ids of `words`; with `mapUnknown`, words outside the vocabulary become `<unk>` (when the
@@ -216,7 +216,7 @@ public final class TrainedModel: @unchecked Sendable {
     try Checkpoint(
       config: config, training: training,
       state: RunState(learningRate: training.learningRate, generator: SeededGenerator(seed: training.seed)),
-      vocabulary: vocabulary.words, parameters: parameters.values.array, lstmStates: []
+      vocabulary: vocabulary.words, parameters: parameters.values.array, recurrentStates: []
     ).write(to: path)
   }
 }

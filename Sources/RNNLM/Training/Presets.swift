@@ -44,8 +44,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 public struct Preset: Sendable {
   /// The preset's name on the command line.
   public let name: String
-  /// Embedding size D, hidden size H, LSTM layers L.
+  /// Embedding size D, hidden size H, recurrent layers L.
   public var embeddingSize: Int, hiddenSize: Int, layers: Int
+  /// The recurrent cell; every preset is defined with the LSTM and takes any cell.
+  public var cell: RecurrentCell = .lstm
   /// Output layer tied to the embedding; dropout rate.
   public var tied: Bool, dropout: Double
   /// The run's hyper-parameters.
@@ -92,7 +94,7 @@ public struct Preset: Sendable {
   /// The model configuration for a vocabulary of `vocabularySize` words.
   public func modelConfig(vocabularySize: Int) -> ModelConfig {
     ModelConfig(
-      vocabularySize: vocabularySize, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers,
+      vocabularySize: vocabularySize, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers, cell: cell,
       tied: tied, dropout: dropout)
   }
 }

@@ -88,7 +88,7 @@ public protocol TrainingObserver: AnyObject {
 /// Set by SIGINT (see ``Trainer/stopOnInterrupt()``); the trainer stops after the current batch.
 let interruptRequested = Atomic<Bool>(false)
 
-/// Trains an LSTM language model in `Float`: truncated BPTT, SGD, clipping, the
+/// Trains a recurrent language model in `Float`: truncated BPTT, SGD, clipping, the
 /// validation-driven schedule, checkpoints and exact resumption.
 public final class Trainer {
   /// The model's shape.
@@ -138,25 +138,26 @@ public final class Trainer {
     try self.init(config: checkpoint.config, options: checkpoint.training, vocabulary: checkpoint.vocabulary)
     model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
     model.generator = generator
-    // A best.safetensors holds no carried state: training then continues from h = c = 0, which
+    // A best.safetensors holds no carried state: training then continues from a zero state, which
     // is not the uninterrupted run (``resumedWithCarriedState`` says which case this is).
-    if !checkpoint.lstmStates.isEmpty {
-      guard checkpoint.lstmStates.count == model.lstms.count,
-        checkpoint.lstmStates.allSatisfy({
-          $0.h.count == options.batchSize * config.hiddenSize && $0.c.count == $0.h.count
+    if !checkpoint.recurrentStates.isEmpty {
+      let cell = config.cell
+      guard checkpoint.recurrentStates.count == config.layers,
+        checkpoint.recurrentStates.allSatisfy({
+          $0.count == cell.stateNames.count && $0.allSatisfy { $0.count == options.batchSize * config.hiddenSize }
         })
       else {
         throw ConfigurationError(
-          "the checkpoint's carried LSTM state does not fit \(config.layers) layers of (N \(options.batchSize), H \(config.hiddenSize))"
+          "the checkpoint's carried state does not fit \(config.layers) \(cell) layers of \(cell.stateNames.count) × (N \(options.batchSize), H \(config.hiddenSize))"
         )
       }
-      for (lstm, s) in zip(model.lstms, checkpoint.lstmStates) { lstm.setState(h: s.h, c: s.c) }
+      model.setCarriedState(checkpoint.recurrentStates)
     }
-    resumedWithCarriedState = !checkpoint.lstmStates.isEmpty
+    resumedWithCarriedState = !checkpoint.recurrentStates.isEmpty
     state = checkpoint.state
   }
 
-  /// Whether this trainer resumed a run together with its carried LSTM state (from a
+  /// Whether this trainer resumed a run together with its carried recurrent state (from a
   /// `last.safetensors`): only then does it continue exactly as the uninterrupted run would.
   public private(set) var resumedWithCarriedState = false
 
@@ -180,11 +181,11 @@ public final class Trainer {
   }
 
   /// The current run as a checkpoint.
-  public func checkpoint(includingLSTMState: Bool = true) -> Checkpoint {
+  public func checkpoint(includingCarriedState: Bool = true) -> Checkpoint {
     Checkpoint(
       config: config, training: options, state: savedState, vocabulary: vocabulary,
       parameters: model.parameters.values.array,
-      lstmStates: includingLSTMState ? model.lstms.map(\.state) : [])
+      recurrentStates: includingCarriedState ? model.carriedState : [])
   }
 
   /// The run's state with the generator where it stands now, as checkpoints store it.
@@ -194,12 +195,12 @@ public final class Trainer {
     return s
   }
 
-  /// Writes ``checkpoint(includingLSTMState:)`` to `path` straight from the live parameters.
-  private func save(to path: String, includingLSTMState: Bool = true) throws {
+  /// Writes ``checkpoint(includingCarriedState:)`` to `path` straight from the live parameters.
+  private func save(to path: String, includingCarriedState: Bool = true) throws {
     try Checkpoint.write(
       to: path, config: config, training: options, state: savedState, vocabulary: vocabulary,
       parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
-      lstmStates: includingLSTMState ? model.lstms.map(\.state) : [])
+      recurrentStates: includingCarriedState ? model.carriedState : [])
   }
 
   /// One training step on a (T, N) batch: zero the gradients, forward and backward, clip,
@@ -319,7 +320,7 @@ public final class Trainer {
       let improved = state.recordValidation(valid, decay: options.learningRateDecay)
       if improved {
         if let paths {
-          try save(to: paths.best, includingLSTMState: false)
+          try save(to: paths.best, includingCarriedState: false)
         } else {
           bestInMemory = model.parameters.values.array
         }

@@ -1,0 +1,162 @@
+/// The recurrent cells the toolkit has, and everything that differs between them: gate count,
+/// carried state, parameter names and shapes, FLOPs. The model, trainer, checkpoints and
+/// benchmarks ask the cell instead of assuming an LSTM.
+///
+/// Each cell's forward and backward live in one Swift file (`TimeLSTM`, `TimeGRU`, `TimeRNN`)
+/// and one C file (`lstm.inc`, `gru.inc`, `rnn.inc`, where the formulas are written out).
+/// Weights use PyTorch's layouts and names, so `nn.LSTM`, `nn.GRU` and `nn.RNN` load them.
+public enum RecurrentCell: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
+  /// Long short-term memory: gates i, f, g, o; carried state (h, c).
+  case lstm
+  /// Gated recurrent unit as PyTorch's `nn.GRU`: gates r, z, n; carried state h.
+  case gru
+  /// The plain recurrent network h' = tanh(x·W_ihᵀ + h·W_hhᵀ + b) (`nn.RNN`, tanh).
+  case rnn
+
+  /// Blocks of H rows in W_ih and W_hh: 4, 3, 1.
+  public var gateCount: Int {
+    switch self {
+    case .lstm: return 4
+    case .gru: return 3
+    case .rnn: return 1
+    }
+  }
+
+  /// Names of the carried state tensors, each (N, H), in the order layers report them.
+  public var stateNames: [String] { self == .lstm ? ["h", "c"] : ["h"] }
+
+  /// Whether the recurrent bias `bias_hh` is a parameter of its own. Only the GRU's is: r
+  /// multiplies b_hn. The LSTM and the RNN keep one bias (`bias_ih`); checkpoints write their
+  /// `bias_hh` as zeros, so PyTorch's modules load them unchanged.
+  public var hasRecurrentBias: Bool { self == .gru }
+
+  /// The name people know it by.
+  public var description: String {
+    switch self {
+    case .lstm: return "LSTM"
+    case .gru: return "GRU"
+    case .rnn: return "RNN"
+    }
+  }
+
+  /// Parameter names and shapes of layer `layer` with `inputSize` inputs and `hiddenSize` units.
+  public func parameterLayout(layer l: Int, inputSize: Int, hiddenSize h: Int) -> [(name: String, shape: [Int])] {
+    let g = gateCount * h
+    var layout: [(name: String, shape: [Int])] = [
+      ("rnn.weight_ih_l\(l)", [g, inputSize]), ("rnn.weight_hh_l\(l)", [g, h]), ("rnn.bias_ih_l\(l)", [g]),
+    ]
+    if hasRecurrentBias { layout.append(("rnn.bias_hh_l\(l)", [g])) }
+    return layout
+  }
+
+  /// Matrix-product FLOPs per token of one layer's forward pass: the input projection and the
+  /// recurrent product, 2·(inputSize + H)·gates·H. (Backward costs twice that.)
+  public func forwardFLOPsPerToken(inputSize: Int, hiddenSize h: Int) -> Double {
+    2 * Double(inputSize + h) * Double(gateCount * h)
+  }
+
+  /// A layer of this cell over the parameters of layer `l` in `parameters`.
+  package func makeLayer<T: BLASScalar>(
+    layer l: Int, inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int, parameters p: ParameterStore<T>,
+    scratch: ScratchPool<T>
+  ) -> any RecurrentLayer<T> {
+    let weights = RecurrentWeights(store: p, layer: l, recurrentBias: hasRecurrentBias)
+    let name = "\(rawValue)\(l)"
+    switch self {
+    case .lstm:
+      return TimeLSTM(
+        inputSize: inputSize, hiddenSize: hiddenSize, batchSize: batchSize, maxSteps: maxSteps, weights: weights,
+        scratch: scratch, scratchName: name)
+    case .gru:
+      return TimeGRU(
+        inputSize: inputSize, hiddenSize: hiddenSize, batchSize: batchSize, maxSteps: maxSteps, weights: weights,
+        scratch: scratch, scratchName: name)
+    case .rnn:
+      return TimeRNN(
+        inputSize: inputSize, hiddenSize: hiddenSize, batchSize: batchSize, maxSteps: maxSteps, weights: weights,
+        scratch: scratch, scratchName: name)
+    }
+  }
+}
+
+/// A recurrent Time layer over a whole (T, N) time-major batch, stateful for truncated BPTT:
+/// the last state of one forward pass is the first of the next, until ``resetState()``.
+package protocol RecurrentLayer<Scalar>: AnyObject {
+  associatedtype Scalar: BLASScalar
+  /// Input size (D for the first layer, H above it) and hidden size H.
+  var inputSize: Int { get }
+  var hiddenSize: Int { get }
+  /// h_0 ... h_{T-1} of the last forward pass: (T·N, H).
+  var output: UnsafePointer<Scalar> { get }
+  /// dInput: (T·N, inputSize), written by ``backward(dOutput:stateGradients:)``.
+  var dInput: Buffer<Scalar> { get }
+  /// Times the layer's parts when set.
+  var profiler: Profiler? { get set }
+  /// Runs `steps` steps over `input`: (steps·N, inputSize), time-major, which must stay unchanged
+  /// until the backward pass reads it.
+  func forward(input: UnsafePointer<Scalar>, steps: Int)
+  /// Backpropagates `dOutput` (steps·N, H): adds into the parameter gradients, writes ``dInput``.
+  /// `stateGradients`, when given, (steps·N, H), receives the whole gradient reaching each h_t.
+  func backward(dOutput: UnsafePointer<Scalar>, stateGradients: UnsafeMutablePointer<Scalar>?)
+  /// Forgets the carried state (zeros).
+  func resetState()
+  /// The carried state tensors in ``RecurrentCell/stateNames`` order, each (N, H) row-major.
+  var state: [[Scalar]] { get }
+  /// Replaces the carried state; the arrays as ``state`` gives them.
+  func setState(_ state: [[Scalar]])
+}
+
+extension RecurrentLayer {
+  /// ``backward(dOutput:stateGradients:)`` without recording the state gradients.
+  package func backward(dOutput: UnsafePointer<Scalar>) { backward(dOutput: dOutput, stateGradients: nil) }
+}
+
+/// One layer's parameter and gradient views: W_ih (G·H, inputSize), W_hh (G·H, H), b_ih (G·H),
+/// and for the GRU b_hh (G·H); nil where the cell has no recurrent bias. Views into a
+/// ``ParameterStore`` keep the store alive.
+package struct RecurrentWeights<T: BLASScalar> {
+  package let wIH, wHH, bias: UnsafeMutablePointer<T>
+  package let dWIH, dWHH, dBias: UnsafeMutablePointer<T>
+  package let recurrentBias, dRecurrentBias: UnsafeMutablePointer<T>?
+  /// What owns the memory the views point into, kept alive as long as the views.
+  private let owner: AnyObject?
+
+  /// The views of layer `l` in `store`.
+  package init(store p: ParameterStore<T>, layer l: Int, recurrentBias: Bool) {
+    owner = p
+    (wIH, wHH, bias) = (p.value("rnn.weight_ih_l\(l)"), p.value("rnn.weight_hh_l\(l)"), p.value("rnn.bias_ih_l\(l)"))
+    (dWIH, dWHH, dBias) = (
+      p.gradient("rnn.weight_ih_l\(l)"), p.gradient("rnn.weight_hh_l\(l)"), p.gradient("rnn.bias_ih_l\(l)")
+    )
+    self.recurrentBias = recurrentBias ? p.value("rnn.bias_hh_l\(l)") : nil
+    dRecurrentBias = recurrentBias ? p.gradient("rnn.bias_hh_l\(l)") : nil
+  }
+
+}
+
+// MARK: - The parts every cell shares: the input projection and its batched gradients
+
+/// `gates` (rows, width) = X·W_ihᵀ + bias: ONE product over all N·T rows, before the time loop.
+/// `input`: (rows, inputSize); `wIH`: (width, inputSize); `bias`: (width).
+func projectInput<T: BLASScalar>(
+  _ input: UnsafePointer<T>, rows: Int, inputSize: Int, wIH: UnsafePointer<T>, bias: UnsafePointer<T>, width: Int,
+  into gates: UnsafeMutablePointer<T>
+) {
+  for r in 0..<rows { (gates + r * width).update(from: bias, count: width) }
+  gemm(
+    transposeB: true, m: rows, n: width, k: inputSize, a: input, lda: inputSize, b: wIH, ldb: inputSize, beta: 1,
+    c: gates, ldc: width)
+}
+
+/// The input projection's gradients after the time loop, each ONE product over all N·T rows:
+/// `dW_ih += dAᵀ·X`, `db += Σ_rows dA` (unless `dBias` is nil), `dX = dA·W_ih`. `dA`: (rows, width).
+func projectInputBackward<T: BLASScalar>(
+  _ dA: UnsafePointer<T>, rows: Int, width: Int, input: UnsafePointer<T>, inputSize: Int, wIH: UnsafePointer<T>,
+  dWIH: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>?, dInput: UnsafeMutablePointer<T>
+) {
+  gemm(
+    transposeA: true, m: width, n: inputSize, k: rows, a: dA, lda: width, b: input, ldb: inputSize, beta: 1, c: dWIH,
+    ldc: inputSize)
+  if let dBias { T._addColumnSums(rows, width, dA, dBias) }
+  gemm(m: rows, n: inputSize, k: width, a: dA, lda: width, b: wIH, ldb: inputSize, c: dInput, ldc: inputSize)
+}
