@@ -28,7 +28,7 @@ struct RNNLMTool: ParsableCommand {
     commandName: "rnnlm",
     abstract: "Use a trained recurrent language model: generate text, measure perplexity, inspect a checkpoint.",
     discussion: "Checkpoints come from train-ptb (runs/<preset>-<n>/best.safetensors).",
-    subcommands: [Generate.self, Evaluate.self, Info.self])
+    subcommands: [Generate.self, Evaluate.self, Info.self, GradientFlowCommand.self])
 }
 
 struct Generate: ParsableCommand {
@@ -139,6 +139,129 @@ struct Info: ParsableCommand {
       if tensors {
         for (name, shape) in s.tensors { say("  \(name) \(shape)") }
       }
+    }
+  }
+}
+
+struct GradientFlowCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gradient-flow",
+    abstract: "How far gradients travel back in time through an RNN, a GRU and an LSTM.",
+    discussion: """
+      On windows of the validation text, each model backpropagates the loss of the last step
+      only; the norm of the gradient reaching the top layer's hidden state k steps earlier is
+      printed and plotted (untrained models of each cell, and any --checkpoint). Then the
+      textbook's synthetic version: a gradient multiplied by W_hhᵀ again and again, for a W_hh
+      whose largest singular value is above and below 1, and the exploding case with clipping.
+      Writes gradient-flow.csv, gradient-flow.svg and gradient-flow-synthetic.svg to --output.
+
+      Examples:
+        rnnlm gradient-flow
+        rnnlm gradient-flow --checkpoint runs/small-1/best.safetensors --checkpoint runs/small-2/best.safetensors
+      """)
+
+  @Option(help: "Directory of the corpus (as train-ptb finds it).") var data: String?
+  @Flag(help: "Skip the SHA-256 check of files named like PTB's.") var noVerify = false
+  @Option(help: "Trained models to measure too (repeat the flag).") var checkpoint: [String] = []
+  @Option(
+    help: "Cells of the untrained models: \(RecurrentCell.allCases.map(\.rawValue).joined(separator: ",")) or none.")
+  var cells = "lstm,gru,rnn"
+  @Option(help: "Embedding and hidden size of the untrained models.") var size = 100
+  @Option(help: "Window length T: how many steps back the gradient is followed.") var steps = 100
+  @Option(help: "Windows (averaged).") var windows = 20
+  @Option(help: "Seed of the untrained models' weights and of the synthetic W_hh.") var seed: UInt64 = 1
+  @Option(help: "Hidden size of the synthetic experiment.") var syntheticSize = 100
+  @Option(help: "Largest singular value of the synthetic W_hh that makes the gradient vanish (below 1).")
+  var vanishingSigma = 0.8
+  @Option(
+    help:
+      "Largest singular value of the synthetic W_hh that makes it explode: a random matrix's growth rate is its spectral radius, about half its largest singular value at H = 100."
+  )
+  var explodingSigma = 3.0
+  @Option(help: "Clip threshold of the synthetic exploding case.") var clip = 10.0
+  @Option(help: "Directory for the CSV and the plots.") var output = "gradient-flow"
+
+  func validate() throws {
+    if steps < 2 { throw ValidationError("--steps must be at least 2") }
+    if windows < 1 { throw ValidationError("--windows must be at least 1") }
+    if size < 1 || syntheticSize < 1 { throw ValidationError("--size and --synthetic-size must be at least 1") }
+    if !(clip > 0) { throw ValidationError("--clip must be positive") }
+    if !(vanishingSigma > 0) || !(explodingSigma > 0) {
+      throw ValidationError("--vanishing-sigma and --exploding-sigma must be positive")
+    }
+    _ = try untrainedCells()
+  }
+
+  func untrainedCells() throws -> [RecurrentCell] {
+    if cells == "none" { return [] }
+    return try cells.split(separator: ",").map {
+      guard let c = RecurrentCell(rawValue: String($0)) else {
+        throw ValidationError("unknown cell '\($0)' in --cells")
+      }
+      return c
+    }
+  }
+
+  func run() throws {
+    try reporting {
+      let directory = try PTB.locate(explicit: data)
+      let dataset = try PTB.load(directory: directory, verify: !noVerify)
+      say(
+        "text: the validation split of \(directory) (\(dataset.valid.count) tokens), \(windows) windows of \(steps) steps"
+      )
+      var models: [(label: String, config: ModelConfig, parameters: [Float]?)] = try untrainedCells().map { cell in
+        let config = ModelConfig(
+          vocabularySize: dataset.vocabulary.count, embeddingSize: size, hiddenSize: size, layers: 1, cell: cell)
+        return ("\(cell), untrained", config, nil)
+      }
+      for path in checkpoint {
+        let c = try Checkpoint.read(from: path)
+        guard c.vocabulary == dataset.vocabulary.words else {
+          throw DataError.malformed("\(path): its vocabulary is not the one of \(directory)")
+        }
+        let ppl = c.state.bestValidPerplexity.map { String(format: ", valid ppl %.0f", $0) } ?? ""
+        models.append(("\(c.config.cell) H \(c.config.hiddenSize), trained\(ppl)", c.config, c.parameters))
+      }
+      var real: [GradientFlow.Curve] = []
+      for m in models {
+        let norms = try GradientFlow.stateGradientNorms(
+          config: m.config, parameters: m.parameters, seed: seed, corpus: dataset.valid, steps: steps, windows: windows)
+        real.append(GradientFlow.Curve(label: m.label, norms: norms))
+      }
+      func synthetic(_ sigma: Double, clip: Double? = nil) -> GradientFlow.Curve {
+        let clipped = clip.map { String(format: ", clipped at %g", $0) } ?? ""
+        return GradientFlow.Curve(
+          label: String(format: "σ_max(W_hh) = %g", sigma) + clipped,
+          norms: GradientFlow.syntheticNorms(
+            hiddenSize: syntheticSize, steps: steps, largestSingularValue: sigma, clip: clip, seed: seed))
+      }
+      let synthetic = [synthetic(explodingSigma), synthetic(vanishingSigma), synthetic(explodingSigma, clip: clip)]
+      let shown = [0, 1, 5, 10, 20, 50, steps - 1].filter { $0 < steps }
+      func table(_ title: String, _ curves: [GradientFlow.Curve]) {
+        say(title)
+        say(
+          "  " + "steps back".padding(toLength: 44, withPad: " ", startingAt: 0)
+            + shown.map { String(format: "%10d", $0) }.joined())
+        for c in curves {
+          say(
+            "  " + c.label.padding(toLength: 44, withPad: " ", startingAt: 0)
+              + shown.map { String(format: "%10.2e", c.norms[$0]) }.joined())
+        }
+      }
+      table("‖∂L/∂h_t‖ of the top layer, L = loss of the last step only:", real)
+      table("synthetic: ‖dh‖ after multiplying by W_hhᵀ again and again:", synthetic)
+      do {
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let csv = GradientFlow.csv(real.map { ("ptb", $0) } + synthetic.map { ("synthetic", $0) })
+        try csv.write(toFile: output + "/gradient-flow.csv", atomically: true, encoding: .utf8)
+        try GradientFlow.svg(real, title: "Gradient reaching h_t from the last step's loss (validation text)")
+          .write(toFile: output + "/gradient-flow.svg", atomically: true, encoding: .utf8)
+        try GradientFlow.svg(synthetic, title: "dh multiplied by W_hhᵀ, H = \(syntheticSize)")
+          .write(toFile: output + "/gradient-flow-synthetic.svg", atomically: true, encoding: .utf8)
+      } catch {
+        throw DataError.malformed("cannot write the results to \(output): it is not a directory this user can write to")
+      }
+      say("wrote \(output)/gradient-flow.csv, \(output)/gradient-flow.svg, \(output)/gradient-flow-synthetic.svg")
     }
   }
 }

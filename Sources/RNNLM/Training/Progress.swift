@@ -115,58 +115,13 @@ public final class MetricsWriter: TrainingObserver {
 
   /// An SVG line chart of training and validation perplexity (log scale) against epochs.
   public static func svg(_ records: [EpochRecord]) -> String {
-    let (w, h, left, right, top, bottom) = (640.0, 400.0, 70.0, 20.0, 30.0, 50.0)
-    let values = records.flatMap { [$0.trainPerplexity, $0.validPerplexity] }.filter { $0.isFinite && $0 > 0 }
-    let lo = log10(max((values.min() ?? 10) * 0.9, 1))
-    let hi = log10((values.max() ?? 1000) * 1.1)
-    let last = Double(max(records.last?.epoch ?? 1, 2))
-    let first = Double(records.first?.epoch ?? 1)
-    func x(_ e: Double) -> Double { left + (w - left - right) * (e - first) / max(last - first, 1) }
-    func y(_ v: Double) -> Double { top + (h - top - bottom) * (1 - (log10(v) - lo) / max(hi - lo, 1e-9)) }
-    func line(_ key: KeyPath<EpochRecord, Double>, _ color: String) -> String {
-      let points = records.map { String(format: "%.1f,%.1f", x(Double($0.epoch)), y($0[keyPath: key])) }
-      let dots = records.map {
-        String(
-          format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"/>", x(Double($0.epoch)), y($0[keyPath: key]),
-          color)
-      }
-      return
-        "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>"
-        + dots.joined()
+    func series(_ label: String, _ color: String, _ key: KeyPath<EpochRecord, Double>) -> LinePlot.Series {
+      LinePlot.Series(
+        label: label, color: color, points: records.map { (Double($0.epoch), $0[keyPath: key]) }, markers: true)
     }
-    var ticks = ""
-    var decade = pow(10, floor(lo))
-    while log10(decade) <= hi {
-      // 1-2-5 per decade; a range narrower than a decade gets every integer multiple.
-      let multiples = hi - lo < 1 ? [1.0, 1.5, 2, 3, 4, 5, 6, 7, 8, 9] : [1.0, 2, 5]
-      for m in multiples where log10(decade * m) >= lo && log10(decade * m) <= hi {
-        let v = decade * m
-        ticks += String(
-          format:
-            "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"12\">%g</text>",
-          left, w - right, y(v), y(v), left - 6, y(v) + 4, v)
-      }
-      decade *= 10
-    }
-    for r in records {
-      ticks += String(
-        format: "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" font-size=\"12\">%d</text>", x(Double(r.epoch)),
-        h - bottom + 18, r.epoch)
-    }
-    return """
-      <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(w))" height="\(Int(h))" font-family="sans-serif">
-      <rect width="100%" height="100%" fill="white"/>
-      \(ticks)
-      <line x1="\(left)" y1="\(h - bottom)" x2="\(w - right)" y2="\(h - bottom)" stroke="black"/>
-      <line x1="\(left)" y1="\(top)" x2="\(left)" y2="\(h - bottom)" stroke="black"/>
-      <text x="\((w + left) / 2)" y="\(h - 10)" text-anchor="middle" font-size="13">epoch</text>
-      <text x="16" y="\((h - bottom + top) / 2)" text-anchor="middle" font-size="13" transform="rotate(-90 16 \((h - bottom + top) / 2))">perplexity (log scale)</text>
-      \(line(\.trainPerplexity, "#1f77b4"))
-      \(line(\.validPerplexity, "#ff7f0e"))
-      <text x="\(w - right - 150)" y="\(top)" font-size="13" fill="#1f77b4">— training</text>
-      <text x="\(w - right - 70)" y="\(top)" font-size="13" fill="#ff7f0e">— validation</text>
-      </svg>
-
-      """
+    return LinePlot(
+      series: [series("training", "#1f77b4", \.trainPerplexity), series("validation", "#ff7f0e", \.validPerplexity)],
+      xLabel: "epoch", yLabel: "perplexity (log scale)", integerTicks: true
+    ).svg()
   }
 }
