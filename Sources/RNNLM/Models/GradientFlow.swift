@@ -32,6 +32,7 @@ public enum GradientFlow {
   ///   - config: the model's shape and cell.
   ///   - parameters: trained parameters in `config.parameterLayout` order, or nil for the
   ///     initial parameters drawn from `seed` as training draws them.
+  ///   - seed: the generator seed for the initial parameters (unused when `parameters` is given).
   ///   - corpus: token ids; the windows start at evenly spaced positions, each from a zero state.
   ///   - steps: window length T.
   ///   - windows: how many windows (run as one batch).
