@@ -203,11 +203,10 @@ import Testing
     try rewriteConfig(at: path, to: dir + "/as-lstm.safetensors") {
       $0.replacingOccurrences(of: "\"gru\"", with: "\"lstm\"")
     }
-    #expect {
+    let error = #expect(throws: CheckpointError.self) {
       try Trainer(resuming: Checkpoint.read(from: dir + "/as-lstm.safetensors"))
-    } throws: { error in
-      "\(error)".contains("rnn.weight_ih_l0 has shape [18, 6], expected [24, 6]")
     }
+    #expect("\(error.map { "\($0)" } ?? "")".contains("rnn.weight_ih_l0 has shape [18, 6], expected [24, 6]"))
   }
 
   /// A checkpoint written before there was a choice of cell (no `cell` in its configuration)
@@ -229,6 +228,56 @@ import Testing
     let a = try old.evaluate(text: text, batchSize: 2, steps: 5)
     let b = try TrainedModel(contentsOf: dir + "/new.safetensors").evaluate(text: text, batchSize: 2, steps: 5)
     #expect(a.perplexity == b.perplexity)
+  }
+
+  /// The header alone decides: tensors whose bytes overlap (a damaged file that would evaluate to
+  /// another perplexity), bytes no tensor covers, and a configuration too large for the file are
+  /// refused by the reader and by the header-only summary, before anything of the model's size
+  /// is built.
+  @Test func headerIsCheckedBeforeAnythingIsLoaded() throws {
+    let data = try Self.dataset()
+    let dir = try Self.directory()
+    let good = dir + "/good.safetensors"
+    try Self.trainer(data).checkpoint().write(to: good)
+    func offsets(_ header: [String: Any], _ name: String) -> [Int] {
+      (header[name] as! [String: Any])["data_offsets"] as! [Int]
+    }
+    func setOffsets(_ header: inout [String: Any], _ name: String, _ value: [Int]) {
+      var entry = header[name] as! [String: Any]
+      entry["data_offsets"] = value
+      header[name] = entry
+    }
+    // decoder.bias (13 floats) moved onto the first bytes of encoder.weight: same size, overlapping.
+    try rewriteHeader(at: good, to: dir + "/overlap.safetensors") { header in
+      setOffsets(&header, "decoder.bias", [0, 52])
+    }
+    // A tensor moved 4 bytes later leaves a gap before it (and overlaps the next).
+    try rewriteHeader(at: good, to: dir + "/gap.safetensors") { header in
+      let o = offsets(header, "rnn.bias_hh_l1")
+      setOffsets(&header, "rnn.bias_hh_l1", [o[0] + 4, o[1] + 4])
+    }
+    try rewriteConfig(at: good, to: dir + "/huge.safetensors") {
+      $0.replacingOccurrences(
+        of: "\"embeddingSize\":6,\"hiddenSize\":6", with: "\"embeddingSize\":1000000000,\"hiddenSize\":1000000000")
+    }
+    try rewriteConfig(at: good, to: dir + "/layers.safetensors") {
+      $0.replacingOccurrences(of: "\"layers\":2", with: "\"layers\":1000000000")
+    }
+    for (file, words) in [
+      ("overlap", "overlap"), ("gap", "unused bytes"), ("huge", "needs at least"), ("layers", "needs at least"),
+    ] {
+      let path = dir + "/\(file).safetensors"
+      for read in [{ _ = try Checkpoint.read(from: path) }, { _ = try CheckpointSummary(contentsOf: path) }] {
+        let error = #expect(throws: CheckpointError.self, "\(file)") { try read() }
+        if case .mismatch(let p, let reason)? = error {
+          #expect(p == path && reason.contains(words), "\(file): \(reason)")
+        } else if let error {
+          Issue.record("\(file): \(error)")
+        }
+      }
+    }
+    // The untouched file still loads.
+    #expect(try Checkpoint.read(from: good).parameters.count == Self.config.parameterCount)
   }
 
   /// A stop request (what Ctrl-C does) ends the run after the current batch, saves a resumable
@@ -296,15 +345,13 @@ import Testing
   }
 }
 
-/// Copies the checkpoint at `path` to `destination` with its `config` metadata (a JSON string
-/// inside the JSON header) changed by `edit`; the header length is rewritten, the data kept.
-func rewriteConfig(at path: String, to destination: String, _ edit: (String) -> String) throws {
+/// Copies the checkpoint at `path` to `destination` with its JSON header changed by `edit`; the
+/// header length is rewritten, the data kept.
+func rewriteHeader(at path: String, to destination: String, _ edit: (inout [String: Any]) -> Void) throws {
   let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
   let n = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
   var header = try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as! [String: Any]
-  var meta = header["__metadata__"] as! [String: String]
-  meta["config"] = edit(meta["config"]!)
-  header["__metadata__"] = meta
+  edit(&header)
   var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
   while (8 + json.count) % 8 != 0 { json.append(0x20) }
   var out = Data()
@@ -312,4 +359,13 @@ func rewriteConfig(at path: String, to destination: String, _ edit: (String) -> 
   out.append(json)
   out.append(contentsOf: bytes[(8 + n)...])
   try out.write(to: URL(fileURLWithPath: destination))
+}
+
+/// ``rewriteHeader(at:to:_:)`` for the `config` metadata (a JSON string inside the JSON header).
+func rewriteConfig(at path: String, to destination: String, _ edit: (String) -> String) throws {
+  try rewriteHeader(at: path, to: destination) { header in
+    var meta = header["__metadata__"] as! [String: String]
+    meta["config"] = edit(meta["config"]!)
+    header["__metadata__"] = meta
+  }
 }

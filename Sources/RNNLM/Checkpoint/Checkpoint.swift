@@ -320,6 +320,49 @@ public struct Checkpoint {
     }
     let config = try field("config", ModelConfig.self)
     do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
+
+    // The header alone decides whether the file can be loaded, before anything the size of the
+    // model is built or allocated. First the byte ranges: as the safetensors format requires, the
+    // tensors follow one another without overlap or gap and cover the data section exactly, so no
+    // two tensors share bytes.
+    let dataSize = fileSize - dataStart
+    var ranges: [(name: String, begin: Int, end: Int)] = []
+    for (name, value) in header where name != "__metadata__" {
+      guard let entry = value as? [String: Any], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2,
+        offsets[0] >= 0, offsets[0] <= offsets[1]
+      else { throw CheckpointError.notACheckpoint(path: path, reason: "tensor \(name) has no valid data_offsets") }
+      ranges.append((name, offsets[0], offsets[1]))
+    }
+    ranges.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+    var position = 0
+    for r in ranges {
+      if r.begin < position {
+        throw CheckpointError.mismatch(path: path, reason: "tensor \(r.name)'s bytes overlap another tensor's")
+      }
+      if r.begin > position {
+        throw CheckpointError.mismatch(
+          path: path, reason: "the data section has \(r.begin - position) unused bytes before tensor \(r.name)")
+      }
+      position = r.end
+    }
+    if position > dataSize { throw CheckpointError.truncated(path: path) }
+    if position < dataSize {
+      throw CheckpointError.mismatch(
+        path: path, reason: "the data section has \(dataSize - position) bytes after its last tensor")
+    }
+    // Then the configuration: the embedding and every layer's W_hh and bias alone need this many
+    // bytes (counted in Double, so absurd sizes cannot overflow), which bounds every size and the
+    // number of layers before the parameter layout, an entry per layer, is made.
+    let (v, d, h) = (Double(config.vocabularySize), Double(config.embeddingSize), Double(config.hiddenSize))
+    let perLayer = Double(config.cell.gateCount) * h * (h + 1)
+    let needed = 4 * (v * d + Double(config.layers) * perLayer)
+    guard needed <= Double(dataSize) else {
+      throw CheckpointError.mismatch(
+        path: path,
+        reason:
+          "its configuration (V \(config.vocabularySize), D \(config.embeddingSize), H \(config.hiddenSize), \(config.layers) \(config.cell) layers) needs at least \(String(format: "%.0f", needed)) bytes of tensors; the file holds \(dataSize)"
+      )
+    }
     let vocabulary = try field("vocabulary", [String].self)
     guard vocabulary.count == config.vocabularySize else {
       throw CheckpointError.mismatch(
