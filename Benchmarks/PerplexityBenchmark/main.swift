@@ -9,9 +9,9 @@ struct PerplexityBenchmark: ParsableCommand {
     commandName: "ppl-bench",
     abstract: "Train a preset for a budget and record perplexity, speed and the exact command.",
     discussion: """
-      Takes every train-ptb flag. The row: date, preset, parameters, epochs completed, wall
-      seconds, training tokens/s, best validation and test perplexity, cores, compute threads,
-      the command.
+      Takes every train-ptb flag. The row: date, preset, cell, parameters, epochs completed,
+      wall seconds, training tokens/s, best validation and test perplexity, cores, compute
+      threads, the OpenBLAS kernels used, the command.
 
       Examples:
         ppl-bench --preset small
@@ -24,15 +24,20 @@ struct PerplexityBenchmark: ParsableCommand {
   func run() throws {
     let run = try runTraining(flags)
     let r = run.report
+    // The kernels OpenBLAS ran, and whether the environment chose them (OPENBLAS_CORETYPE).
+    let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""
+    let openBLASCore = BLASInfo.coreName + forced
     let command = (["ppl-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
     let row = [
-      ISO8601DateFormatter().string(from: Date()), run.preset, String(run.config.parameterCount),
+      ISO8601DateFormatter().string(from: Date()), run.preset, run.config.cell.rawValue,
+      String(run.config.parameterCount),
       String(r.epochs.count), String(format: "%.0f", r.seconds), String(format: "%.0f", r.tokensPerSecond),
       r.bestValidPerplexity.map { String(format: "%.2f", $0) } ?? "", String(format: "%.2f", r.testPerplexity),
-      String(ProcessInfo.processInfo.activeProcessorCount), String(ComputeThreads.count), "\"\(command)\"",
+      String(ProcessInfo.processInfo.activeProcessorCount), String(ComputeThreads.count), openBLASCore,
+      "\"\(command)\"",
     ].joined(separator: ",")
     let header =
-      "date,preset,parameters,epochs,wall_s,train_tok_s,best_valid_ppl,test_ppl,cores,threads,command\n"
+      "date,preset,cell,parameters,epochs,wall_s,train_tok_s,best_valid_ppl,test_ppl,cores,threads,openblas_core,command\n"
     try FileManager.default.createDirectory(
       atPath: (results as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     if !FileManager.default.fileExists(atPath: results) {

@@ -189,7 +189,8 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
         + "dropout \(c.dropout), \(c.parameterCount) parameters")
     say(
       "training: N \(t.batchSize), T \(t.steps), lr \(trainer.state.learningRate), decay \(t.learningRateDecay), "
-        + "clip \(t.clip), epochs \(t.epochs), seed \(t.seed), threads \(ComputeThreads.count); "
+        + "clip \(t.clip), epochs \(t.epochs), seed \(t.seed), threads \(ComputeThreads.count), "
+        + "OpenBLAS kernels \(BLASInfo.coreName); "
         + "tokens: train \(dataset.train.count), valid \(dataset.valid.count), test \(dataset.test.count)")
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
     trainer.observers = [
