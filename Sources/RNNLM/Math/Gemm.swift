@@ -46,7 +46,7 @@ package func naiveGemm<T: BLASScalar>(
 }
 
 /// The toolkit's threads: one team runs the matrix products (each thread calls OpenBLAS,
-/// single-threaded, on its block of the result) and the LSTM time loops.
+/// single-threaded, on its block of the result) and the recurrent time loops.
 ///
 /// The default is `OPENBLAS_NUM_THREADS`, else `OMP_NUM_THREADS`, else the number of online
 /// processors. The first matrix product sets OpenBLAS itself to one thread for the whole process

@@ -12,7 +12,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
   public var cell: RecurrentCell
   /// Whether the output layer uses the embedding matrix as its weight (needs D = H).
   public var tied: Bool
-  /// Dropout rate after the embedding, between LSTM layers and before the output layer.
+  /// Dropout rate after the embedding, between recurrent layers and before the output layer.
   public var dropout: Double
 
   /// A configuration; see the properties for the meaning of each value.

@@ -46,7 +46,7 @@ package final class Buffer<T: BLASScalar> {
 
 /// Scratch buffers shared by models that never run interleaved: a training model and the
 /// evaluation model the trainer runs between its steps. Every layer buffer is scratch except
-/// the carried LSTM state; a forward pass rewrites what it reads before reading it.
+/// the carried recurrent state; a forward pass rewrites what it reads before reading it.
 package final class ScratchPool<T: BLASScalar> {
   private var buffers: [String: Buffer<T>] = [:]
 

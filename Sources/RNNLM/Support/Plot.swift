@@ -6,8 +6,11 @@ public struct LinePlot: Sendable {
   /// One line: its label, colour (any SVG colour) and points (x, y); points whose y is not
   /// positive and finite cannot sit on a log scale and are left out.
   public struct Series: Sendable {
+    /// The legend's text.
     public var label: String
+    /// An SVG colour, such as "#1f77b4".
     public var color: String
+    /// The points, in drawing order.
     public var points: [(x: Double, y: Double)]
     /// Draws a dot at every point (for a few points, such as epochs).
     public var markers: Bool

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// With `len` = corpus count - 1 (inputs are the corpus without its last word, targets
 /// without its first), stream i reads position (i·jump + k) mod len at its k-th step. The
-/// position keeps advancing from batch to batch AND across epochs, so the LSTM state carried
+/// position keeps advancing from batch to batch AND across epochs, so the recurrent state carried
 /// between batches always continues the text it saw.
 package struct TrainingBatches: Sendable {
   /// The corpus as ids.
