@@ -48,8 +48,8 @@ func rate(flops: Double, repeats: Int, _ call: () -> Void) -> Double {
 }
 
 /// Random (rows, cols) Float matrix.
-func randomMatrix(_ count: Int, _ g: inout SeededGenerator) -> Buffer<Float> {
-  let m = Buffer<Float>(count: count)
+func randomMatrix(_ count: Int, _ g: inout SeededGenerator) throws -> Buffer<Float> {
+  let m = try Buffer<Float>(count: count)
   for i in 0..<count { m.pointer[i] = Float(g.nextNormal()) }
   return m
 }
@@ -58,11 +58,11 @@ func randomMatrix(_ count: Int, _ g: inout SeededGenerator) -> Buffer<Float> {
 /// `openBLASThreads` > 0: OpenBLAS's cblas_sgemm on its own pool of that many threads (how the
 /// toolkit called it before it had a team); 0: the toolkit's `gemm`, which splits C over the team
 /// and runs OpenBLAS single-threaded in each thread.
-func sgemmRate(m: Int, n: Int, k: Int, repeats: Int, openBLASThreads: Int) -> Double {
+func sgemmRate(m: Int, n: Int, k: Int, repeats: Int, openBLASThreads: Int) throws -> Double {
   var g = SeededGenerator(seed: 1)
-  let a = randomMatrix(m * k, &g)
-  let b = randomMatrix(n * k, &g)
-  let c = Buffer<Float>(count: m * n)
+  let a = try randomMatrix(m * k, &g)
+  let b = try randomMatrix(n * k, &g)
+  let c = try Buffer<Float>(count: m * n)
   let flops = 2.0 * Double(m) * Double(n) * Double(k)
   if openBLASThreads > 0 {
     openblas_set_num_threads(Int32(openBLASThreads))
@@ -91,12 +91,12 @@ func loopRates(cell: RecurrentCell, n: Int, h: Int, steps: Int, repeats: Int) th
 ) {
   var g = SeededGenerator(seed: 2)
   let config = ModelConfig(vocabularySize: 2, embeddingSize: h, hiddenSize: h, layers: 1, cell: cell)
-  let store = ParameterStore<Float>(layout: config.parameterLayout)
+  let store = try ParameterStore<Float>(layout: config.parameterLayout)
   for i in 0..<store.count { store.values.pointer[i] = Float(g.nextNormal() * 0.05) }
-  let layer = cell.makeLayer(
+  let layer = try cell.makeLayer(
     layer: 0, inputSize: h, hiddenSize: h, batchSize: n, maxSteps: steps, parameters: store, scratch: ScratchPool())
-  let x = randomMatrix(steps * n * h, &g)
-  let dOut = randomMatrix(steps * n * h, &g)
+  let x = try randomMatrix(steps * n * h, &g)
+  let dOut = try randomMatrix(steps * n * h, &g)
   let perStep = 2.0 * Double(n) * Double(h) * Double(cell.gateCount * h)
   var forward: [Double] = []
   var backward: [Double] = []
@@ -210,11 +210,11 @@ struct ThroughputBenchmark: ParsableCommand {
 
     let threads = ComputeThreads.count
     let gates = config.cell.gateCount * h
-    let ownGates = sgemmRate(m: rows, n: gates, k: h, repeats: repeats, openBLASThreads: threads)
-    let ownOutput = sgemmRate(m: rows, n: v, k: h, repeats: repeats, openBLASThreads: threads)
-    let ownStep = sgemmRate(m: n, n: gates, k: h, repeats: repeats, openBLASThreads: threads)
-    let teamGates = sgemmRate(m: rows, n: gates, k: h, repeats: repeats, openBLASThreads: 0)
-    let teamOutput = sgemmRate(m: rows, n: v, k: h, repeats: repeats, openBLASThreads: 0)
+    let ownGates = try sgemmRate(m: rows, n: gates, k: h, repeats: repeats, openBLASThreads: threads)
+    let ownOutput = try sgemmRate(m: rows, n: v, k: h, repeats: repeats, openBLASThreads: threads)
+    let ownStep = try sgemmRate(m: n, n: gates, k: h, repeats: repeats, openBLASThreads: threads)
+    let teamGates = try sgemmRate(m: rows, n: gates, k: h, repeats: repeats, openBLASThreads: 0)
+    let teamOutput = try sgemmRate(m: rows, n: v, k: h, repeats: repeats, openBLASThreads: 0)
     let loops = try loopRates(cell: config.cell, n: n, h: h, steps: steps, repeats: repeats)
     let large = max(ownGates, ownOutput, teamGates, teamOutput)
     say(
@@ -274,4 +274,4 @@ struct ThroughputBenchmark: ParsableCommand {
   }
 }
 
-ThroughputBenchmark.main()
+ThroughputBenchmark.mainWithOneLineErrors()

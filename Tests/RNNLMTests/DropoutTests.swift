@@ -6,9 +6,9 @@ import Testing
   /// The kept fraction is 1 - p within 5 standard deviations, kept values are scaled by
   /// 1/(1-p), dropped ones are exactly 0, and backward applies the same mask.
   @Test(arguments: [0.25, 0.5, 0.65])
-  func maskStatisticsAndScaling(rate: Double) {
+  func maskStatisticsAndScaling(rate: Double) throws {
     let (rows, width) = (200, 50)
-    let dropout = TimeDropout<Float>(rate: rate, width: width, maxRows: rows)
+    let dropout = try TimeDropout<Float>(rate: rate, width: width, maxRows: rows)
     let x = (0..<(rows * width)).map { Float($0 % 7) + 1 }  // never 0
     var g = SeededGenerator(seed: 9)
     let out = Array(UnsafeBufferPointer(start: dropout.forward(input: x, rows: rows, generator: &g), count: x.count))
@@ -30,8 +30,8 @@ import Testing
   }
 
   /// Off in evaluation: the input itself comes back, unchanged, and no random number is drawn.
-  @Test func identityWhenNotTraining() {
-    let dropout = TimeDropout<Float>(rate: 0.5, width: 4, maxRows: 2)
+  @Test func identityWhenNotTraining() throws {
+    let dropout = try TimeDropout<Float>(rate: 0.5, width: 4, maxRows: 2)
     dropout.training = false
     let x: [Float] = [1, 2, 3, 4, 5, 6, 7, 8]
     var g = SeededGenerator(seed: 1)
@@ -44,8 +44,8 @@ import Testing
   }
 
   /// The same seed gives the same mask; the generator's stream moves on between calls.
-  @Test func masksFollowTheSeed() {
-    let dropout = TimeDropout<Float>(rate: 0.5, width: 8, maxRows: 4)
+  @Test func masksFollowTheSeed() throws {
+    let dropout = try TimeDropout<Float>(rate: 0.5, width: 8, maxRows: 4)
     let x = [Float](repeating: 1, count: 32)
     func mask(_ g: inout SeededGenerator) -> [Float] {
       Array(UnsafeBufferPointer(start: dropout.forward(input: x, rows: 4, generator: &g), count: 32))

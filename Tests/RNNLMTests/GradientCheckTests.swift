@@ -10,10 +10,10 @@ import Testing
   /// random non-zero carried state, as in the middle of a text.
   static func layer(
     _ cell: RecurrentCell, n: Int, steps: Int, d: Int, h: Int, _ g: inout SeededGenerator
-  ) -> (layer: any RecurrentLayer<Double>, store: ParameterStore<Double>, state: [[Double]]) {
-    let store = ParameterStore<Double>(layout: cell.parameterLayout(layer: 0, inputSize: d, hiddenSize: h))
+  ) throws -> (layer: any RecurrentLayer<Double>, store: ParameterStore<Double>, state: [[Double]]) {
+    let store = try ParameterStore<Double>(layout: cell.parameterLayout(layer: 0, inputSize: d, hiddenSize: h))
     for i in 0..<store.count { store.values.pointer[i] = g.nextNormal() * 0.5 }
-    let layer = cell.makeLayer(
+    let layer = try cell.makeLayer(
       layer: 0, inputSize: d, hiddenSize: h, batchSize: n, maxSteps: steps, parameters: store, scratch: ScratchPool())
     let state = cell.stateNames.map { _ in randomArray(n * h, scale: 0.5, &g) }
     return (layer, store, state)
@@ -21,10 +21,10 @@ import Testing
 
   /// Every cell's layer: parameters and input, several steps, from a carried non-zero state.
   @Test(arguments: RecurrentCell.allCases)
-  func recurrentLayer(cell: RecurrentCell) {
+  func recurrentLayer(cell: RecurrentCell) throws {
     var g = SeededGenerator(seed: 11)
     let (n, steps, d, h) = (2, 4, 3, 5)
-    let (layer, store, state0) = Self.layer(cell, n: n, steps: steps, d: d, h: h, &g)
+    let (layer, store, state0) = try Self.layer(cell, n: n, steps: steps, d: d, h: h, &g)
     var x = randomArray(steps * n * d, &g)
     let w = randomArray(steps * n * h, &g)
     func loss(_ input: UnsafePointer<Double>) -> Double {
@@ -55,10 +55,10 @@ import Testing
   /// whole derivative of the loss with respect to h_t: checked at t = 0 by running step 0, then
   /// the other steps from a perturbed h_0 (the LSTM's c_0 held fixed).
   @Test(arguments: RecurrentCell.allCases)
-  func recordedStateGradients(cell: RecurrentCell) {
+  func recordedStateGradients(cell: RecurrentCell) throws {
     var g = SeededGenerator(seed: 12)
     let (n, steps, d, h) = (2, 5, 3, 4)
-    let (layer, _, state0) = Self.layer(cell, n: n, steps: steps, d: d, h: h, &g)
+    let (layer, _, state0) = try Self.layer(cell, n: n, steps: steps, d: d, h: h, &g)
     let x = randomArray(steps * n * d, &g)
     let w = randomArray(steps * n * h, &g)
     var recorded = [Double](repeating: .nan, count: steps * n * h)
@@ -87,12 +87,12 @@ import Testing
     }
   }
 
-  @Test func timeAffine() {
+  @Test func timeAffine() throws {
     var g = SeededGenerator(seed: 12)
     let (rows, h, v) = (5, 3, 6)
-    let store = ParameterStore<Double>(layout: [("w", [v, h]), ("b", [v])])
+    let store = try ParameterStore<Double>(layout: [("w", [v, h]), ("b", [v])])
     for i in 0..<store.count { store.values.pointer[i] = g.nextNormal() }
-    let affine = TimeAffine<Double>(
+    let affine = try TimeAffine<Double>(
       inputSize: h, outputSize: v, maxRows: rows, weight: store.value("w"), bias: store.value("b"),
       dWeight: store.gradient("w"), dBias: store.gradient("b"))
     var x = randomArray(rows * h, &g)
@@ -117,13 +117,13 @@ import Testing
   }
 
   /// Repeated tokens: their gradient rows must add up, not overwrite each other.
-  @Test func timeEmbedding() {
+  @Test func timeEmbedding() throws {
     var g = SeededGenerator(seed: 13)
     let (v, d) = (5, 3)
     let tokens: [Int32] = [1, 4, 1, 0, 1, 3]
-    let store = ParameterStore<Double>(layout: [("e", [v, d])])
+    let store = try ParameterStore<Double>(layout: [("e", [v, d])])
     for i in 0..<store.count { store.values.pointer[i] = g.nextNormal() }
-    let embedding = TimeEmbedding<Double>(
+    let embedding = try TimeEmbedding<Double>(
       vocabularySize: v, dimension: d, maxRows: tokens.count, weight: store.value("e"),
       weightGradient: store.gradient("e"))
     let w = randomArray(tokens.count * d, &g)

@@ -59,20 +59,20 @@ public enum RecurrentCell: String, Codable, Sendable, CaseIterable, CustomString
   package func makeLayer<T: BLASScalar>(
     layer l: Int, inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int, parameters p: ParameterStore<T>,
     scratch: ScratchPool<T>
-  ) -> any RecurrentLayer<T> {
+  ) throws -> any RecurrentLayer<T> {
     let weights = RecurrentWeights(store: p, layer: l, recurrentBias: hasRecurrentBias)
     let name = "\(rawValue)\(l)"
     switch self {
     case .lstm:
-      return TimeLSTM(
+      return try TimeLSTM(
         inputSize: inputSize, hiddenSize: hiddenSize, batchSize: batchSize, maxSteps: maxSteps, weights: weights,
         scratch: scratch, scratchName: name)
     case .gru:
-      return TimeGRU(
+      return try TimeGRU(
         inputSize: inputSize, hiddenSize: hiddenSize, batchSize: batchSize, maxSteps: maxSteps, weights: weights,
         scratch: scratch, scratchName: name)
     case .rnn:
-      return TimeRNN(
+      return try TimeRNN(
         inputSize: inputSize, hiddenSize: hiddenSize, batchSize: batchSize, maxSteps: maxSteps, weights: weights,
         scratch: scratch, scratchName: name)
     }

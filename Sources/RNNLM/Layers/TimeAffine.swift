@@ -26,7 +26,7 @@ package final class TimeAffine<T: BLASScalar> {
     weight: UnsafeMutablePointer<T>, bias: UnsafeMutablePointer<T>,
     dWeight: UnsafeMutablePointer<T>, dBias: UnsafeMutablePointer<T>,
     scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "affine"
-  ) {
+  ) throws {
     self.inputSize = inputSize
     self.outputSize = outputSize
     self.maxRows = maxRows
@@ -34,8 +34,8 @@ package final class TimeAffine<T: BLASScalar> {
     self.bias = bias
     self.dWeight = dWeight
     self.dBias = dBias
-    output = scratch.buffer("\(scratchName).output", count: maxRows * outputSize)
-    dInput = scratch.buffer("\(scratchName).dInput", count: maxRows * inputSize)
+    output = try scratch.buffer("\(scratchName).output", count: maxRows * outputSize)
+    dInput = try scratch.buffer("\(scratchName).dInput", count: maxRows * inputSize)
   }
 
   /// output = input·Wᵀ + b; `input` is (rows, H) and must stay unchanged until backward.

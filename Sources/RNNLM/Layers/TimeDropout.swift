@@ -25,14 +25,14 @@ package final class TimeDropout<T: BLASScalar> {
   /// A dropout layer for up to `maxRows` rows of `width` elements.
   package init(
     rate: Double, width: Int, maxRows: Int, scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "dropout"
-  ) {
+  ) throws {
     precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1), got \(rate)")
     self.rate = rate
     self.width = width
     self.maxRows = maxRows
     let size = rate > 0 ? maxRows * width : 0
-    output = scratch.buffer("\(scratchName).output", count: size)
-    mask = scratch.buffer("\(scratchName).mask", count: size)
+    output = try scratch.buffer("\(scratchName).output", count: size)
+    mask = try scratch.buffer("\(scratchName).mask", count: size)
     bits = .allocate(capacity: max(size, 1))
   }
 

@@ -23,13 +23,13 @@ package final class TimeEmbedding<T: BLASScalar> {
     vocabularySize: Int, dimension: Int, maxRows: Int,
     weight: UnsafeMutablePointer<T>, weightGradient: UnsafeMutablePointer<T>,
     scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "embedding"
-  ) {
+  ) throws {
     self.vocabularySize = vocabularySize
     self.dimension = dimension
     self.maxRows = maxRows
     self.weight = weight
     self.weightGradient = weightGradient
-    output = scratch.buffer("\(scratchName).output", count: maxRows * dimension)
+    output = try scratch.buffer("\(scratchName).output", count: maxRows * dimension)
     tokens = .allocate(capacity: maxRows)
   }
 

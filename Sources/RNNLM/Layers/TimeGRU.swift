@@ -50,7 +50,7 @@ package final class TimeGRU<T: BLASScalar>: RecurrentLayer {
   package init(
     inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int, weights: RecurrentWeights<T>,
     scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "gru"
-  ) {
+  ) throws {
     precondition(weights.recurrentBias != nil && weights.dRecurrentBias != nil, "a GRU needs its recurrent bias")
     self.inputSize = inputSize
     self.hiddenSize = hiddenSize
@@ -58,15 +58,17 @@ package final class TimeGRU<T: BLASScalar>: RecurrentLayer {
     self.maxSteps = maxSteps
     self.weights = weights
     let rows = batchSize * maxSteps
-    func buffer(_ part: String, _ count: Int) -> Buffer<T> { scratch.buffer("\(scratchName).\(part)", count: count) }
-    gates = buffer("gates", rows * 3 * hiddenSize)
-    un = buffer("un", rows * hiddenSize)
-    hs = buffer("hs", (rows + batchSize) * hiddenSize)
-    dInput = buffer("dInput", rows * inputSize)
-    dh = buffer("dh", batchSize * hiddenSize)
-    projectionBias = Buffer(count: 3 * hiddenSize)
-    biasGradient = Buffer(count: 3 * hiddenSize)
-    hState = Buffer(count: batchSize * hiddenSize)
+    func buffer(_ part: String, _ count: Int) throws -> Buffer<T> {
+      try scratch.buffer("\(scratchName).\(part)", count: count)
+    }
+    gates = try buffer("gates", rows * 3 * hiddenSize)
+    un = try buffer("un", rows * hiddenSize)
+    hs = try buffer("hs", (rows + batchSize) * hiddenSize)
+    dInput = try buffer("dInput", rows * inputSize)
+    dh = try buffer("dh", batchSize * hiddenSize)
+    projectionBias = try Buffer(count: 3 * hiddenSize)
+    biasGradient = try Buffer(count: 3 * hiddenSize)
+    hState = try Buffer(count: batchSize * hiddenSize)
   }
 
   /// h_0 ... h_{T-1} of the last forward pass: (T·N, H).

@@ -58,23 +58,25 @@ package final class TimeLSTM<T: BLASScalar>: RecurrentLayer {
   package init(
     inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int, weights: RecurrentWeights<T>,
     scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "lstm"
-  ) {
+  ) throws {
     self.inputSize = inputSize
     self.hiddenSize = hiddenSize
     self.batchSize = batchSize
     self.maxSteps = maxSteps
     self.weights = weights
     let rows = batchSize * maxSteps
-    func buffer(_ part: String, _ count: Int) -> Buffer<T> { scratch.buffer("\(scratchName).\(part)", count: count) }
-    gates = buffer("gates", rows * 4 * hiddenSize)
-    hs = buffer("hs", (rows + batchSize) * hiddenSize)
-    cs = buffer("cs", (rows + batchSize) * hiddenSize)
-    tanhC = buffer("tanhC", rows * hiddenSize)
-    dInput = buffer("dInput", rows * inputSize)
-    dh = buffer("dh", batchSize * hiddenSize)
-    dc = buffer("dc", batchSize * hiddenSize)
-    hState = Buffer(count: batchSize * hiddenSize)
-    cState = Buffer(count: batchSize * hiddenSize)
+    func buffer(_ part: String, _ count: Int) throws -> Buffer<T> {
+      try scratch.buffer("\(scratchName).\(part)", count: count)
+    }
+    gates = try buffer("gates", rows * 4 * hiddenSize)
+    hs = try buffer("hs", (rows + batchSize) * hiddenSize)
+    cs = try buffer("cs", (rows + batchSize) * hiddenSize)
+    tanhC = try buffer("tanhC", rows * hiddenSize)
+    dInput = try buffer("dInput", rows * inputSize)
+    dh = try buffer("dh", batchSize * hiddenSize)
+    dc = try buffer("dc", batchSize * hiddenSize)
+    hState = try Buffer(count: batchSize * hiddenSize)
+    cState = try Buffer(count: batchSize * hiddenSize)
   }
 
   /// The hidden states h_0 ... h_{T-1} of the last forward pass: (T·N, H).

@@ -42,19 +42,21 @@ package final class TimeRNN<T: BLASScalar>: RecurrentLayer {
   package init(
     inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int, weights: RecurrentWeights<T>,
     scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "rnn"
-  ) {
+  ) throws {
     self.inputSize = inputSize
     self.hiddenSize = hiddenSize
     self.batchSize = batchSize
     self.maxSteps = maxSteps
     self.weights = weights
     let rows = batchSize * maxSteps
-    func buffer(_ part: String, _ count: Int) -> Buffer<T> { scratch.buffer("\(scratchName).\(part)", count: count) }
-    gates = buffer("gates", rows * hiddenSize)
-    hs = buffer("hs", (rows + batchSize) * hiddenSize)
-    dInput = buffer("dInput", rows * inputSize)
-    dh = buffer("dh", batchSize * hiddenSize)
-    hState = Buffer(count: batchSize * hiddenSize)
+    func buffer(_ part: String, _ count: Int) throws -> Buffer<T> {
+      try scratch.buffer("\(scratchName).\(part)", count: count)
+    }
+    gates = try buffer("gates", rows * hiddenSize)
+    hs = try buffer("hs", (rows + batchSize) * hiddenSize)
+    dInput = try buffer("dInput", rows * inputSize)
+    dh = try buffer("dh", batchSize * hiddenSize)
+    hState = try Buffer(count: batchSize * hiddenSize)
   }
 
   /// h_0 ... h_{T-1} of the last forward pass: (T·N, H).

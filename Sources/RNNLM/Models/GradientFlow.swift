@@ -63,7 +63,7 @@ public enum GradientFlow {
       for t in 0..<steps { inputs[t * n + i] = corpus[start + t] }
       targets[i] = corpus[start + steps]
     }
-    let recorded = Buffer<Double>(count: steps * n * h)
+    let recorded = try Buffer<Double>(count: steps * n * h)
     inputs.withUnsafeBufferPointer { ip in
       model.resetState()
       let scores = model.logits(inputs: ip.baseAddress!, steps: steps)

@@ -47,6 +47,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     if embeddingSize < 1 { throw ConfigurationError("embedding size must be at least 1, got \(embeddingSize)") }
     if hiddenSize < 1 { throw ConfigurationError("hidden size must be at least 1, got \(hiddenSize)") }
     if layers < 1 { throw ConfigurationError("number of recurrent layers must be at least 1, got \(layers)") }
+    // The C kernels take sizes as 32-bit ints, and G·H must fit one.
+    let largest = Int(Int32.max) / 4
+    for (name, value) in [
+      ("vocabulary size", vocabularySize), ("embedding size", embeddingSize),
+      ("hidden size", hiddenSize), ("number of recurrent layers", layers),
+    ] where value > largest {
+      throw ConfigurationError("\(name) must be at most \(largest), got \(value)")
+    }
     if !(dropout >= 0 && dropout < 1) { throw ConfigurationError("dropout must be in [0, 1), got \(dropout)") }
     if tied && embeddingSize != hiddenSize {
       throw ConfigurationError(
@@ -119,7 +127,8 @@ package final class LanguageModel<T: BLASScalar> {
     config: ModelConfig, batchSize: Int, maxSteps: Int, generator: inout SeededGenerator
   ) throws {
     try config.validate()
-    let store = ParameterStore<T>(layout: config.parameterLayout)
+    try config.checkMemory(batchSize: batchSize, steps: maxSteps, scalarBytes: MemoryLayout<T>.stride)
+    let store = try ParameterStore<T>(layout: config.parameterLayout)
     for view in store.views where view.shape.count == 2 {
       let scale = view.name == "encoder.weight" ? 0.01 : 1 / Double(view.shape[1]).squareRoot()
       let p = store.values.pointer + view.offset
@@ -137,11 +146,12 @@ package final class LanguageModel<T: BLASScalar> {
     generator: SeededGenerator = SeededGenerator(seed: 0), scratch: ScratchPool<T> = ScratchPool()
   ) throws {
     try config.validate()
+    if batchSize < 1 { throw ConfigurationError("batch size must be at least 1, got \(batchSize)") }
+    if maxSteps < 1 { throw ConfigurationError("time steps must be at least 1, got \(maxSteps)") }
+    try config.checkMemory(batchSize: batchSize, steps: maxSteps, scalarBytes: MemoryLayout<T>.stride)
     guard parameters.views == ParameterStore<T>.views(for: config.parameterLayout) else {
       throw ConfigurationError("the parameters do not have the layout of this configuration")
     }
-    if batchSize < 1 { throw ConfigurationError("batch size must be at least 1, got \(batchSize)") }
-    if maxSteps < 1 { throw ConfigurationError("time steps must be at least 1, got \(maxSteps)") }
     self.config = config
     self.batchSize = batchSize
     self.maxSteps = maxSteps
@@ -151,21 +161,21 @@ package final class LanguageModel<T: BLASScalar> {
     let p = parameters
     let rows = batchSize * maxSteps
     let h = config.hiddenSize
-    embedding = TimeEmbedding(
+    embedding = try TimeEmbedding(
       vocabularySize: config.vocabularySize, dimension: config.embeddingSize, maxRows: rows,
       weight: p.value("encoder.weight"), weightGradient: p.gradient("encoder.weight"), scratch: scratch)
-    recurrentLayers = (0..<config.layers).map { l in
-      config.cell.makeLayer(
+    recurrentLayers = try (0..<config.layers).map { l in
+      try config.cell.makeLayer(
         layer: l, inputSize: l == 0 ? config.embeddingSize : h, hiddenSize: h, batchSize: batchSize,
         maxSteps: maxSteps, parameters: p, scratch: scratch)
     }
     let decoderWeight = config.tied ? "encoder.weight" : "decoder.weight"
-    decoder = TimeAffine(
+    decoder = try TimeAffine(
       inputSize: h, outputSize: config.vocabularySize, maxRows: rows,
       weight: p.value(decoderWeight), bias: p.value("decoder.bias"),
       dWeight: p.gradient(decoderWeight), dBias: p.gradient("decoder.bias"), scratch: scratch, scratchName: "decoder")
-    dropouts = (0...config.layers).map { l in
-      TimeDropout(
+    dropouts = try (0...config.layers).map { l in
+      try TimeDropout(
         rate: config.dropout, width: l == 0 ? config.embeddingSize : h, maxRows: rows, scratch: scratch,
         scratchName: "dropout\(l)")
     }

@@ -27,11 +27,11 @@ package final class ParameterStore<T: BLASScalar> {
   package var count: Int { values.count }
 
   /// Lays out the given (name, shape) pairs one after another and allocates both buffers.
-  package init(layout: [(name: String, shape: [Int])]) {
+  package init(layout: [(name: String, shape: [Int])]) throws {
     views = Self.views(for: layout)
     let count = views.last.map { $0.offset + $0.count } ?? 0
-    values = Buffer(count: count)
-    gradients = Buffer(count: count)
+    values = try Buffer(count: count)
+    gradients = try Buffer(count: count)
   }
 
   /// The views a store with this layout has, without allocating it.

@@ -69,7 +69,8 @@ public final class TrainedModel: @unchecked Sendable {
     try checkpoint.config.validate()
     config = checkpoint.config
     vocabulary = try Vocabulary(words: checkpoint.vocabulary)
-    parameters = ParameterStore(layout: checkpoint.config.parameterLayout)
+    try checkpoint.config.checkMemory(batchSize: 1, steps: 1)
+    parameters = try ParameterStore(layout: checkpoint.config.parameterLayout)
     guard checkpoint.parameters.count == parameters.count else {
       throw ConfigurationError(
         "the checkpoint has \(checkpoint.parameters.count) parameters, its configuration \(parameters.count)")
@@ -90,7 +91,7 @@ public final class TrainedModel: @unchecked Sendable {
   /// Ids of `words`; with `mapUnknown`, words outside the vocabulary become `<unk>` (when the
   /// vocabulary has it). Returns the ids and the words that were unknown.
   func ids(of words: [String], mapUnknown: Bool) -> (ids: [Int32], unknown: [String]) {
-    let unk = mapUnknown ? vocabulary.id(of: "<unk>") : nil
+    let unk = mapUnknown ? vocabulary.id(of: Vocabulary.unknownWord) : nil
     var ids: [Int32] = []
     var unknown: [String] = []
     for w in words {
@@ -115,7 +116,7 @@ public final class TrainedModel: @unchecked Sendable {
       throw ConfigurationError("--batch-size and --bptt must be at least 1, got \(batchSize) and \(steps)")
     }
     let (ids, oov) = try Corpus.tokenize(
-      text, path: path, vocabulary: vocabulary, readingUnknownAs: vocabulary.id(of: "<unk>"))
+      text, path: path, vocabulary: vocabulary, readingUnknownAs: vocabulary.id(of: Vocabulary.unknownWord))
     guard (ids.count - 1) / batchSize >= 1 else { throw UsageError.textTooShort(tokens: ids.count, streams: batchSize) }
     let model = try LanguageModel<Float>(config: config, parameters: parameters, batchSize: batchSize, maxSteps: steps)
     model.setTraining(false)

@@ -14,15 +14,17 @@ package final class Buffer<T: BLASScalar> {
   /// Bytes mapped, or 0 when the buffer came from the allocator.
   private let mappedBytes: Int
 
-  /// Allocates `count` zeroed elements.
-  package init(count: Int) {
+  /// Allocates `count` zeroed elements; throws ``AllocationError`` when the system refuses the
+  /// mapping.
+  package init(count: Int) throws {
     precondition(count >= 0, "buffer size must not be negative")
     self.count = count
     let bytes = max(count, 1) * MemoryLayout<T>.stride
     if bytes >= 1 << 20 {
       let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
       guard let raw, raw != MAP_FAILED else {
-        fatalError("cannot map \(bytes) bytes for a layer buffer: \(String(cString: strerror(errno)))")
+        throw AllocationError(
+          "cannot allocate \(Memory.describe(Double(bytes))) for a layer buffer: \(String(cString: strerror(errno)))")
       }
       pointer = raw.bindMemory(to: T.self, capacity: max(count, 1))
       mappedBytes = bytes
@@ -53,11 +55,14 @@ package final class ScratchPool<T: BLASScalar> {
   /// An empty pool.
   package init() {}
 
+  /// Elements held by the pool's buffers.
+  package var elementCount: Int { buffers.values.reduce(0) { $0 + $1.count } }
+
   /// The pool's buffer called `name` when it holds at least `count` elements, else a new one,
   /// which the pool keeps for the next model that asks.
-  package func buffer(_ name: String, count: Int) -> Buffer<T> {
+  package func buffer(_ name: String, count: Int) throws -> Buffer<T> {
     if let b = buffers[name], b.count >= count { return b }
-    let b = Buffer<T>(count: count)
+    let b = try Buffer<T>(count: count)
     buffers[name] = b
     return b
   }
