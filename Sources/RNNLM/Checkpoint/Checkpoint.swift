@@ -204,7 +204,9 @@ public struct Checkpoint {
       throw error
     } catch {
       try? FileManager.default.removeItem(at: temporary)
-      throw CheckpointError.io(path: path, reason: error.localizedDescription)
+      let directory = url.deletingLastPathComponent().path
+      throw CheckpointError.io(
+        path: path, reason: "\(directory) \(fileFailure(directory, error: error, expectDirectory: true))")
     }
   }
 
@@ -270,15 +272,21 @@ public struct Checkpoint {
   public static func read(from path: String) throws -> Checkpoint {
     let data: Data
     do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-      let reason = FileManager.default.fileExists(atPath: path) ? error.localizedDescription : "no such file"
-      throw CheckpointError.io(path: path, reason: reason)
+      throw CheckpointError.io(path: path, reason: fileFailure(path, error: error))
     }
     return try decode(data, path: path)
   }
 
+  /// One tensor's entry in the header: shape and byte range in the data section.
+  fileprivate struct TensorEntry {
+    let shape: [Int]
+    let begin: Int
+    let end: Int
+  }
+
   /// The parts of a checkpoint's header, validated.
   fileprivate struct Header {
-    let tensors: [String: Any]
+    let tensors: [String: TensorEntry]
     let config: ModelConfig
     let training: TrainingOptions
     let state: RunState
@@ -287,7 +295,8 @@ public struct Checkpoint {
   }
 
   /// Parses and validates the header from the file's first bytes (`prefix`, at least the
-  /// header) of a file of `fileSize` bytes.
+  /// header) of a file of `fileSize` bytes. The header alone decides whether the file can be
+  /// loaded: nothing of the model's size is built or allocated before every check has passed.
   fileprivate static func parseHeader(_ prefix: [UInt8], fileSize: Int, path: String) throws -> Header {
     guard prefix.count >= 8, fileSize >= 8 else {
       throw CheckpointError.notACheckpoint(path: path, reason: "shorter than 8 bytes")
@@ -320,37 +329,50 @@ public struct Checkpoint {
     }
     let config = try field("config", ModelConfig.self)
     do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
+    let training = try field("training", TrainingOptions.self)
+    do { try training.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
 
-    // The header alone decides whether the file can be loaded, before anything the size of the
-    // model is built or allocated. First the byte ranges: as the safetensors format requires, the
-    // tensors follow one another without overlap or gap and cover the data section exactly, so no
-    // two tensors share bytes.
-    let dataSize = fileSize - dataStart
-    var ranges: [(name: String, begin: Int, end: Int)] = []
+    // Every entry is a float32 tensor with a shape and a byte range of 4 bytes per element.
+    var tensors: [String: TensorEntry] = [:]
     for (name, value) in header where name != "__metadata__" {
-      guard let entry = value as? [String: Any], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2,
-        offsets[0] >= 0, offsets[0] <= offsets[1]
-      else { throw CheckpointError.notACheckpoint(path: path, reason: "tensor \(name) has no valid data_offsets") }
-      ranges.append((name, offsets[0], offsets[1]))
-    }
-    ranges.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
-    var position = 0
-    for r in ranges {
-      if r.begin < position {
-        throw CheckpointError.mismatch(path: path, reason: "tensor \(r.name)'s bytes overlap another tensor's")
+      guard let entry = value as? [String: Any], entry["dtype"] as? String == "F32",
+        let shape = entry["shape"] as? [Int], shape.allSatisfy({ $0 >= 0 && $0 <= Int(Int32.max) }),
+        let offsets = entry["data_offsets"] as? [Int], offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1]
+      else {
+        throw CheckpointError.notACheckpoint(
+          path: path, reason: "tensor \(name) is not a float32 entry with a shape and data_offsets")
       }
-      if r.begin > position {
+      let elements = shape.reduce(1.0) { $0 * Double($1) }
+      guard Double(offsets[1] - offsets[0]) == 4 * elements else {
         throw CheckpointError.mismatch(
-          path: path, reason: "the data section has \(r.begin - position) unused bytes before tensor \(r.name)")
+          path: path, reason: "tensor \(name) has \(offsets[1] - offsets[0]) bytes for shape \(shape)")
       }
-      position = r.end
+      tensors[name] = TensorEntry(shape: shape, begin: offsets[0], end: offsets[1])
+    }
+
+    // The byte ranges: as the safetensors format requires, the tensors follow one another
+    // without overlap or gap and cover the data section exactly, so no two tensors share bytes.
+    let dataSize = fileSize - dataStart
+    var position = 0
+    for (name, t) in tensors.sorted(by: {
+      ($0.value.begin, $0.value.end, $0.key) < ($1.value.begin, $1.value.end, $1.key)
+    }) {
+      if t.begin < position {
+        throw CheckpointError.mismatch(path: path, reason: "tensor \(name)'s bytes overlap another tensor's")
+      }
+      if t.begin > position {
+        throw CheckpointError.mismatch(
+          path: path, reason: "the data section has \(t.begin - position) unused bytes before tensor \(name)")
+      }
+      position = t.end
     }
     if position > dataSize { throw CheckpointError.truncated(path: path) }
     if position < dataSize {
       throw CheckpointError.mismatch(
         path: path, reason: "the data section has \(dataSize - position) bytes after its last tensor")
     }
-    // Then the configuration: the embedding and every layer's W_hh and bias alone need this many
+
+    // The configuration: the embedding and every layer's W_hh and bias alone need this many
     // bytes (counted in Double, so absurd sizes cannot overflow), which bounds every size and the
     // number of layers before the parameter layout, an entry per layer, is made.
     let (v, d, h) = (Double(config.vocabularySize), Double(config.embeddingSize), Double(config.hiddenSize))
@@ -363,71 +385,91 @@ public struct Checkpoint {
           "its configuration (V \(config.vocabularySize), D \(config.embeddingSize), H \(config.hiddenSize), \(config.layers) \(config.cell) layers) needs at least \(String(format: "%.0f", needed)) bytes of tensors; the file holds \(dataSize)"
       )
     }
+
+    // The tensors are exactly those of the configuration: every parameter with its shape; for
+    // cells with one bias, PyTorch's bias_hh beside bias_ih, with the same shape; the carried
+    // state (N, H) of every layer or of none.
+    var expected: [String: [Int]] = [:]
+    var required: Set<String> = []
+    for (name, shape) in config.parameterLayout {
+      expected[name] = shape
+      required.insert(name)
+      if name.hasPrefix("rnn.bias_ih_l") && !config.cell.hasRecurrentBias {
+        expected[name.replacingOccurrences(of: "bias_ih", with: "bias_hh")] = shape
+      }
+    }
+    var stateNames: [String] = []
+    for l in 0..<config.layers {
+      for s in config.cell.stateNames {
+        stateNames.append("state.\(s)_l\(l)")
+        expected["state.\(s)_l\(l)"] = [training.batchSize, config.hiddenSize]
+      }
+    }
+    for name in required.sorted() where tensors[name] == nil {
+      throw CheckpointError.mismatch(path: path, reason: "tensor \(name) is missing")
+    }
+    for (name, t) in tensors.sorted(by: { $0.key < $1.key }) {
+      guard let shape = expected[name] else {
+        throw CheckpointError.mismatch(
+          path: path,
+          reason: "tensor \(name) does not belong to a \(config.layers)-layer \(config.cell) model"
+            + (config.tied && name == "decoder.weight" ? " with tied weights" : ""))
+      }
+      if t.shape != shape {
+        throw CheckpointError.mismatch(path: path, reason: "tensor \(name) has shape \(t.shape), expected \(shape)")
+      }
+    }
+    let statesPresent = stateNames.filter { tensors[$0] != nil }.count
+    if statesPresent != 0 && statesPresent != stateNames.count {
+      throw CheckpointError.mismatch(
+        path: path, reason: "it holds \(statesPresent) of the \(stateNames.count) carried-state tensors")
+    }
+
     let vocabulary = try field("vocabulary", [String].self)
     guard vocabulary.count == config.vocabularySize else {
       throw CheckpointError.mismatch(
         path: path, reason: "\(vocabulary.count) words for a vocabulary size of \(config.vocabularySize)")
     }
+    guard Set(vocabulary).count == vocabulary.count else {
+      throw CheckpointError.mismatch(path: path, reason: "its vocabulary lists a word twice")
+    }
     return Header(
-      tensors: header, config: config, training: try field("training", TrainingOptions.self),
-      state: try field("state", RunState.self), vocabulary: vocabulary, dataStart: dataStart)
+      tensors: tensors, config: config, training: training, state: try field("state", RunState.self),
+      vocabulary: vocabulary, dataStart: dataStart)
   }
 
   /// ``read(from:)`` for bytes already in memory; `path` names them in errors.
   public static func decode(_ data: Data, path: String) throws -> Checkpoint {
     let bytes = [UInt8](data)
     let h = try parseHeader(bytes, fileSize: bytes.count, path: path)
-    let header = h.tensors
     let config = h.config
-    let dataStart = h.dataStart
 
-    func tensor(_ name: String, shape expected: [Int]?) throws -> (shape: [Int], values: [Float])? {
-      guard let entry = header[name] as? [String: Any] else { return nil }
-      guard entry["dtype"] as? String == "F32", let shape = entry["shape"] as? [Int], shape.allSatisfy({ $0 >= 0 }),
-        let offsets = entry["data_offsets"] as? [Int], offsets.count == 2, 0 <= offsets[0], offsets[0] <= offsets[1]
-      else { throw CheckpointError.notACheckpoint(path: path, reason: "tensor \(name) is not a float32 entry") }
-      if let expected, shape != expected {
-        throw CheckpointError.mismatch(path: path, reason: "tensor \(name) has shape \(shape), expected \(expected)")
-      }
-      let count = shape.reduce(1, *)
-      guard offsets[1] - offsets[0] == 4 * count else {
-        throw CheckpointError.mismatch(
-          path: path, reason: "tensor \(name) has \(offsets[1] - offsets[0]) bytes for shape \(shape)")
-      }
-      guard dataStart + offsets[1] <= bytes.count else { throw CheckpointError.truncated(path: path) }
-      var values = [Float](repeating: 0, count: count)
+    /// The tensor's values (its entry was checked by parseHeader), or nil when it is absent.
+    func values(_ name: String) -> [Float]? {
+      guard let t = h.tensors[name] else { return nil }
+      var values = [Float](repeating: 0, count: (t.end - t.begin) / 4)
       values.withUnsafeMutableBytes { dst in
         bytes.withUnsafeBytes { src in
-          dst.copyMemory(
-            from: UnsafeRawBufferPointer(rebasing: src[(dataStart + offsets[0])..<(dataStart + offsets[1])]))
+          dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(h.dataStart + t.begin)..<(h.dataStart + t.end)]))
         }
       }
-      return (shape, values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) })
+      return values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
     }
 
     var parameters: [Float] = []
     parameters.reserveCapacity(config.parameterCount)
-    for (name, shape) in config.parameterLayout {
-      guard var t = try tensor(name, shape: shape) else {
-        throw CheckpointError.mismatch(path: path, reason: "tensor \(name) is missing")
-      }
+    for (name, _) in config.parameterLayout {
+      var p = values(name)!
       if name.hasPrefix("rnn.bias_ih_l"), !config.cell.hasRecurrentBias,
-        let hh = try tensor(name.replacingOccurrences(of: "bias_ih", with: "bias_hh"), shape: shape)
+        let hh = values(name.replacingOccurrences(of: "bias_ih", with: "bias_hh"))
       {
-        for i in t.values.indices { t.values[i] += hh.values[i] }
+        for i in p.indices { p[i] += hh[i] }
       }
-      parameters += t.values
+      parameters += p
     }
     var recurrentStates: [[[Float]]] = []
-    layers: for l in 0..<config.layers {
-      var layerState: [[Float]] = []
-      var shape: [Int]?
-      for name in config.cell.stateNames {
-        guard let t = try tensor("state.\(name)_l\(l)", shape: shape) else { break layers }
-        shape = t.shape
-        layerState.append(t.values)
-      }
-      recurrentStates.append(layerState)
+    if h.tensors["state.\(config.cell.stateNames[0])_l0"] != nil {
+      recurrentStates = (0..<config.layers).map { l in config.cell.stateNames.map { values("state.\($0)_l\(l)")! } }
     }
     return Checkpoint(
       config: config, training: h.training, state: h.state, vocabulary: h.vocabulary, parameters: parameters,
@@ -453,9 +495,9 @@ public struct CheckpointSummary {
   /// Reads the header of the checkpoint at `path` (8 + header bytes), with the same checks as
   /// ``Checkpoint/read(from:)`` apart from the tensor data.
   public init(contentsOf path: String) throws {
+    if let problem = fileProblem(path) { throw CheckpointError.io(path: path, reason: problem) }
     guard let handle = FileHandle(forReadingAtPath: path) else {
-      let reason = FileManager.default.fileExists(atPath: path) ? "cannot be opened" : "no such file"
-      throw CheckpointError.io(path: path, reason: reason)
+      throw CheckpointError.io(path: path, reason: "cannot be opened")
     }
     defer { try? handle.close() }
     let size = Int((try? handle.seekToEnd()) ?? 0)
@@ -472,12 +514,7 @@ public struct CheckpointSummary {
     training = h.training
     state = h.state
     vocabularySize = h.vocabulary.count
-    tensors = h.tensors.compactMap { name, value -> (name: String, shape: [Int])? in
-      guard name != "__metadata__", let entry = value as? [String: Any], let shape = entry["shape"] as? [Int] else {
-        return nil
-      }
-      return (name, shape)
-    }.sorted { $0.name < $1.name }
+    tensors = h.tensors.map { (name: $0.key, shape: $0.value.shape) }.sorted { $0.name < $1.name }
     fileSize = size
   }
 }
