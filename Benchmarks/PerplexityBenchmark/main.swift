@@ -52,4 +52,4 @@ struct PerplexityBenchmark: ParsableCommand {
   }
 }
 
-PerplexityBenchmark.main()
+PerplexityBenchmark.mainWithOneLineErrors()

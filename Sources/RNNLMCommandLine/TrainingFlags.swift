@@ -12,6 +12,10 @@ public struct TrainingFlags: ParsableArguments {
   public var data: String?
   @Flag(help: "Skip the SHA-256 check of files named like PTB's (for another corpus under those names).")
   public var noVerify = false
+  @Flag(
+    name: .customLong("map-unknown"),
+    help: "Read validation and test words outside the training vocabulary as <unk> and count them.")
+  public var mapUnknown = false
 
   @Option(help: "Embedding size D.") public var emsize: Int?
   @Option(help: "Hidden size H.") public var nhid: Int?
@@ -150,6 +154,9 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     let name = preset?.name ?? "resumed"
     let saveDirectory =
       flags.save ?? flags.resume.map { ($0 as NSString).deletingLastPathComponent } ?? freshRunDirectory(name)
+    if FileManager.default.fileExists(atPath: saveDirectory), fileProblem(saveDirectory, expectDirectory: true) != nil {
+      try prepareRunDirectory(saveDirectory)  // throws the FileError that names the problem
+    }
     // A new run never writes over another run's checkpoints.
     if checkpoint == nil {
       for file in ["best.safetensors", "last.safetensors"]
@@ -160,8 +167,13 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
       }
     }
     let directory = try PTB.locate(explicit: flags.data)
-    say("reading PTB from \(directory)")
-    let dataset = try PTB.load(directory: directory, verify: !flags.noVerify)
+    let dataset = try PTB.load(directory: directory, verify: !flags.noVerify, mapUnknown: flags.mapUnknown)
+    say("read \(PTB.describe(directory: directory, verified: !flags.noVerify))")
+    if flags.mapUnknown {
+      say(
+        "read as <unk>: \(dataset.outOfVocabulary.valid) validation and \(dataset.outOfVocabulary.test) test words "
+          + "outside the training vocabulary")
+    }
 
     let trainer: Trainer
     if let checkpoint {
@@ -209,6 +221,10 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
   } catch let error as CheckpointError {
     throw RunFailure(error.description)
   } catch let error as TrainingError {
+    throw RunFailure(error.description)
+  } catch let error as AllocationError {
+    throw RunFailure(error.description)
+  } catch let error as FileError {
     throw RunFailure(error.description)
   } catch let error as ConfigurationError {
     throw ValidationError(error.description)

@@ -20,6 +20,10 @@ func reporting<R>(_ body: () throws -> R) throws -> R {
     throw fail(e.description, 1)
   } catch let e as DataError {
     throw fail(e.description, 1)
+  } catch let e as AllocationError {
+    throw fail(e.description, 1)
+  } catch let e as FileError {
+    throw fail(e.description, 1)
   }
 }
 
@@ -266,4 +270,4 @@ struct GradientFlowCommand: ParsableCommand {
   }
 }
 
-RNNLMTool.main()
+RNNLMTool.mainWithOneLineErrors()

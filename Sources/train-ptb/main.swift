@@ -26,4 +26,4 @@ struct TrainPTB: ParsableCommand {
   }
 }
 
-TrainPTB.main()
+TrainPTB.mainWithOneLineErrors()

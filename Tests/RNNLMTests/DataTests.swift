@@ -44,7 +44,7 @@ import Testing
     #expect(throws: DataError.empty(path: "e")) {
       try Corpus.tokenize("\n \n", path: "e", vocabulary: &v, extend: true)
     }
-    #expect(throws: DataError.unreadable(path: "/no/such/file.txt", reason: "no such file")) {
+    #expect(throws: DataError.unreadable(path: "/no/such/file.txt", reason: "no such file or directory")) {
       try Corpus.load(path: "/no/such/file.txt", vocabulary: &v, extend: true)
     }
     let dir = try Self.temporaryDirectory()

@@ -121,10 +121,10 @@ import Testing
     let s = try CheckpointSummary(contentsOf: path)
     #expect(s.config == Self.model.config && s.vocabularySize == Self.model.vocabulary.count)
     #expect(s.tensors.map(\.name).contains("rnn.weight_hh_l0"))
-    #expect(throws: CheckpointError.io(path: dir + "/missing", reason: "no such file")) {
+    #expect(throws: CheckpointError.io(path: dir + "/missing", reason: "no such file or directory")) {
       try TrainedModel(contentsOf: dir + "/missing")
     }
-    #expect(throws: CheckpointError.io(path: dir + "/missing", reason: "no such file")) {
+    #expect(throws: CheckpointError.io(path: dir + "/missing", reason: "no such file or directory")) {
       try CheckpointSummary(contentsOf: dir + "/missing")
     }
     // A truncated file: the summary (header only) and the full read both name it.

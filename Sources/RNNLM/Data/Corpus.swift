@@ -29,7 +29,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
       return
         "\(path) is damaged or not the expected file: SHA-256 \(actual), expected \(expected). Download it again (corpora/get-ptb.sh); for a corpus other than PTB, pass --no-verify."
     case .notFound(let what, let searched, let hint):
-      return "\(what) not found. Looked in:\n" + searched.map { "  - \($0)" }.joined(separator: "\n") + "\n\(hint)"
+      return "\(what) not found (looked in: \(searched.joined(separator: "; "))). \(hint)"
     case .malformed(let message): return message
     }
   }
@@ -57,8 +57,7 @@ public enum Corpus {
     do {
       return try Data(contentsOf: URL(fileURLWithPath: path))
     } catch {
-      let reason = FileManager.default.fileExists(atPath: path) ? "\(error.localizedDescription)" : "no such file"
-      throw DataError.unreadable(path: path, reason: reason)
+      throw DataError.unreadable(path: path, reason: fileFailure(path, error: error))
     }
   }
 
@@ -129,12 +128,17 @@ public struct Dataset: Sendable {
   /// Token ids of each split.
   public let train: [Int32], valid: [Int32], test: [Int32]
 
+  /// Validation and test words outside the training vocabulary that were read as `<unk>`
+  /// (only with `mapUnknown`; otherwise such a word is an error).
+  public let outOfVocabulary: (valid: Int, test: Int)
+
   /// A dataset from splits already tokenised with `vocabulary`.
   public init(vocabulary: Vocabulary, train: [Int32], valid: [Int32], test: [Int32]) {
     self.vocabulary = vocabulary
     self.train = train
     self.valid = valid
     self.test = test
+    outOfVocabulary = (0, 0)
   }
 
   /// Loads `train`, then maps `valid` and `test` with its vocabulary.
@@ -146,15 +150,26 @@ public struct Dataset: Sendable {
 
   /// Tokenises texts already read (each with the path that names it in errors): the vocabulary
   /// from `train`, then `valid` and `test` mapped with it.
+  ///
+  /// A word of `valid` or `test` that `train` lacks is an error naming it and its line, unless
+  /// `mapUnknown` is set: then it is read as `<unk>` and counted in ``outOfVocabulary``, for
+  /// corpora whose splits are not closed over the training vocabulary. `<unk>` is added to the
+  /// vocabulary, as its last word, only when the training text does not have it.
   public init(
-    train: (path: String, text: String), valid: (path: String, text: String), test: (path: String, text: String)
+    train: (path: String, text: String), valid: (path: String, text: String), test: (path: String, text: String),
+    mapUnknown: Bool = false
   )
     throws
   {
     var vocabulary = Vocabulary()
     self.train = try Corpus.tokenize(train.text, path: train.path, vocabulary: &vocabulary, extend: true)
-    self.valid = try Corpus.tokenize(valid.text, path: valid.path, vocabulary: &vocabulary, extend: false)
-    self.test = try Corpus.tokenize(test.text, path: test.path, vocabulary: &vocabulary, extend: false)
+    var unknown: Int32?
+    if mapUnknown { unknown = vocabulary.add(Vocabulary.unknownWord) }
+    let valid = try Corpus.tokenize(valid.text, path: valid.path, vocabulary: vocabulary, readingUnknownAs: unknown)
+    let test = try Corpus.tokenize(test.text, path: test.path, vocabulary: vocabulary, readingUnknownAs: unknown)
+    self.valid = valid.ids
+    self.test = test.ids
+    outOfVocabulary = (valid.outOfVocabulary, test.outOfVocabulary)
     self.vocabulary = vocabulary
   }
 }

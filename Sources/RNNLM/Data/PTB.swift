@@ -5,6 +5,16 @@ public enum PTB {
   /// The three files of PTB.
   public static let fileNames = (train: "ptb.train.txt", valid: "ptb.valid.txt", test: "ptb.test.txt")
 
+  /// What the corpus in `directory` is, for messages: "PTB" only for PTB's file names with
+  /// their checksums verified, else the names of its files.
+  public static func describe(directory: String, verified: Bool) -> String {
+    guard let files = files(in: directory) else { return "no corpus in \(directory)" }
+    if files.isPTB {
+      return verified ? "PTB from \(directory)" : "ptb.*.txt from \(directory) (checksums not verified)"
+    }
+    return "the corpus in \(directory) (train.txt, valid.txt, test.txt)"
+  }
+
   /// The three files of any other corpus (pytorch/examples' word_language_model layout).
   public static let plainFileNames = (train: "train.txt", valid: "valid.txt", test: "test.txt")
 
@@ -44,11 +54,11 @@ public enum PTB {
     func complete(_ dir: String) -> Bool { files(in: dir) != nil }
     if let explicit {
       if complete(explicit) { return explicit }
-      throw DataError.notFound(what: "PTB (--data \(explicit))", searched: [explicit], hint: howToGet)
+      throw DataError.notFound(what: "a corpus (--data \(explicit))", searched: [explicit], hint: howToGet)
     }
     if let env = environment[environmentVariable], !env.isEmpty {
       if complete(env) { return env }
-      throw DataError.notFound(what: "PTB ($\(environmentVariable)=\(env))", searched: [env], hint: howToGet)
+      throw DataError.notFound(what: "a corpus ($\(environmentVariable)=\(env))", searched: [env], hint: howToGet)
     }
     let candidates = ["corpora/ptb", "../shared/corpora/ptb"].map {
       (workingDirectory as NSString).appendingPathComponent($0)
@@ -61,7 +71,10 @@ public enum PTB {
   /// Loads the three files of `directory` (see ``files(in:)``). With `verify`, PTB's files must
   /// match ``checksums`` first, so that a truncated or altered download is named, not trained on;
   /// a corpus in the plain layout has no published sums to check.
-  public static func load(directory: String, verify: Bool = true) throws -> Dataset {
+  ///
+  /// `mapUnknown` reads validation and test words outside the training vocabulary as `<unk>`
+  /// (see ``Dataset/init(train:valid:test:mapUnknown:)``).
+  public static func load(directory: String, verify: Bool = true, mapUnknown: Bool = false) throws -> Dataset {
     guard let files = files(in: directory) else {
       throw DataError.notFound(what: "a corpus in \(directory)", searched: [directory], hint: howToGet)
     }
@@ -74,6 +87,7 @@ public enum PTB {
       }
       return (file, try Corpus.text(data, path: file))
     }
-    return try Dataset(train: read(files.train), valid: read(files.valid), test: read(files.test))
+    return try Dataset(
+      train: read(files.train), valid: read(files.valid), test: read(files.test), mapUnknown: mapUnknown)
   }
 }

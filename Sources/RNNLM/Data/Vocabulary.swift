@@ -2,6 +2,8 @@
 public struct Vocabulary: Sendable, Equatable {
   /// The end-of-sentence token each newline becomes.
   public static let endOfSentence = "<eos>"
+  /// The token that stands for words outside the vocabulary (PTB's own, and WikiText's).
+  public static let unknownWord = "<unk>"
 
   /// Word for each id.
   public private(set) var words: [String] = []

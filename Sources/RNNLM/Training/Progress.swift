@@ -80,10 +80,15 @@ public final class MetricsWriter: TrainingObserver {
     csvPath = (directory as NSString).appendingPathComponent("metrics.csv")
     svgPath = (directory as NSString).appendingPathComponent("curve.svg")
     records = history
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try prepareRunDirectory(directory)
     if !FileManager.default.fileExists(atPath: csvPath) {
-      try "epoch,batch,lr,train_ppl,valid_ppl,tokens_per_s,elapsed_s\n".write(
-        toFile: csvPath, atomically: true, encoding: .utf8)
+      do {
+        try "epoch,batch,lr,train_ppl,valid_ppl,tokens_per_s,elapsed_s\n".write(
+          toFile: csvPath, atomically: true, encoding: .utf8)
+      } catch {
+        throw FileError(
+          path: csvPath, reason: "cannot be written: \(fileFailure(directory, error: error, expectDirectory: true))")
+      }
     }
   }
 

@@ -236,6 +236,7 @@ public final class Trainer {
     var inputs = [Int32](repeating: 0, count: rows)
     var targets = inputs
     let perEpoch = batches.batchesPerEpoch
+    if let directory = limits.saveDirectory { try prepareRunDirectory(directory) }
     let paths = limits.saveDirectory.map { dir in
       (
         best: (dir as NSString).appendingPathComponent("best.safetensors"),

@@ -1,0 +1,76 @@
+import Foundation
+
+/// What is wrong with `path`, in plain words for an error line ("no such file or directory", "is
+/// a directory", "permission denied", …), or nil when the file system shows nothing wrong. Asks
+/// the file system itself, so that no Foundation error domain or code reaches the user.
+///
+/// `expectDirectory` is true when `path` should be a directory that can be written (a run
+/// directory), false when it should be a readable file.
+package func fileProblem(_ path: String, expectDirectory: Bool = false) -> String? {
+  var info = stat()
+  if stat(path, &info) != 0 {
+    // A missing parent, or a parent that is a file, shows here too.
+    return String(cString: strerror(errno)).lowercased()
+  }
+  let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
+  if isDirectory && !expectDirectory { return "is a directory" }
+  if !isDirectory && expectDirectory { return "exists and is a file, not a directory" }
+  if access(path, expectDirectory ? W_OK | X_OK : R_OK) != 0 { return "permission denied" }
+  return nil
+}
+
+/// Why an operation on `path` failed with `error`: ``fileProblem(_:expectDirectory:)``, else the
+/// POSIX cause inside `error`, else "cannot be read or written".
+package func fileFailure(_ path: String, error: Error, expectDirectory: Bool = false) -> String {
+  if let problem = fileProblem(path, expectDirectory: expectDirectory) { return problem }
+  let nsError = error as NSError
+  let underlying = (nsError.userInfo[NSUnderlyingErrorKey] as? NSError) ?? nsError
+  if underlying.domain == NSPOSIXErrorDomain, let code = Int32(exactly: underlying.code) {
+    return String(cString: strerror(code)).lowercased()
+  }
+  return "cannot be read or written"
+}
+
+/// A file or directory the toolkit cannot use, and why, in plain words.
+public struct FileError: Error, CustomStringConvertible, Equatable {
+  /// The file or directory.
+  public let path: String
+  /// What is wrong with it.
+  public let reason: String
+  /// The error for `path`.
+  public init(path: String, reason: String) {
+    self.path = path
+    self.reason = reason
+  }
+  /// One line for the user.
+  public var description: String { "\(path): \(reason)" }
+}
+
+/// Makes sure `directory` is a directory a run can write (creating it and its parents), and
+/// removes the temporary files (`.NAME.tmp-PID`) that a run killed while saving left there; a
+/// temporary file of a process still running is kept.
+package func prepareRunDirectory(_ directory: String) throws {
+  if FileManager.default.fileExists(atPath: directory),
+    let problem = fileProblem(directory, expectDirectory: true)
+  {
+    throw FileError(
+      path: directory,
+      reason: problem == "exists and is a file, not a directory"
+        ? "exists and is a file, not a run directory" : problem)
+  }
+  do {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+  } catch {
+    throw FileError(
+      path: directory, reason: "cannot be created: \(fileFailure(directory, error: error, expectDirectory: true))")
+  }
+  for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+    guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards),
+      let pid = Int32(name[marker.upperBound...]), pid != getpid()
+    else { continue }
+    // kill(pid, 0) fails with ESRCH when no such process exists.
+    if kill(pid, 0) != 0 && errno == ESRCH {
+      try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+    }
+  }
+}
