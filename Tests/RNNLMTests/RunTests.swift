@@ -251,11 +251,16 @@ import Testing
     try rewriteHeader(at: good, to: dir + "/overlap.safetensors") { header in
       setOffsets(&header, "decoder.bias", [0, 52])
     }
-    // A tensor moved 4 bytes later leaves a gap before it (and overlaps the next).
+    // The last tensor moved 4 bytes later, and 4 bytes appended: a gap before it, no overlap.
     try rewriteHeader(at: good, to: dir + "/gap.safetensors") { header in
-      let o = offsets(header, "rnn.bias_hh_l1")
-      setOffsets(&header, "rnn.bias_hh_l1", [o[0] + 4, o[1] + 4])
+      let last = header.keys.filter { $0 != "__metadata__" }.max { offsets(header, $0)[0] < offsets(header, $1)[0] }!
+      let o = offsets(header, last)
+      setOffsets(&header, last, [o[0] + 4, o[1] + 4])
     }
+    let gap = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/gap.safetensors"))
+    try gap.seekToEnd()
+    try gap.write(contentsOf: Data(count: 4))
+    try gap.close()
     try rewriteConfig(at: good, to: dir + "/huge.safetensors") {
       $0.replacingOccurrences(
         of: "\"embeddingSize\":6,\"hiddenSize\":6", with: "\"embeddingSize\":100000000,\"hiddenSize\":100000000")

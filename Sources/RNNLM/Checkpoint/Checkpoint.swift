@@ -353,13 +353,18 @@ public struct Checkpoint {
     // The byte ranges: as the safetensors format requires, the tensors follow one another
     // without overlap or gap and cover the data section exactly, so no two tensors share bytes.
     let dataSize = fileSize - dataStart
-    var position = 0
-    for (name, t) in tensors.sorted(by: {
-      ($0.value.begin, $0.value.end, $0.key) < ($1.value.begin, $1.value.end, $1.key)
-    }) {
-      if t.begin < position {
+    let ordered = tensors.sorted { ($0.value.begin, $0.value.end, $0.key) < ($1.value.begin, $1.value.end, $1.key) }
+    // Overlaps first: a tensor moved onto another's bytes also leaves a gap where it was, and
+    // the overlap is what names the damage.
+    var end = 0
+    for (name, t) in ordered {
+      if t.begin < end {
         throw CheckpointError.mismatch(path: path, reason: "tensor \(name)'s bytes overlap another tensor's")
       }
+      end = max(end, t.end)
+    }
+    var position = 0
+    for (name, t) in ordered {
       if t.begin > position {
         throw CheckpointError.mismatch(
           path: path, reason: "the data section has \(t.begin - position) unused bytes before tensor \(name)")
