@@ -24,6 +24,8 @@ func reporting<R>(_ body: () throws -> R) throws -> R {
     throw fail(e.description, 1)
   } catch let e as FileError {
     throw fail(e.description, 1)
+  } catch let e as NGramError {
+    throw fail(e.description, 1)
   }
 }
 
@@ -32,7 +34,7 @@ struct RNNLMTool: ParsableCommand {
     commandName: "rnnlm",
     abstract: "Use a trained recurrent language model: generate text, measure perplexity, inspect a checkpoint.",
     discussion: "Checkpoints come from train-ptb (runs/<preset>-<n>/best.safetensors).",
-    subcommands: [Generate.self, Evaluate.self, Info.self, GradientFlowCommand.self])
+    subcommands: [Generate.self, Evaluate.self, Info.self, GradientFlowCommand.self, NGramCommand.self])
 }
 
 struct Generate: ParsableCommand {
