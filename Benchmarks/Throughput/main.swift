@@ -157,6 +157,7 @@ struct ThroughputBenchmark: ParsableCommand {
     say(
       "cores \(ProcessInfo.processInfo.activeProcessorCount), threads \(ComputeThreads.count), kernels \(KernelInfo.variant), OpenBLAS core \(BLASInfo.coreName)"
     )
+    if let note = BLASInfo.narrowerKernelsNote { say(note) }
 
     var batches = try TrainingBatches(corpus: dataset.train, batchSize: n, steps: steps)
     var inputs = [Int32](repeating: 0, count: rows)

@@ -189,14 +189,109 @@ void rl_test_small_gemm_nn_f(int level, int accumulate, int m, int n, int k, con
 
 // MARK: Elementwise kernels
 
-double rl_softmax_xent_f(int rows, int cols, float *scores, const int32_t *targets,
-                         float grad_scale) {
-  return DISPATCH(softmax_xent, rows, cols, scores, targets, grad_scale);
+// The passes over the large buffers run on the team. Each is cut into blocks whose size depends
+// only on the problem (never on the thread count), and sums are added block by block in order,
+// so results are the same on any number of threads.
+
+enum { RL_MAX_BLOCKS = 1024 };
+
+/// Rows per block for `rows` rows: at least `minimum`, and at most RL_MAX_BLOCKS blocks.
+static long rl_block_size(long total, long minimum) {
+  long block = (total + RL_MAX_BLOCKS - 1) / RL_MAX_BLOCKS;
+  return block < minimum ? minimum : block;
 }
+
+typedef struct {
+  int rows, cols, block;
+  float *scores;
+  const int32_t *targets;
+  float grad_scale;
+  double partial[RL_MAX_BLOCKS];
+} rl_softmax_job;
+
+static void rl_softmax_task(void *context, int index, int count) {
+  rl_softmax_job *j = context;
+  int begin, end;
+  rl_split(j->rows, j->block, index, count, &begin, &end);
+  for (int b = begin; b < end; b += j->block) {
+    int e = b + j->block < end ? b + j->block : end;
+    j->partial[b / j->block] =
+        DISPATCH(softmax_xent, e - b, j->cols, j->scores + (long)b * j->cols, j->targets + b, j->grad_scale);
+  }
+}
+
+double rl_softmax_xent_f(int rows, int cols, float *scores, const int32_t *targets, float grad_scale) {
+  rl_softmax_job job = {rows, cols, (int)rl_block_size(rows, 8), scores, targets, grad_scale, {0}};
+  rl_parallel(RL_MAX_THREADS, rl_softmax_task, &job);
+  double total = 0;
+  for (int b = 0; b * job.block < rows; b++) total += job.partial[b];
+  return total;
+}
+
+typedef struct {
+  int rows, cols;
+  const float *x;
+  float *out;
+} rl_column_sums_job;
+
+static void rl_column_sums_task(void *context, int index, int count) {
+  rl_column_sums_job *j = context;
+  int begin, end;
+  rl_split(j->cols, 64, index, count, &begin, &end);
+  if (end > begin) DISPATCH(column_sums_add, j->rows, end - begin, j->cols, j->x + begin, j->out + begin);
+}
+
 void rl_column_sums_add_f(int rows, int cols, const float *x, float *out) {
-  DISPATCH(column_sums_add, rows, cols, x, out);
+  rl_column_sums_job job = {rows, cols, x, out};
+  rl_parallel(RL_MAX_THREADS, rl_column_sums_task, &job);
 }
-double rl_sum_squares_f(long n, const float *x) { return DISPATCH(sum_squares, n, x); }
+
+typedef struct {
+  long n, block;
+  const float *x;
+  double partial[RL_MAX_BLOCKS];
+} rl_vector_job;
+
+static void rl_sum_squares_task(void *context, int index, int count) {
+  rl_vector_job *j = context;
+  long blocks = (j->n + j->block - 1) / j->block;
+  for (long b = blocks * index / count; b < blocks * (index + 1) / count; b++) {
+    long begin = b * j->block, end = begin + j->block < j->n ? begin + j->block : j->n;
+    j->partial[b] = DISPATCH(sum_squares, end - begin, j->x + begin);
+  }
+}
+
+double rl_sum_squares_f(long n, const float *x) {
+  rl_vector_job job = {n, rl_block_size(n, 1 << 14), x, {0}};
+  rl_parallel(RL_MAX_THREADS, rl_sum_squares_task, &job);
+  double total = 0;
+  for (long b = 0; b * job.block < n; b++) total += job.partial[b];
+  return total;
+}
+
+typedef struct {
+  long n;
+  float alpha;
+  const float *x;
+  float *y;
+} rl_axpy_job;
+
+static void rl_axpy_task(void *context, int index, int count) {
+  rl_axpy_job *j = context;
+  long block = 1 << 14, blocks = (j->n + block - 1) / block;
+  long begin = blocks * index / count * block, end = blocks * (index + 1) / count * block;
+  if (end > j->n) end = j->n;
+  if (end > begin) DISPATCH(axpy, end - begin, j->alpha, j->x + begin, j->y + begin);
+}
+
+void rl_axpy_f(long n, float alpha, const float *x, float *y) {
+  if (n < 1 << 16) {
+    DISPATCH(axpy, n, alpha, x, y);
+    return;
+  }
+  rl_axpy_job job = {n, alpha, x, y};
+  rl_parallel(RL_MAX_THREADS, rl_axpy_task, &job);
+}
 void rl_dropout_f(long n, const float *x, const uint32_t *bits, uint32_t threshold, float scale, float *mask,
                   float *out) {
   DISPATCH(dropout, n, x, bits, threshold, scale, mask, out);
@@ -249,8 +344,9 @@ double rl_softmax_xent_d(int rows, int cols, double *scores, const int32_t *targ
   return softmax_xent_dbl(rows, cols, scores, targets, grad_scale);
 }
 void rl_column_sums_add_d(int rows, int cols, const double *x, double *out) {
-  column_sums_add_dbl(rows, cols, x, out);
+  column_sums_add_dbl(rows, cols, cols, x, out);
 }
+void rl_axpy_d(long n, double alpha, const double *x, double *y) { axpy_dbl(n, alpha, x, y); }
 double rl_sum_squares_d(long n, const double *x) { return sum_squares_dbl(n, x); }
 void rl_dropout_d(long n, const double *x, const uint32_t *bits, uint32_t threshold, double scale, double *mask,
                   double *out) {

@@ -204,6 +204,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
         + "clip \(t.clip), epochs \(t.epochs), seed \(t.seed), threads \(ComputeThreads.count), "
         + "OpenBLAS kernels \(BLASInfo.coreName); "
         + "tokens: train \(dataset.train.count), valid \(dataset.valid.count), test \(dataset.test.count)")
+    if let note = BLASInfo.narrowerKernelsNote { say(note) }
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
     trainer.observers = [
       ConsoleProgress(), try MetricsWriter(directory: saveDirectory, history: trainer.state.history),

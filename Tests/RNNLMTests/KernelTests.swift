@@ -145,4 +145,62 @@ import Testing
     rl_column_sums_add_f(2, 3, [1, 2, 3, 4, 5, 6], &out)
     #expect(out == [6, 9, 12])
   }
+
+  /// The passes split over the team (softmax rows, bias-gradient columns, blocks of the
+  /// sum of squares and of the SGD step) against plain loops, at sizes with remainders in every
+  /// split, so that a row, column or block processed twice or not at all shows.
+  @Test func teamPassesMatchPlainLoops() {
+    var g = SeededGenerator(seed: 9)
+    let (rows, v) = (1003, 517)
+    let x = randomArray(rows * v, scale: 3, &g)
+    let targets = (0..<rows).map { Int32($0 * 7 % v) }
+    var expectedLoss = 0.0
+    var expectedGrad = [Double](repeating: 0, count: rows * v)
+    var columns = [Double](repeating: 0, count: v)
+    for r in 0..<rows {
+      let row = x[(r * v)..<((r + 1) * v)]
+      let m = row.max()!
+      let z = row.map { Foundation.exp($0 - m) }.reduce(0, +)
+      expectedLoss += Foundation.log(z) + m - x[r * v + Int(targets[r])]
+      for j in 0..<v {
+        let d = Foundation.exp(x[r * v + j] - m) / z - (j == Int(targets[r]) ? 1 : 0)
+        expectedGrad[r * v + j] = d / Double(rows)
+        columns[j] += d / Double(rows)
+      }
+    }
+    var xf = x.map(Float.init)
+    let loss = xf.withUnsafeMutableBufferPointer {
+      TimeSoftmaxWithLoss.loss(scores: $0.baseAddress!, targets: targets, rows: rows, classes: v, gradient: true)
+    }
+    #expect(abs(loss - expectedLoss) < 1e-5 * expectedLoss, "loss \(loss) vs \(expectedLoss)")
+    expectClose(xf, expectedGrad.map(Float.init), tolerance: 1e-7, "softmax gradient")
+    var sums = [Float](repeating: 1, count: v)
+    rl_column_sums_add_f(Int32(rows), Int32(v), xf, &sums)
+    expectClose(sums, columns.map { Float($0 + 1) }, tolerance: 1e-5, "column sums")
+
+    let n = 300_007
+    let a = randomArray(n, &g).map(Float.init)
+    var b = randomArray(n, &g).map(Float.init)
+    let squares = a.reduce(0.0) { $0 + Double($1) * Double($1) }
+    #expect(abs(rl_sum_squares_f(n, a) - squares) < 1e-9 * squares)
+    let expected = zip(a, b).map { Double($1) - 0.37 * Double($0) }
+    rl_axpy_f(n, -0.37, a, &b)
+    let worst = zip(b, expected).reduce(0.0) { max($0, abs(Double($1.0) - $1.1)) }
+    #expect(worst < 1e-6, "axpy: largest difference \(worst)")
+  }
+
+  /// The clipped SGD step against its formula: the step shrinks by maxNorm / norm when the
+  /// gradient's norm exceeds maxNorm, and is plain SGD otherwise (or when maxNorm is 0).
+  @Test func clippedSGDStep() throws {
+    let store = try ParameterStore<Double>(layout: [("w", [2, 2])])
+    for (maxNorm, scale) in [(1.0, 1 / (5 + 1e-6)), (10.0, 1.0), (0.0, 1.0)] {
+      store.values.pointer.update(from: [1, 2, 3, 4], count: 4)
+      store.gradients.pointer.update(from: [3, 0, 0, 4], count: 4)  // norm 5
+      let norm = Optimizer.clippedSGDStep(store, learningRate: 0.5, maxNorm: maxNorm)
+      #expect(norm == (maxNorm > 0 ? 5 : 0))
+      let expected = [1 - 0.5 * scale * 3, 2, 3, 4 - 0.5 * scale * 4]
+      #expect(zip(store.values.array, expected).allSatisfy { abs($0 - $1) < 1e-15 }, "maxNorm \(maxNorm)")
+      #expect(store.gradients.array == [3, 0, 0, 4], "the gradients stay as they were")
+    }
+  }
 }

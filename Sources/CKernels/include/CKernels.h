@@ -113,13 +113,19 @@ void rl_dropout_d(long n, const double *x, const uint32_t *bits, uint32_t thresh
 void rl_multiply_f(long n, const float *a, const float *b, float *out);
 void rl_multiply_d(long n, const double *a, const double *b, double *out);
 
-/// out[j] += sum_i x[i * cols + j]: bias gradients.
+/// out[j] += sum_i x[i * cols + j]: bias gradients. The float version splits the columns over
+/// the team; softmax_xent and sum_squares split rows and blocks over it too, with block sizes and
+/// summation orders that do not depend on the number of threads.
 void rl_column_sums_add_f(int rows, int cols, const float *x, float *out);
 void rl_column_sums_add_d(int rows, int cols, const double *x, double *out);
 
 /// Sum of squares, accumulated in double (global-norm gradient clipping).
 double rl_sum_squares_f(long n, const float *x);
 double rl_sum_squares_d(long n, const double *x);
+
+/// y += alpha * x (the SGD step), on the team for long vectors.
+void rl_axpy_f(long n, float alpha, const float *x, float *y);
+void rl_axpy_d(long n, double alpha, const double *x, double *y);
 
 /// The float approximations used by the kernels above, applied to arrays (exposed for tests).
 /// exp: relative error about 1e-7 on [-87.3, 88.3], clamped outside; NaN propagates.

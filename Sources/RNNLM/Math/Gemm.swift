@@ -1,5 +1,6 @@
 import CKernels
 import COpenBLAS
+import Foundation
 
 /// The toolkit's one matrix product: `C = alpha · op(A) · op(B) + beta · C`, row-major.
 ///
@@ -78,5 +79,20 @@ package enum BLASInfo {
   package static var coreName: String {
     guard let name = openblas_get_corename() else { return "unknown" }
     return String(cString: name)
+  }
+
+  /// OpenBLAS's kernel sets that use AVX-512.
+  static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
+
+  /// A note for the user when `OPENBLAS_CORETYPE` holds OpenBLAS to kernels narrower than this
+  /// CPU runs (AVX2 ones on an AVX-512 CPU), or nil. The toolkit never changes the setting.
+  package static var narrowerKernelsNote: String? {
+    guard let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !forced.isEmpty,
+      rl_kernels_level() == 2, !avx512Cores.contains(coreName)
+    else { return nil }
+    return "note: OPENBLAS_CORETYPE=\(forced) holds OpenBLAS to its \(coreName) kernels on this AVX-512 CPU; "
+      + "its own choice ran large products up to 1.9× faster on a machine measured for this project "
+      + "(Benchmarks/README.md). Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE to let OpenBLAS choose; "
+      + "the toolkit keeps your setting."
   }
 }

@@ -89,7 +89,7 @@ extension Float: BLASScalar {
       Int32(ldc))
   }
   package static func _axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-    cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
+    rl_axpy_f(n, alpha, x, y)
   }
   package static func _scale(_ n: Int, _ alpha: Float, _ x: UnsafeMutablePointer<Float>) {
     cblas_sscal(Int32(n), alpha, x, 1)

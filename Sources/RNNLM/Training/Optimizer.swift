@@ -1,17 +1,20 @@
-/// Global-norm gradient clipping and plain SGD, each one pass over the flat buffers.
+/// Global-norm gradient clipping and plain SGD over the flat buffers.
 package enum Optimizer {
-  /// Scales all gradients by `maxNorm / norm` when their global L2 norm exceeds `maxNorm`
-  /// (the book's `clip_grads`, with the same 1e-6 guard). Returns the norm before clipping.
+  /// One SGD step with global-norm clipping: values −= learningRate · min(1, maxNorm / (norm +
+  /// 1e-6)) · gradients, a pass for the norm and a pass for the update (the gradients are not
+  /// rescaled in place: the scale goes into the step). `maxNorm` 0 does not clip. Returns the
+  /// norm, or 0 when not clipping.
   @discardableResult
-  package static func clipGlobalNorm<T: BLASScalar>(_ store: ParameterStore<T>, maxNorm: Double) -> Double {
-    let norm = T._sumOfSquares(store.count, store.gradients.pointer).squareRoot()
-    let rate = maxNorm / (norm + 1e-6)
-    if rate < 1 { T._scale(store.count, T(rate), store.gradients.pointer) }
+  package static func clippedSGDStep<T: BLASScalar>(
+    _ store: ParameterStore<T>, learningRate: Double, maxNorm: Double
+  ) -> Double {
+    var rate = 1.0
+    var norm = 0.0
+    if maxNorm > 0 {
+      norm = T._sumOfSquares(store.count, store.gradients.pointer).squareRoot()
+      rate = min(1, maxNorm / (norm + 1e-6))
+    }
+    T._axpy(store.count, T(-learningRate * rate), store.gradients.pointer, store.values.pointer)
     return norm
-  }
-
-  /// values -= learningRate · gradients.
-  package static func sgdStep<T: BLASScalar>(_ store: ParameterStore<T>, learningRate: Double) {
-    T._axpy(store.count, T(-learningRate), store.gradients.pointer, store.values.pointer)
   }
 }

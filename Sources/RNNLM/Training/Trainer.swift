@@ -212,10 +212,9 @@ public final class Trainer {
       model.loss(inputs: inputs, targets: targets, steps: options.steps, gradient: true)
       / Double(options.batchSize * options.steps)
     guard loss.isFinite else { return loss }
-    model.profiler.time("clip") {
-      if options.clip > 0 { Optimizer.clipGlobalNorm(model.parameters, maxNorm: options.clip) }
+    model.profiler.time("clip + sgd update") {
+      Optimizer.clippedSGDStep(model.parameters, learningRate: state.learningRate, maxNorm: options.clip)
     }
-    model.profiler.time("sgd update") { Optimizer.sgdStep(model.parameters, learningRate: state.learningRate) }
     return loss
   }
 

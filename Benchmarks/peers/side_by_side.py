@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Runs throughput-bench and the PyTorch version of the same model back to back, alternating,
+and prints the medians and their ratios.
+
+Each round runs `throughput-bench --preset P --cell C` (release build) and then
+`pytorch_rnnlm.py` with the same preset, cell and thread count; the table gives the median over
+the rounds of each one's training and evaluation tokens/s, the toolkit's ratio to sgemm (as
+throughput-bench measured it in the same run), and toolkit / PyTorch.
+
+With --openblas both (the default) every round runs the toolkit twice: once with OpenBLAS
+choosing its own kernels (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from the environment)
+and once held to its Haswell (AVX2) kernels (OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512).
+
+Usage: side_by_side.py [--preset small] [--cell lstm] [--rounds 3] [--threads 2]
+                       [--openblas both|own|haswell] [--bench .build/release/throughput-bench]
+Needs `pip install torch`; not part of CI.
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(command, env):
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def figures(output):
+    """tokens/s of training and evaluation, and ratios to sgemm when printed."""
+    out = {}
+    for kind in ("training", "evaluation"):
+        m = re.search(rf"^{kind}\s*:\s*(\d+) tokens/s(?:.*\| ([\d.]+) of large-shape sgemm)?", output, re.M)
+        if not m:
+            sys.exit(f"no {kind} line in:\n{output}")
+        out[kind] = float(m.group(1))
+        if m.group(2):
+            out[kind + " ratio"] = float(m.group(2))
+    core = re.search(r"OpenBLAS core (\S+)", output)
+    out["core"] = core.group(1) if core else "?"
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--cell", default="lstm")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--openblas", default="both", choices=["both", "own", "haswell"])
+    parser.add_argument("--bench", default=os.path.join(HERE, "../../.build/release/throughput-bench"))
+    parser.add_argument("--steps", type=int)
+    args = parser.parse_args()
+    steps = args.steps or (20 if args.preset == "small" else 5)
+    repeats = 5 if args.preset == "small" else 3
+    common = ["--preset", args.preset, "--cell", args.cell, "--threads", str(args.threads),
+              "--steps", str(steps), "--repeats", str(repeats)]
+    own = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    haswell = dict(own, OPENBLAS_CORETYPE="Haswell", OPENBLAS_L2_SIZE="512")
+    settings = {"own": [("own choice", own)], "haswell": [("Haswell", haswell)],
+                "both": [("own choice", own), ("Haswell", haswell)]}[args.openblas]
+    results = {name: [] for name, _ in settings}
+    results["pytorch"] = []
+    for r in range(args.rounds):
+        for name, env in settings:
+            results[name].append(figures(run([args.bench] + common, env)))
+        torch_out = run([sys.executable, os.path.join(HERE, "pytorch_rnnlm.py"), "--preset", args.preset,
+                         "--cell", args.cell, "--threads", str(args.threads), "--steps", str(steps),
+                         "--repeats", str(repeats)], own)
+        results["pytorch"].append(figures(torch_out))
+        print(f"round {r + 1}: " + "; ".join(
+            f"{k} {v[-1]['training']:.0f}/{v[-1]['evaluation']:.0f}" for k, v in results.items()), flush=True)
+
+    def med(name, key):
+        values = [x[key] for x in results[name] if key in x]
+        return statistics.median(values) if values else float("nan")
+
+    torch_train, torch_eval = med("pytorch", "training"), med("pytorch", "evaluation")
+    print(f"\n{args.preset} {args.cell}, {args.threads} threads, medians of {args.rounds} rounds "
+          f"(each of {repeats} repeats of {steps} steps)")
+    print("| | OpenBLAS kernels | training tokens/s | of sgemm | vs PyTorch | evaluation tokens/s | of sgemm | vs PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, _ in settings:
+        t, e = med(name, "training"), med(name, "evaluation")
+        print(f"| toolkit | {name} ({results[name][0]['core']}) | {t:,.0f} | {med(name, 'training ratio'):.2f} | "
+              f"{t / torch_train:.2f}× | {e:,.0f} | {med(name, 'evaluation ratio'):.2f} | {e / torch_eval:.2f}× |")
+    print(f"| PyTorch | MKL | {torch_train:,.0f} | | | {torch_eval:,.0f} | | |")
+
+
+if __name__ == "__main__":
+    main()
