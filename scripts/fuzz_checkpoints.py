@@ -154,7 +154,17 @@ def format_problem(data):
         expected[f"rnn.weight_hh_l{l}"] = [gates * h, h]
         expected[f"rnn.bias_ih_l{l}"] = [gates * h]
         expected[f"rnn.bias_hh_l{l}"] = [gates * h]
-    states = ["h", "c"] if config.get("cell", "lstm") == "lstm" else ["h"]
+    cell = config.get("cell", "lstm")
+    states = ["h", "c"] if cell == "lstm" else ["h"]
+    # The optimizer's moments, each of the parameter count (one bias per layer unless GRU).
+    parameters = v * d + v + (0 if tied else v * h)
+    for l in range(layers):
+        parameters += gates * h * ((d if l == 0 else h) + h + (2 if cell == "gru" else 1))
+    moments = {"sgd": [], "adam": ["m", "v"], "rmsprop": ["v"]}.get(training.get("optimizer", "sgd"))
+    if moments is None:
+        return "optimizer"
+    for m in moments:
+        expected[f"optimizer.{m}"] = [parameters]
     for l in range(layers):
         for s in states:
             expected[f"state.{s}_l{l}"] = [batch, h]
@@ -174,7 +184,7 @@ def format_problem(data):
             return f"{name}: size"
         ranges.append((begin, end))
     for name in expected:
-        if name not in header and not name.startswith(("rnn.bias_hh", "state.")):
+        if name not in header and not name.startswith(("rnn.bias_hh", "state.", "optimizer.")):
             return f"{name} missing"
     position = 0
     for begin, end in sorted(ranges):

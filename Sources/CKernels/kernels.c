@@ -51,9 +51,11 @@ static inline __attribute__((always_inline)) double rl_sigmoid(double x) {
 // MARK: - Float kernels, three times: AVX-512, AVX2+FMA and baseline, chosen once at run time
 
 #define REAL float
+#define OPTIMIZER_ARGS rl_optimizer_update
 #define EXP rl_expf
 #define TANH rl_tanhf
 #define SIGMOID rl_sigmoidf
+#define SQRT sqrtf
 
 #define KERNEL static __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define NAME(x) x##_avx512
@@ -91,9 +93,11 @@ static inline __attribute__((always_inline)) double rl_sigmoid(double x) {
 #undef NAME
 
 #undef REAL
+#undef OPTIMIZER_ARGS
 #undef EXP
 #undef TANH
 #undef SIGMOID
+#undef SQRT
 
 static int rl_cpu_level(void) {
   __builtin_cpu_init();
@@ -284,6 +288,18 @@ static void rl_axpy_task(void *context, int index, int count) {
   if (end > begin) DISPATCH(axpy, end - begin, j->alpha, j->x + begin, j->y + begin);
 }
 
+static void rl_optimizer_task(void *context, int index, int count) {
+  const rl_optimizer_update *u = context;
+  long block = 1 << 14, blocks = (u->n + block - 1) / block;
+  long begin = blocks * index / count * block, end = blocks * (index + 1) / count * block;
+  if (end > u->n) end = u->n;
+  if (end > begin) DISPATCH(optimizer_update, u, begin, end);
+}
+
+void rl_optimizer_update_f(const rl_optimizer_update *u) {
+  rl_parallel(u->n >= 1 << 16 ? RL_MAX_THREADS : 1, rl_optimizer_task, (void *)u);
+}
+
 void rl_axpy_f(long n, float alpha, const float *x, float *y) {
   if (n < 1 << 16) {
     DISPATCH(axpy, n, alpha, x, y);
@@ -304,9 +320,11 @@ void rl_sigmoid_f(long n, const float *x, float *y) { DISPATCH(map_sigmoid, n, x
 // MARK: - Double kernels: libm, for gradient checks
 
 #define REAL double
+#define OPTIMIZER_ARGS rl_optimizer_update_d_args
 #define EXP exp
 #define TANH tanh
 #define SIGMOID rl_sigmoid
+#define SQRT sqrt
 #define KERNEL static __attribute__((unused))
 #define NAME(x) x##_dbl
 #define SMALLGEMM_PORTABLE
@@ -347,6 +365,7 @@ void rl_column_sums_add_d(int rows, int cols, const double *x, double *out) {
   column_sums_add_dbl(rows, cols, cols, x, out);
 }
 void rl_axpy_d(long n, double alpha, const double *x, double *y) { axpy_dbl(n, alpha, x, y); }
+void rl_optimizer_update_d(const rl_optimizer_update_d_args *u) { optimizer_update_dbl(u, 0, u->n); }
 double rl_sum_squares_d(long n, const double *x) { return sum_squares_dbl(n, x); }
 void rl_dropout_d(long n, const double *x, const uint32_t *bits, uint32_t threshold, double scale, double *mask,
                   double *out) {

@@ -24,7 +24,15 @@ public struct TrainingFlags: ParsableArguments {
   @Option(help: "Number of recurrent layers.") public var nlayers: Int?
   @Option(help: "Tie the output layer to the embedding (needs emsize = nhid): true or false.") public var tied: Bool?
   @Option(help: "Dropout rate in [0, 1).") public var dropout: Double?
-  @Option(help: "Initial SGD learning rate.") public var lr: Double?
+  @Option(help: "Initial learning rate (default: the preset's 20 for SGD, 0.001 for Adam and RMSprop).")
+  public var lr: Double?
+  @Option(
+    help:
+      "Update rule: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default sgd; PyTorch's formulas and constants)."
+  )
+  public var optimizer: OptimizerKind?
+  @Option(name: .customLong("weight-decay"), help: "L2 weight decay added to every gradient (default 0).")
+  public var weightDecay: Double?
   @Option(name: .customLong("lr-decay"), help: "Divide lr by this when validation does not improve (1: never).")
   public var lrDecay: Double?
   @Option(help: "Global gradient-norm clip; 0 disables it.") public var clip: Double?
@@ -61,6 +69,8 @@ public struct TrainingFlags: ParsableArguments {
     if tied != nil { given.append("--tied") }
     if dropout != nil { given.append("--dropout") }
     if lr != nil { given.append("--lr") }
+    if optimizer != nil { given.append("--optimizer") }
+    if weightDecay != nil { given.append("--weight-decay") }
     if lrDecay != nil { given.append("--lr-decay") }
     if clip != nil { given.append("--clip") }
     if batchSize != nil { given.append("--batch-size") }
@@ -95,7 +105,12 @@ public struct TrainingFlags: ParsableArguments {
     if let nlayers { p.layers = nlayers }
     if let tied { p.tied = tied }
     if let dropout { p.dropout = dropout }
+    if let optimizer {
+      p.training.optimizer = optimizer
+      p.training.learningRate = optimizer.defaultLearningRate
+    }
     if let lr { p.training.learningRate = lr }
+    if let weightDecay { p.training.weightDecay = weightDecay }
     if let lrDecay { p.training.learningRateDecay = lrDecay }
     if let clip { p.training.clip = clip }
     if let epochs { p.training.epochs = epochs }
@@ -110,6 +125,7 @@ public struct TrainingFlags: ParsableArguments {
 }
 
 extension RecurrentCell: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
 
 /// A run that cannot go on: ArgumentParser prints "Error: <description>" to standard error and
 /// exits with status 1 (usage errors exit with 64).
@@ -200,7 +216,8 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
       "model: \(c.cell), V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), "
         + "dropout \(c.dropout), \(c.parameterCount) parameters")
     say(
-      "training: N \(t.batchSize), T \(t.steps), lr \(trainer.state.learningRate), decay \(t.learningRateDecay), "
+      "training: \(t.optimizer)\(t.weightDecay > 0 ? " (weight decay \(t.weightDecay))" : ""), "
+        + "N \(t.batchSize), T \(t.steps), lr \(trainer.state.learningRate), decay \(t.learningRateDecay), "
         + "clip \(t.clip), epochs \(t.epochs), seed \(t.seed), threads \(ComputeThreads.count), "
         + "OpenBLAS kernels \(BLASInfo.coreName); "
         + "tokens: train \(dataset.train.count), valid \(dataset.valid.count), test \(dataset.test.count)")

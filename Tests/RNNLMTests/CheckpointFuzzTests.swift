@@ -22,7 +22,8 @@ import Testing
   @Test(arguments: RecurrentCell.allCases)
   func damagedCheckpointsAreRefusedOrSound(cell: RecurrentCell) throws {
     let data = try RunTests.dataset()
-    let trainer = try RunTests.trainer(data, cell: cell)
+    // The GRU's run uses Adam, so that its moments are in the file too.
+    let trainer = try RunTests.trainer(data, cell: cell, optimizer: cell == .gru ? .adam : .sgd)
     _ = try trainer.run(data, limits: RunLimits(maxBatches: 3))
     let original = [UInt8](try trainer.checkpoint().encoded())
     #expect(formatCheck(original) == nil, "the undamaged file must pass the format check")
@@ -206,6 +207,12 @@ func formatCheck(_ bytes: [UInt8]) -> String? {
     expected["rnn.bias_hh_l\(l)"] = [gates * h]
   }
   let states = cell == "lstm" ? ["h", "c"] : ["h"]
+  // The optimizer's moments, each of the parameter count (one bias per layer unless GRU).
+  var parameters = v * d + v + (tied ? 0 : v * h)
+  for l in 0..<layers { parameters += gates * h * ((l == 0 ? d : h) + h + (cell == "gru" ? 2 : 1)) }
+  let optimizer = training["optimizer"] as? String ?? "sgd"
+  guard let moments = ["sgd": [], "adam": ["m", "v"], "rmsprop": ["v"]][optimizer] else { return "optimizer" }
+  for m in moments { expected["optimizer.\(m)"] = [parameters] }
   var ranges: [(Int, Int)] = []
   for (name, value) in header where name != "__metadata__" {
     guard let e = value as? [String: Any], e["dtype"] as? String == "F32", let shape = e["shape"] as? [Int],
@@ -216,7 +223,8 @@ func formatCheck(_ bytes: [UInt8]) -> String? {
     guard o[1] - o[0] == 4 * shape.reduce(1, *) else { return "\(name) size" }
     ranges.append((o[0], o[1]))
   }
-  for name in expected.keys where header[name] == nil && !name.hasPrefix("rnn.bias_hh") {
+  for name in expected.keys where header[name] == nil && !name.hasPrefix("rnn.bias_hh") && !name.hasPrefix("optimizer.")
+  {
     return "\(name) missing"
   }
   var position = 0

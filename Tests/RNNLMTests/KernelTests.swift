@@ -188,19 +188,4 @@ import Testing
     let worst = zip(b, expected).reduce(0.0) { max($0, abs(Double($1.0) - $1.1)) }
     #expect(worst < 1e-6, "axpy: largest difference \(worst)")
   }
-
-  /// The clipped SGD step against its formula: the step shrinks by maxNorm / norm when the
-  /// gradient's norm exceeds maxNorm, and is plain SGD otherwise (or when maxNorm is 0).
-  @Test func clippedSGDStep() throws {
-    let store = try ParameterStore<Double>(layout: [("w", [2, 2])])
-    for (maxNorm, scale) in [(1.0, 1 / (5 + 1e-6)), (10.0, 1.0), (0.0, 1.0)] {
-      store.values.pointer.update(from: [1, 2, 3, 4], count: 4)
-      store.gradients.pointer.update(from: [3, 0, 0, 4], count: 4)  // norm 5
-      let norm = Optimizer.clippedSGDStep(store, learningRate: 0.5, maxNorm: maxNorm)
-      #expect(norm == (maxNorm > 0 ? 5 : 0))
-      let expected = [1 - 0.5 * scale * 3, 2, 3, 4 - 0.5 * scale * 4]
-      #expect(zip(store.values.array, expected).allSatisfy { abs($0 - $1) < 1e-15 }, "maxNorm \(maxNorm)")
-      #expect(store.gradients.array == [3, 0, 0, 4], "the gradients stay as they were")
-    }
-  }
 }

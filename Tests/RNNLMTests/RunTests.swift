@@ -18,17 +18,21 @@ import Testing
   static let config = ModelConfig(
     vocabularySize: 13, embeddingSize: 6, hiddenSize: 6, layers: 2, tied: true, dropout: 0.3)
 
-  static func options(epochs: Int = 3) -> TrainingOptions {
+  static func options(epochs: Int = 3, optimizer: OptimizerKind = .sgd) -> TrainingOptions {
     var o = TrainingOptions()
     (o.batchSize, o.steps, o.learningRate, o.clip, o.epochs, o.evalBatchSize) = (4, 5, 1, 1, epochs, 3)
     o.seed = 77
+    if optimizer != .sgd { (o.optimizer, o.learningRate, o.weightDecay) = (optimizer, 0.01, 1e-4) }
     return o
   }
 
-  static func trainer(_ data: Dataset, epochs: Int = 3, cell: RecurrentCell = .lstm) throws -> Trainer {
+  static func trainer(
+    _ data: Dataset, epochs: Int = 3, cell: RecurrentCell = .lstm, optimizer: OptimizerKind = .sgd
+  ) throws -> Trainer {
     var c = config
     c.cell = cell
-    return try Trainer(config: c, options: options(epochs: epochs), vocabulary: data.vocabulary.words)
+    return try Trainer(
+      config: c, options: options(epochs: epochs, optimizer: optimizer), vocabulary: data.vocabulary.words)
   }
 
   static func directory() throws -> String { try DataTests.temporaryDirectory() }
@@ -154,6 +158,33 @@ import Testing
     }
     #expect(whole.testPerplexity == resumed.testPerplexity)
     #expect(whole.bestValidPerplexity == resumed.bestValidPerplexity)
+  }
+
+  /// With Adam or RMSprop (and weight decay) the optimizer's moments and step count travel in
+  /// last.safetensors: a run stopped in the middle of an epoch and resumed equals the run that
+  /// was never stopped, bit for bit.
+  @Test(arguments: [OptimizerKind.adam, .rmsprop])
+  func resumingWithOptimizerStateIsExact(optimizer: OptimizerKind) throws {
+    let data = try Self.dataset()
+    let whole = try Self.trainer(data, epochs: 2, optimizer: optimizer).run(data)
+    let dir = try Self.directory()
+    let last = (dir as NSString).appendingPathComponent("last.safetensors")
+    _ = try Self.trainer(data, epochs: 2, optimizer: optimizer).run(
+      data, limits: RunLimits(maxBatches: 9, saveDirectory: dir))
+    let saved = try Checkpoint.read(from: last)
+    #expect(saved.optimizerState.count == optimizer.stateNames.count && saved.state.optimizerSteps == 9)
+    #expect(saved.training.optimizer == optimizer)
+    let resumed = try Trainer(resuming: saved)
+    #expect(resumed.resumedWithCarriedState)
+    let report = try resumed.run(data, limits: RunLimits(saveDirectory: dir))
+    for (a, b) in zip(whole.epochs, report.epochs) {
+      #expect(a.trainPerplexity == b.trainPerplexity && a.validPerplexity == b.validPerplexity, "epoch \(a.epoch)")
+    }
+    #expect(whole.testPerplexity == report.testPerplexity)
+    // best.safetensors has no moments: resuming from it starts them again, and says so.
+    let best = try Checkpoint.read(from: (dir as NSString).appendingPathComponent("best.safetensors"))
+    #expect(best.optimizerState.isEmpty)
+    #expect(try !Trainer(resuming: best).resumedWithCarriedState)
   }
 
   /// best.safetensors carries no recurrent state: resuming from it works and says it is not exact;

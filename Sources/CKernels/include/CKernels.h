@@ -123,6 +123,31 @@ void rl_column_sums_add_d(int rows, int cols, const double *x, double *out);
 double rl_sum_squares_f(long n, const float *x);
 double rl_sum_squares_d(long n, const double *x);
 
+/// The update rules, PyTorch's formulas (torch.optim.SGD, Adam, RMSprop without momentum):
+/// with g = scale * grad + weight_decay * theta (scale: global-norm clipping),
+///   kind 0, SGD:     theta -= lr * g
+///   kind 1, Adam:    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g²;
+///                    theta -= lr * (m / c1) / (sqrt(v / c2) + eps), c1 = 1 - b1^t, c2 = 1 - b2^t
+///   kind 2, RMSprop: v = b2 v + (1 - b2) g²;  theta -= lr * g / (sqrt(v) + eps)
+/// m and v may be NULL when the kind does not use them. The float version runs on the team for
+/// long vectors; every element is computed the same way on any number of threads.
+typedef struct {
+  int kind;
+  long n;
+  float lr, scale, weight_decay, beta1, beta2, eps, c1, c2;
+  const float *grad;
+  float *m, *v, *theta;
+} rl_optimizer_update;
+typedef struct {
+  int kind;
+  long n;
+  double lr, scale, weight_decay, beta1, beta2, eps, c1, c2;
+  const double *grad;
+  double *m, *v, *theta;
+} rl_optimizer_update_d_args;
+void rl_optimizer_update_f(const rl_optimizer_update *u);
+void rl_optimizer_update_d(const rl_optimizer_update_d_args *u);
+
 /// y += alpha * x (the SGD step), on the team for long vectors.
 void rl_axpy_f(long n, float alpha, const float *x, float *y);
 void rl_axpy_d(long n, double alpha, const double *x, double *y);

@@ -50,6 +50,8 @@ public struct RunState: Codable, Sendable, Equatable {
   public var trainedTokens = 0
   /// One record per completed epoch.
   public var history: [EpochRecord] = []
+  /// Updates the optimizer has made (Adam's t); nil for SGD and for runs saved before it existed.
+  public var optimizerSteps: Int?
 
   /// A state at the start of a run.
   public init(learningRate: Double, generator: SeededGenerator) {
@@ -131,11 +133,14 @@ public struct Checkpoint {
   /// The training model's carried state per layer, bottom first: the cell's state tensors in
   /// ``RecurrentCell/stateNames`` order, each (N, H); empty when not saved.
   public var recurrentStates: [[[Float]]]
+  /// The optimizer's state tensors in ``OptimizerKind/stateNames`` order (Adam's m and v,
+  /// RMSprop's v), each of the parameters' size; empty for SGD or when not saved.
+  public var optimizerState: [[Float]]
 
   /// A checkpoint of the given parts.
   public init(
     config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String], parameters: [Float],
-    recurrentStates: [[[Float]]]
+    recurrentStates: [[[Float]]], optimizerState: [[Float]] = []
   ) {
     self.config = config
     self.training = training
@@ -143,16 +148,33 @@ public struct Checkpoint {
     self.vocabulary = vocabulary
     self.parameters = parameters
     self.recurrentStates = recurrentStates
+    self.optimizerState = optimizerState
+  }
+
+  /// Runs `body` with ``optimizerState`` as buffers.
+  private func withOptimizerBuffers<R>(_ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+    let flat = optimizerState.flatMap { $0 }
+    return try flat.withUnsafeBufferPointer { all in
+      var offset = 0
+      var buffers: [UnsafeBufferPointer<Float>] = []
+      for t in optimizerState {
+        buffers.append(UnsafeBufferPointer(rebasing: all[offset..<(offset + t.count)]))
+        offset += t.count
+      }
+      return try body(buffers)
+    }
   }
 
   /// The file's bytes.
   public func encoded() throws -> Data {
     var data = Data()
     try parameters.withUnsafeBufferPointer { p in
-      try Self.encode(
-        config: config, training: training, state: state, vocabulary: vocabulary, parameters: p,
-        recurrentStates: recurrentStates
-      ) { data.append(contentsOf: $0) }
+      try withOptimizerBuffers { o in
+        try Self.encode(
+          config: config, training: training, state: state, vocabulary: vocabulary, parameters: p,
+          recurrentStates: recurrentStates, optimizerState: o
+        ) { data.append(contentsOf: $0) }
+      }
     }
     return data
   }
@@ -161,9 +183,11 @@ public struct Checkpoint {
   /// disk, then renamed over `path`, so a run killed while saving leaves the old file intact.
   public func write(to path: String) throws {
     try parameters.withUnsafeBufferPointer { p in
-      try Self.write(
-        to: path, config: config, training: training, state: state, vocabulary: vocabulary, parameters: p,
-        recurrentStates: recurrentStates)
+      try withOptimizerBuffers { o in
+        try Self.write(
+          to: path, config: config, training: training, state: state, vocabulary: vocabulary, parameters: p,
+          recurrentStates: recurrentStates, optimizerState: o)
+      }
     }
   }
 
@@ -171,7 +195,8 @@ public struct Checkpoint {
   /// to the file straight from `parameters`, without a copy of the model in memory.
   package static func write(
     to path: String, config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String],
-    parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]]
+    parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]],
+    optimizerState: [UnsafeBufferPointer<Float>] = []
   ) throws {
     let url = URL(fileURLWithPath: path)
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
@@ -185,7 +210,7 @@ public struct Checkpoint {
       let fd = handle.fileDescriptor
       try encode(
         config: config, training: training, state: state, vocabulary: vocabulary, parameters: parameters,
-        recurrentStates: recurrentStates
+        recurrentStates: recurrentStates, optimizerState: optimizerState
       ) { bytes in
         var done = 0
         while done < bytes.count {
@@ -214,27 +239,30 @@ public struct Checkpoint {
   /// tensor read in place from `parameters` (little-endian float32 is the memory layout here).
   private static func encode(
     config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String],
-    parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]],
+    parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]], optimizerState: [UnsafeBufferPointer<Float>],
     to sink: (UnsafeRawBufferPointer) throws -> Void
   ) throws {
-    // Tensors as (name, shape, source); the zero bias_hh tensors and the carried states come from
-    // `extras`, everything else from `parameters`.
+    // Tensors as (name, shape, source, offset, count). Source 0 is `parameters`, 1 `extras` (the
+    // zero bias_hh tensors and the carried states), 2 + i the optimizer's i-th state tensor.
     var extras: [Float] = []
-    var tensors: [(name: String, shape: [Int], fromExtras: Bool, offset: Int, count: Int)] = []
+    var tensors: [(name: String, shape: [Int], source: Int, offset: Int, count: Int)] = []
     for view in ParameterStore<Float>.views(for: config.parameterLayout) {
-      tensors.append((view.name, view.shape, false, view.offset, view.count))
+      tensors.append((view.name, view.shape, 0, view.offset, view.count))
       if view.name.hasPrefix("rnn.bias_ih_l") && !config.cell.hasRecurrentBias {
         let name = view.name.replacingOccurrences(of: "bias_ih", with: "bias_hh")
-        tensors.append((name, view.shape, true, extras.count, view.count))
+        tensors.append((name, view.shape, 1, extras.count, view.count))
         extras += [Float](repeating: 0, count: view.count)
       }
     }
     for (l, layerState) in recurrentStates.enumerated() {
       for (name, values) in zip(config.cell.stateNames, layerState) {
         let shape = [values.count / config.hiddenSize, config.hiddenSize]
-        tensors.append(("state.\(name)_l\(l)", shape, true, extras.count, values.count))
+        tensors.append(("state.\(name)_l\(l)", shape, 1, extras.count, values.count))
         extras += values
       }
+    }
+    for (i, (name, values)) in zip(training.optimizer.stateNames, optimizerState).enumerated() {
+      tensors.append((name, [values.count], 2 + i, 0, values.count))
     }
 
     let encoder = JSONEncoder()
@@ -260,8 +288,9 @@ public struct Checkpoint {
       #error("checkpoints are written from memory as little-endian float32")
     #endif
     try extras.withUnsafeBufferPointer { e in
+      let sources = [parameters, e] + optimizerState
       for t in tensors {
-        let source = t.fromExtras ? e : parameters
+        let source = sources[t.source]
         try sink(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: source[t.offset..<(t.offset + t.count)])))
       }
     }
@@ -403,6 +432,8 @@ public struct Checkpoint {
         expected[name.replacingOccurrences(of: "bias_ih", with: "bias_hh")] = shape
       }
     }
+    let parameterCount = config.parameterLayout.reduce(0) { $0 + $1.shape.reduce(1, *) }
+    for name in training.optimizer.stateNames { expected[name] = [parameterCount] }
     var stateNames: [String] = []
     for l in 0..<config.layers {
       for s in config.cell.stateNames {
@@ -428,6 +459,13 @@ public struct Checkpoint {
     if statesPresent != 0 && statesPresent != stateNames.count {
       throw CheckpointError.mismatch(
         path: path, reason: "it holds \(statesPresent) of the \(stateNames.count) carried-state tensors")
+    }
+    let optimizerNames = training.optimizer.stateNames
+    let optimizerPresent = optimizerNames.filter { tensors[$0] != nil }.count
+    if optimizerPresent != 0 && optimizerPresent != optimizerNames.count {
+      throw CheckpointError.mismatch(
+        path: path,
+        reason: "it holds \(optimizerPresent) of the \(optimizerNames.count) \(training.optimizer) state tensors")
     }
 
     let vocabulary = try field("vocabulary", [String].self)
@@ -476,9 +514,10 @@ public struct Checkpoint {
     if h.tensors["state.\(config.cell.stateNames[0])_l0"] != nil {
       recurrentStates = (0..<config.layers).map { l in config.cell.stateNames.map { values("state.\($0)_l\(l)")! } }
     }
+    let optimizerState = h.training.optimizer.stateNames.compactMap { values($0) }
     return Checkpoint(
       config: config, training: h.training, state: h.state, vocabulary: h.vocabulary, parameters: parameters,
-      recurrentStates: recurrentStates)
+      recurrentStates: recurrentStates, optimizerState: optimizerState)
   }
 }
 

@@ -24,6 +24,12 @@ package protocol BLASScalar: BinaryFloatingPoint, Sendable {
   /// Sum of squares, accumulated in double.
   static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Self>) -> Double
 
+  /// One update of `theta` from `grad` by the rule `rule` (see `rl_optimizer_update` in
+  /// `CKernels.h`); `m` and `v` are the rule's state (nil where it has none).
+  static func _optimizerUpdate(
+    _ rule: OptimizerRule, n: Int, grad: UnsafePointer<Self>, m: UnsafeMutablePointer<Self>?,
+    v: UnsafeMutablePointer<Self>?, theta: UnsafeMutablePointer<Self>)
+
   /// `out[j] += Σ_i x[i, j]` for a (rows, cols) matrix.
   static func _addColumnSums(_ rows: Int, _ cols: Int, _ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>)
 
@@ -93,6 +99,16 @@ extension Float: BLASScalar {
   }
   package static func _scale(_ n: Int, _ alpha: Float, _ x: UnsafeMutablePointer<Float>) {
     cblas_sscal(Int32(n), alpha, x, 1)
+  }
+  package static func _optimizerUpdate(
+    _ r: OptimizerRule, n: Int, grad: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>?,
+    v: UnsafeMutablePointer<Float>?, theta: UnsafeMutablePointer<Float>
+  ) {
+    var u = rl_optimizer_update(
+      kind: r.kind, n: n, lr: Float(r.learningRate), scale: Float(r.scale), weight_decay: Float(r.weightDecay),
+      beta1: Float(r.beta1), beta2: Float(r.beta2), eps: Float(r.epsilon), c1: Float(r.correction1),
+      c2: Float(r.correction2), grad: grad, m: m, v: v, theta: theta)
+    rl_optimizer_update_f(&u)
   }
   package static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Float>) -> Double {
     rl_sum_squares_f(n, x)
@@ -176,6 +192,15 @@ extension Double: BLASScalar {
   }
   package static func _scale(_ n: Int, _ alpha: Double, _ x: UnsafeMutablePointer<Double>) {
     cblas_dscal(Int32(n), alpha, x, 1)
+  }
+  package static func _optimizerUpdate(
+    _ r: OptimizerRule, n: Int, grad: UnsafePointer<Double>, m: UnsafeMutablePointer<Double>?,
+    v: UnsafeMutablePointer<Double>?, theta: UnsafeMutablePointer<Double>
+  ) {
+    var u = rl_optimizer_update_d_args(
+      kind: r.kind, n: n, lr: r.learningRate, scale: r.scale, weight_decay: r.weightDecay, beta1: r.beta1,
+      beta2: r.beta2, eps: r.epsilon, c1: r.correction1, c2: r.correction2, grad: grad, m: m, v: v, theta: theta)
+    rl_optimizer_update_d(&u)
   }
   package static func _sumOfSquares(_ n: Int, _ x: UnsafePointer<Double>) -> Double {
     rl_sum_squares_d(n, x)

@@ -1,20 +1,94 @@
-/// Global-norm gradient clipping and plain SGD over the flat buffers.
+import Foundation
+
+/// How the parameters are updated from their gradients. The formulas are PyTorch's
+/// (`torch.optim.SGD`, `Adam`, `RMSprop` without momentum), with their default constants.
+public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
+  /// θ −= lr · g.
+  case sgd
+  /// Adam with bias correction: β1 0.9, β2 0.999, ε 1e-8 (PyTorch's defaults; Keras uses ε 1e-7).
+  case adam
+  /// RMSprop: v = α v + (1 − α) g², θ −= lr · g / (√v + ε), α 0.99, ε 1e-8 (PyTorch's defaults;
+  /// Keras uses α 0.9, its `rho`).
+  case rmsprop
+
+  /// The names of the optimizer's state tensors in checkpoints, each of the parameters' size.
+  public var stateNames: [String] {
+    switch self {
+    case .sgd: []
+    case .adam: ["optimizer.m", "optimizer.v"]
+    case .rmsprop: ["optimizer.v"]
+    }
+  }
+
+  /// The learning rate a run with this optimizer starts from when none is given: the book's 20
+  /// for SGD, 0.001 (PyTorch's and Keras' default) for the others.
+  public var defaultLearningRate: Double { self == .sgd ? 20 : 0.001 }
+}
+
+/// The constants of one update (the C kernel's arguments).
+package struct OptimizerRule {
+  /// 0 SGD, 1 Adam, 2 RMSprop.
+  var kind: Int32
+  var learningRate, scale, weightDecay, beta1, beta2, epsilon, correction1, correction2: Double
+}
+
+/// An optimizer's state over a flat parameter buffer: Adam's first and second moments m and v,
+/// RMSprop's v, nothing for SGD, and the number of updates made.
+package final class OptimizerState<T: BLASScalar> {
+  /// The update rule.
+  package let kind: OptimizerKind
+  /// Adam's m (first moment), one per parameter, or nil.
+  package let m: Buffer<T>?
+  /// Adam's and RMSprop's v (second moment), one per parameter, or nil.
+  package let v: Buffer<T>?
+  /// Updates made so far (Adam's t).
+  package var steps = 0
+
+  /// A fresh state (zero moments) for `count` parameters.
+  package init(kind: OptimizerKind, count: Int) throws {
+    self.kind = kind
+    m = kind == .adam ? try Buffer(count: count) : nil
+    v = kind == .sgd ? nil : try Buffer(count: count)
+  }
+
+  /// The state tensors in ``OptimizerKind/stateNames`` order.
+  package var buffers: [Buffer<T>] { [m, v].compactMap { $0 } }
+}
+
+/// Global-norm clipping and the update over the flat buffers.
 package enum Optimizer {
-  /// One SGD step with global-norm clipping: values −= learningRate · min(1, maxNorm / (norm +
-  /// 1e-6)) · gradients, a pass for the norm and a pass for the update (the gradients are not
-  /// rescaled in place: the scale goes into the step). `maxNorm` 0 does not clip. Returns the
-  /// norm, or 0 when not clipping.
+  /// One update with global-norm clipping: the gradient g is scaled by min(1, maxNorm / (norm +
+  /// 1e-6)) (the scale goes into the update; the gradients stay as they are), weight decay adds
+  /// weightDecay · θ, then the rule of `state.kind` updates the values. `maxNorm` 0 does not clip.
+  /// Returns the norm, or 0 when not clipping. A pass for the norm and one for the update.
   @discardableResult
-  package static func clippedSGDStep<T: BLASScalar>(
-    _ store: ParameterStore<T>, learningRate: Double, maxNorm: Double
+  package static func step<T: BLASScalar>(
+    _ store: ParameterStore<T>, state: OptimizerState<T>, learningRate: Double, maxNorm: Double,
+    weightDecay: Double = 0
   ) -> Double {
-    var rate = 1.0
+    var scale = 1.0
     var norm = 0.0
     if maxNorm > 0 {
       norm = T._sumOfSquares(store.count, store.gradients.pointer).squareRoot()
-      rate = min(1, maxNorm / (norm + 1e-6))
+      scale = min(1, maxNorm / (norm + 1e-6))
     }
-    T._axpy(store.count, T(-learningRate * rate), store.gradients.pointer, store.values.pointer)
+    state.steps += 1
+    let t = Double(state.steps)
+    var rule = OptimizerRule(
+      kind: 0, learningRate: learningRate, scale: scale, weightDecay: weightDecay, beta1: 0, beta2: 0, epsilon: 0,
+      correction1: 1, correction2: 1)
+    switch state.kind {
+    case .sgd: break
+    case .adam:
+      (rule.kind, rule.beta1, rule.beta2, rule.epsilon) = (1, 0.9, 0.999, 1e-8)
+      rule.correction1 = 1 - Foundation.pow(0.9, t)
+      rule.correction2 = 1 - Foundation.pow(0.999, t)
+    case .rmsprop:
+      (rule.kind, rule.beta2, rule.epsilon) = (2, 0.99, 1e-8)
+    }
+    T._optimizerUpdate(
+      rule, n: store.count, grad: store.gradients.pointer, m: state.m?.pointer, v: state.v?.pointer,
+      theta: store.values.pointer)
     return norm
   }
 }

@@ -19,9 +19,31 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   public var logInterval = 20
   /// Seed of the run's generator.
   public var seed: UInt64 = 1
+  /// The update rule (SGD unless chosen; runs saved before there was a choice used SGD).
+  public var optimizer = OptimizerKind.sgd
+  /// L2 weight decay: weightDecay · θ is added to every gradient (after clipping), as
+  /// `torch.optim`'s `weight_decay` does; 0 turns it off.
+  public var weightDecay = 0.0
 
   /// The defaults: the book's small-model run with pytorch/examples' decay.
   public init() {}
+
+  /// Decodes options; `optimizer` and `weightDecay`, absent from checkpoints written before they
+  /// existed, default to SGD and 0.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    batchSize = try c.decode(Int.self, forKey: .batchSize)
+    steps = try c.decode(Int.self, forKey: .steps)
+    learningRate = try c.decode(Double.self, forKey: .learningRate)
+    learningRateDecay = try c.decode(Double.self, forKey: .learningRateDecay)
+    clip = try c.decode(Double.self, forKey: .clip)
+    epochs = try c.decode(Int.self, forKey: .epochs)
+    evalBatchSize = try c.decode(Int.self, forKey: .evalBatchSize)
+    logInterval = try c.decode(Int.self, forKey: .logInterval)
+    seed = try c.decode(UInt64.self, forKey: .seed)
+    optimizer = try c.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? .sgd
+    weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? 0
+  }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.
   public func validate() throws {
@@ -37,6 +59,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
     if evalBatchSize < 1 { throw ConfigurationError("evaluation batch size must be at least 1, got \(evalBatchSize)") }
     if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
+    if !(weightDecay >= 0) || !weightDecay.isFinite {
+      throw ConfigurationError("weight decay must be 0 (off) or positive, got \(weightDecay)")
+    }
   }
 }
 

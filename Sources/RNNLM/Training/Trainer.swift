@@ -102,6 +102,8 @@ public final class Trainer {
   /// The same parameters, for evaluation (N = options.evalBatchSize, dropout off), sharing the
   /// training model's scratch buffers.
   package let evaluator: LanguageModel<Float>
+  /// The optimizer's moments (Adam, RMSprop) and update count.
+  package let optimizerState: OptimizerState<Float>
   /// Where the run stands.
   public private(set) var state: RunState
   /// Who hears about progress.
@@ -127,6 +129,7 @@ public final class Trainer {
       config: config, parameters: model.parameters, batchSize: options.evalBatchSize, maxSteps: options.steps,
       scratch: model.scratch)
     evaluator.setTraining(false)
+    optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
     state = RunState(learningRate: options.learningRate, generator: model.generator)
   }
 
@@ -153,12 +156,25 @@ public final class Trainer {
       }
       model.setCarriedState(checkpoint.recurrentStates)
     }
-    resumedWithCarriedState = !checkpoint.recurrentStates.isEmpty
+    // Adam's and RMSprop's moments: without them (a best.safetensors) they start again from zero.
+    let optimizerBuffers = optimizerState.buffers
+    if !checkpoint.optimizerState.isEmpty {
+      guard checkpoint.optimizerState.count == optimizerBuffers.count,
+        checkpoint.optimizerState.allSatisfy({ $0.count == model.parameters.count })
+      else { throw ConfigurationError("the checkpoint's \(options.optimizer) state does not fit the parameters") }
+      for (buffer, values) in zip(optimizerBuffers, checkpoint.optimizerState) {
+        buffer.pointer.update(from: values, count: values.count)
+      }
+      optimizerState.steps = checkpoint.state.optimizerSteps ?? 0
+    }
+    resumedWithCarriedState =
+      !checkpoint.recurrentStates.isEmpty && checkpoint.optimizerState.count == optimizerBuffers.count
     state = checkpoint.state
   }
 
-  /// Whether this trainer resumed a run together with its carried recurrent state (from a
-  /// `last.safetensors`): only then does it continue exactly as the uninterrupted run would.
+  /// Whether this trainer resumed a run together with its carried recurrent state and its
+  /// optimizer's moments (from a `last.safetensors`): only then does it continue exactly as the
+  /// uninterrupted run would.
   public private(set) var resumedWithCarriedState = false
 
   /// Makes SIGINT (Ctrl-C) stop training after the current batch, save, and still evaluate;
@@ -185,13 +201,15 @@ public final class Trainer {
     Checkpoint(
       config: config, training: options, state: savedState, vocabulary: vocabulary,
       parameters: model.parameters.values.array,
-      recurrentStates: includingCarriedState ? model.carriedState : [])
+      recurrentStates: includingCarriedState ? model.carriedState : [],
+      optimizerState: includingCarriedState ? optimizerState.buffers.map(\.array) : [])
   }
 
   /// The run's state with the generator where it stands now, as checkpoints store it.
   private var savedState: RunState {
     var s = state
     s.setGenerator(model.generator)
+    s.optimizerSteps = options.optimizer == .sgd ? nil : optimizerState.steps
     return s
   }
 
@@ -200,11 +218,13 @@ public final class Trainer {
     try Checkpoint.write(
       to: path, config: config, training: options, state: savedState, vocabulary: vocabulary,
       parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
-      recurrentStates: includingCarriedState ? model.carriedState : [])
+      recurrentStates: includingCarriedState ? model.carriedState : [],
+      optimizerState: includingCarriedState
+        ? optimizerState.buffers.map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) } : [])
   }
 
-  /// One training step on a (T, N) batch: zero the gradients, forward and backward, clip,
-  /// SGD at the current learning rate. Returns the mean loss; when it is not finite the
+  /// One training step on a (T, N) batch: zero the gradients, forward and backward, clip, and
+  /// the optimizer's update at the current learning rate. Returns the mean loss; when it is not finite the
   /// parameters are left as they were.
   package func trainingStep(inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>) -> Double {
     model.parameters.zeroGradients()
@@ -212,8 +232,10 @@ public final class Trainer {
       model.loss(inputs: inputs, targets: targets, steps: options.steps, gradient: true)
       / Double(options.batchSize * options.steps)
     guard loss.isFinite else { return loss }
-    model.profiler.time("clip + sgd update") {
-      Optimizer.clippedSGDStep(model.parameters, learningRate: state.learningRate, maxNorm: options.clip)
+    _ = model.profiler.time("clip + update") {
+      Optimizer.step(
+        model.parameters, state: optimizerState, learningRate: state.learningRate, maxNorm: options.clip,
+        weightDecay: options.weightDecay)
     }
     return loss
   }

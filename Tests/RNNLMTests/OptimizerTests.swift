@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@testable import RNNLM
+
+/// The update rules against their formulas, written out here step by step in Double.
+@Suite struct OptimizerTests {
+  /// Two parameters, two updates with the same gradient, clipping at 1 (the gradient's norm is
+  /// 5, so it is scaled by 1/5) and weight decay 0.1.
+  @Test(arguments: OptimizerKind.allCases)
+  func updatesFollowTheirFormulas(kind: OptimizerKind) throws {
+    let store = try ParameterStore<Double>(layout: [("w", [2])])
+    store.values.pointer.update(from: [1, -2], count: 2)
+    let state = try OptimizerState<Double>(kind: kind, count: 2)
+    let (lr, wd, grad) = (0.1, 0.1, [3.0, 4.0])
+    let scale = 1 / (5 + 1e-6)
+    var theta = [1.0, -2.0]
+    var m = [0.0, 0.0]
+    var v = [0.0, 0.0]
+    for t in 1...2 {
+      store.gradients.pointer.update(from: grad, count: 2)
+      let norm = Optimizer.step(store, state: state, learningRate: lr, maxNorm: 1, weightDecay: wd)
+      #expect(abs(norm - 5) < 1e-12)
+      for i in 0..<2 {
+        let g = scale * grad[i] + wd * theta[i]
+        switch kind {
+        case .sgd:
+          theta[i] -= lr * g
+        case .adam:
+          m[i] = 0.9 * m[i] + 0.1 * g
+          v[i] = 0.999 * v[i] + 0.001 * g * g
+          let mHat = m[i] / (1 - pow(0.9, Double(t)))
+          let vHat = v[i] / (1 - pow(0.999, Double(t)))
+          theta[i] -= lr * mHat / (vHat.squareRoot() + 1e-8)
+        case .rmsprop:
+          v[i] = 0.99 * v[i] + 0.01 * g * g
+          theta[i] -= lr * g / (v[i].squareRoot() + 1e-8)
+        }
+      }
+      for i in 0..<2 {
+        #expect(abs(store.values.pointer[i] - theta[i]) < 1e-12, "\(kind), step \(t), parameter \(i)")
+      }
+    }
+    #expect(state.steps == 2)
+    if kind == .adam { #expect(zip(state.m!.array, m).allSatisfy { abs($0 - $1) < 1e-15 }) }
+    if kind != .sgd { #expect(zip(state.v!.array, v).allSatisfy { abs($0 - $1) < 1e-15 }) }
+    // The gradients themselves are left as they were (the clipping scale goes into the update).
+    #expect(store.gradients.array == grad)
+  }
+
+  /// The float update on the team matches the double one for a vector long enough to be split.
+  @Test(arguments: [OptimizerKind.adam, .rmsprop])
+  func floatUpdateOnTheTeamMatchesDouble(kind: OptimizerKind) throws {
+    let n = 200_003
+    var g = SeededGenerator(seed: 3)
+    let values = randomArray(n, &g)
+    let grads = randomArray(n, &g)
+    let f = try ParameterStore<Float>(layout: [("w", [n])])
+    let d = try ParameterStore<Double>(layout: [("w", [n])])
+    f.values.pointer.update(from: values.map(Float.init), count: n)
+    d.values.pointer.update(from: values, count: n)
+    let fs = try OptimizerState<Float>(kind: kind, count: n)
+    let ds = try OptimizerState<Double>(kind: kind, count: n)
+    for _ in 0..<3 {
+      f.gradients.pointer.update(from: grads.map(Float.init), count: n)
+      d.gradients.pointer.update(from: grads, count: n)
+      Optimizer.step(f, state: fs, learningRate: 0.01, maxNorm: 0, weightDecay: 0.01)
+      Optimizer.step(d, state: ds, learningRate: 0.01, maxNorm: 0, weightDecay: 0.01)
+    }
+    var worst = 0.0
+    for i in 0..<n { worst = max(worst, abs(Double(f.values.pointer[i]) - d.values.pointer[i])) }
+    #expect(worst < 1e-5, "largest difference \(worst)")
+  }
+}
