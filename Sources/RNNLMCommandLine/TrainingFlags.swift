@@ -24,6 +24,23 @@ public struct TrainingFlags: ParsableArguments {
   @Option(help: "Number of recurrent layers.") public var nlayers: Int?
   @Option(help: "Tie the output layer to the embedding (needs emsize = nhid): true or false.") public var tied: Bool?
   @Option(help: "Dropout rate in [0, 1).") public var dropout: Double?
+  @Option(name: .customLong("dropout-input"), help: "Dropout rate after the embedding (default: --dropout).")
+  public var dropoutInput: Double?
+  @Option(name: .customLong("dropout-hidden"), help: "Dropout rate between recurrent layers (default: --dropout).")
+  public var dropoutHidden: Double?
+  @Option(name: .customLong("dropout-output"), help: "Dropout rate after the top layer (default: --dropout).")
+  public var dropoutOutput: Double?
+  @Flag(
+    name: .customLong("locked-dropout"),
+    help: "Variational dropout: one mask per sequence, the same at every time step.")
+  public var lockedDropout = false
+  @Option(
+    name: .customLong("embedding-dropout"),
+    help: "Drop whole words of the embedding with this probability per batch (default 0).")
+  public var embeddingDropout: Double?
+  @Option(help: "Activation regularisation α on the top layer's output (default 0).") public var ar: Double?
+  @Option(help: "Temporal activation regularisation β on the top layer's output (default 0).")
+  public var tar: Double?
   @Option(help: "Initial learning rate (default: the preset's 20 for SGD, 0.001 for Adam and RMSprop).")
   public var lr: Double?
   @Option(
@@ -68,6 +85,13 @@ public struct TrainingFlags: ParsableArguments {
     if nlayers != nil { given.append("--nlayers") }
     if tied != nil { given.append("--tied") }
     if dropout != nil { given.append("--dropout") }
+    if dropoutInput != nil { given.append("--dropout-input") }
+    if dropoutHidden != nil { given.append("--dropout-hidden") }
+    if dropoutOutput != nil { given.append("--dropout-output") }
+    if lockedDropout { given.append("--locked-dropout") }
+    if embeddingDropout != nil { given.append("--embedding-dropout") }
+    if ar != nil { given.append("--ar") }
+    if tar != nil { given.append("--tar") }
     if lr != nil { given.append("--lr") }
     if optimizer != nil { given.append("--optimizer") }
     if weightDecay != nil { given.append("--weight-decay") }
@@ -105,6 +129,13 @@ public struct TrainingFlags: ParsableArguments {
     if let nlayers { p.layers = nlayers }
     if let tied { p.tied = tied }
     if let dropout { p.dropout = dropout }
+    if let dropoutInput { p.inputDropout = dropoutInput }
+    if let dropoutHidden { p.hiddenDropout = dropoutHidden }
+    if let dropoutOutput { p.outputDropout = dropoutOutput }
+    if lockedDropout { p.lockedDropout = true }
+    if let embeddingDropout { p.embeddingDropout = embeddingDropout }
+    if let ar { p.training.activationRegularization = ar }
+    if let tar { p.training.temporalActivationRegularization = tar }
     if let optimizer {
       p.training.optimizer = optimizer
       p.training.learningRate = optimizer.defaultLearningRate
@@ -141,6 +172,19 @@ public struct CompletedRun {
   public let options: TrainingOptions
   public let report: TrainingReport
   public let saveDirectory: String
+}
+
+/// The regularisers in use beyond plain dropout, for the "model:" line ("" when none).
+func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
+  var parts: [String] = []
+  if c.inputDropout != nil || c.hiddenDropout != nil || c.outputDropout != nil {
+    parts.append("input/hidden/output \((0...c.layers).map { "\(c.dropoutRate(at: $0))" }.joined(separator: "/"))")
+  }
+  if c.lockedDropout { parts.append("locked") }
+  if c.embeddingDropout > 0 { parts.append("embedding dropout \(c.embeddingDropout)") }
+  if t.activationRegularization > 0 { parts.append("AR \(t.activationRegularization)") }
+  if t.temporalActivationRegularization > 0 { parts.append("TAR \(t.temporalActivationRegularization)") }
+  return parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
 }
 
 /// Writes one line to standard output at once.
@@ -214,7 +258,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     let t = trainer.options
     say(
       "model: \(c.cell), V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), "
-        + "dropout \(c.dropout), \(c.parameterCount) parameters")
+        + "dropout \(c.dropout)\(regularisers(c, t)), \(c.parameterCount) parameters")
     say(
       "training: \(t.optimizer)\(t.weightDecay > 0 ? " (weight decay \(t.weightDecay))" : ""), "
         + "N \(t.batchSize), T \(t.steps), lr \(trainer.state.learningRate), decay \(t.learningRateDecay), "

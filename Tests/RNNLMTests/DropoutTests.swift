@@ -74,4 +74,66 @@ import Testing
     let evaluation = loss()
     #expect(loss() == evaluation)
   }
+
+  /// Locked (variational) dropout: within a batch of T time steps of N sequences, every time
+  /// step of a sequence loses the same units, sequences differ, the kept fraction is 1 − p, and
+  /// backward applies the same mask.
+  @Test func lockedMaskIsTheSameAtEveryTimeStep() throws {
+    let (n, steps, width, rate) = (40, 6, 30, 0.4)
+    let rows = n * steps
+    let dropout = try TimeDropout<Float>(rate: rate, width: width, maxRows: rows, lockedRows: n)
+    let x = (0..<(rows * width)).map { Float($0 % 5) + 1 }
+    var g = SeededGenerator(seed: 4)
+    let out = Array(UnsafeBufferPointer(start: dropout.forward(input: x, rows: rows, generator: &g), count: x.count))
+    func dropped(_ t: Int, _ s: Int) -> [Bool] { (0..<width).map { out[((t * n) + s) * width + $0] == 0 } }
+    for s in 0..<n {
+      for t in 1..<steps { #expect(dropped(t, s) == dropped(0, s), "sequence \(s), step \(t)") }
+    }
+    #expect(Set((0..<n).map { dropped(0, $0) }).count > n / 2, "sequences get different masks")
+    let kept = (0..<(n * width)).filter { out[$0] != 0 }.count
+    let sigma = (Double(n * width) * rate * (1 - rate)).squareRoot()
+    #expect(abs(Double(kept) - Double(n * width) * (1 - rate)) < 5 * sigma)
+    for i in x.indices where out[i] != 0 { #expect(abs(out[i] - x[i] / Float(1 - rate)) < 1e-5 * x[i]) }
+    var d = [Float](repeating: 3, count: x.count)
+    let dx = d.withUnsafeMutableBufferPointer { p in
+      Array(UnsafeBufferPointer(start: dropout.backward(dOutput: p.baseAddress!), count: x.count))
+    }
+    for i in x.indices { #expect(dx[i] == (out[i] == 0 ? 0 : 3 / Float(1 - rate))) }
+  }
+
+  /// Embedding dropout drops whole words: a word is zero at all its occurrences or kept (and
+  /// scaled by 1 / (1 − p)) at all of them, and a dropped word gets no gradient.
+  @Test func embeddingDropoutDropsWholeWords() throws {
+    let (v, d, rate) = (50, 4, 0.3)
+    let store = try ParameterStore<Float>(layout: [("e", [v, d])])
+    for i in 0..<store.count { store.values.pointer[i] = Float(i % 7) + 1 }
+    let embedding = try TimeEmbedding<Float>(
+      vocabularySize: v, dimension: d, maxRows: 400, dropout: rate, weight: store.values.pointer,
+      weightGradient: store.gradients.pointer)
+    let tokens = (0..<400).map { Int32($0 * 7 % v) }
+    var g = SeededGenerator(seed: 8)
+    embedding.forward(tokens: tokens, rows: tokens.count, generator: &g)
+    var keptWords = Set<Int32>()
+    var droppedWords = Set<Int32>()
+    for (r, w) in tokens.enumerated() {
+      let row = (0..<d).map { embedding.output.pointer[r * d + $0] }
+      let original = (0..<d).map { store.values.pointer[Int(w) * d + $0] }
+      if row.allSatisfy({ $0 == 0 }) {
+        droppedWords.insert(w)
+      } else {
+        keptWords.insert(w)
+        #expect(zip(row, original).allSatisfy { abs($0 - $1 / Float(1 - rate)) < 1e-5 * $1 })
+      }
+    }
+    #expect(keptWords.isDisjoint(with: droppedWords), "a word kept at one place and dropped at another")
+    #expect(!droppedWords.isEmpty && !keptWords.isEmpty)
+    let ones = [Float](repeating: 1, count: tokens.count * d)
+    embedding.backward(dOutput: ones)
+    for w in droppedWords { #expect((0..<d).allSatisfy { store.gradients.pointer[Int(w) * d + $0] == 0 }) }
+    for w in keptWords { #expect(store.gradients.pointer[Int(w) * d] > 0) }
+    // Evaluation: the rows as they are.
+    embedding.training = false
+    embedding.forward(tokens: tokens, rows: tokens.count, generator: &g)
+    #expect(embedding.output.pointer[0] == store.values.pointer[Int(tokens[0]) * d])
+  }
 }

@@ -2,7 +2,9 @@
 /// probability 1 - rate and scaled by 1 / (1 - rate), so evaluation needs no rescaling.
 ///
 /// The mask is drawn from the generator passed to ``forward(input:rows:generator:)`` (the
-/// run's, so a seed reproduces it). The layer has its own ``training`` flag; when it is off or
+/// run's, so a seed reproduces it). With `lockedRows` N (variational dropout) one mask of
+/// (N, width) is drawn per pass and applied at every time step of the (T·N, width) batch, so each
+/// sequence loses the same units all along. The layer has its own ``training`` flag; when it is off or
 /// the rate is 0 the layer passes its input through without copying.
 package final class TimeDropout<T: BLASScalar> {
   /// Probability of dropping an element, in [0, 1).
@@ -15,8 +17,10 @@ package final class TimeDropout<T: BLASScalar> {
   package let maxRows: Int
   /// output: (rows, width), the masked input (training only).
   package let output: Buffer<T>
-  /// mask: (rows, width), 0 or 1 / (1 - rate).
+  /// mask: (rows, width), 0 or 1 / (1 - rate); locked: (N, width), the first N rows.
   let mask: Buffer<T>
+  /// N, the rows of one time step, when the mask is locked across time steps; nil otherwise.
+  package let lockedRows: Int?
   /// bits: (rows, width) uniform random words, drawn from the run's generator per pass.
   private let bits: UnsafeMutablePointer<UInt32>
   private var rows = 0
@@ -24,10 +28,13 @@ package final class TimeDropout<T: BLASScalar> {
 
   /// A dropout layer for up to `maxRows` rows of `width` elements.
   package init(
-    rate: Double, width: Int, maxRows: Int, scratch: ScratchPool<T> = ScratchPool(), scratchName: String = "dropout"
+    rate: Double, width: Int, maxRows: Int, lockedRows: Int? = nil, scratch: ScratchPool<T> = ScratchPool(),
+    scratchName: String = "dropout"
   ) throws {
     precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1), got \(rate)")
+    precondition(lockedRows.map { $0 >= 1 && maxRows % $0 == 0 } ?? true, "locked rows must divide the rows")
     self.rate = rate
+    self.lockedRows = lockedRows
     self.width = width
     self.maxRows = maxRows
     let size = rate > 0 ? maxRows * width : 0
@@ -45,7 +52,9 @@ package final class TimeDropout<T: BLASScalar> {
     self.rows = rows
     applied = training && rate > 0
     guard applied else { return input }
-    let count = rows * width
+    precondition(lockedRows.map { rows % $0 == 0 } ?? true, "rows must be whole time steps")
+    // Locked: the mask of the first time step's rows, reused for the others.
+    let count = (lockedRows ?? rows) * width
     // Two 32-bit words from each 64-bit draw, low half first; keep an element when its word is
     // at least rate · 2³².
     var i = 0
@@ -57,6 +66,9 @@ package final class TimeDropout<T: BLASScalar> {
     }
     let threshold = UInt32(min(rate * 4_294_967_296.0, 4_294_967_295.0))
     T._dropout(count, input, bits, threshold, T(1 / (1 - rate)), mask.pointer, output.pointer)
+    for start in stride(from: count, to: rows * width, by: count) {
+      T._multiply(count, input + start, mask.pointer, output.pointer + start)
+    }
     return UnsafePointer(output.pointer)
   }
 
@@ -65,7 +77,10 @@ package final class TimeDropout<T: BLASScalar> {
   package func backward(dOutput: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
     guard applied else { return dOutput }
     let m = mask.pointer
-    for i in 0..<(rows * width) { dOutput[i] *= m[i] }
+    let count = (lockedRows ?? rows) * width
+    for start in stride(from: 0, to: rows * width, by: count) {
+      for i in 0..<count { dOutput[start + i] *= m[i] }
+    }
     return dOutput
   }
 }

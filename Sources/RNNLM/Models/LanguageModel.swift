@@ -12,13 +12,28 @@ public struct ModelConfig: Codable, Sendable, Equatable {
   public var cell: RecurrentCell
   /// Whether the output layer uses the embedding matrix as its weight (needs D = H).
   public var tied: Bool
-  /// Dropout rate after the embedding, between recurrent layers and before the output layer.
+  /// Dropout rate after the embedding, between recurrent layers and before the output layer
+  /// (each place takes its own rate below when one is given).
   public var dropout: Double
+  /// Dropout rate on the embedding's output (AWD-LSTM's `dropouti`); nil uses ``dropout``.
+  public var inputDropout: Double?
+  /// Dropout rate between recurrent layers (`dropouth`); nil uses ``dropout``.
+  public var hiddenDropout: Double?
+  /// Dropout rate on the last recurrent layer's output (`dropout`); nil uses ``dropout``.
+  public var outputDropout: Double?
+  /// Variational ("locked") dropout: one mask per sequence of a batch, the same at every time
+  /// step, instead of a fresh mask for every element.
+  public var lockedDropout: Bool
+  /// Embedding dropout (`dropoute`): in training, each word of the vocabulary is dropped with
+  /// this probability for the whole batch (its embedding row is zero wherever it occurs) and
+  /// the others are scaled by 1 / (1 − rate).
+  public var embeddingDropout: Double
 
   /// A configuration; see the properties for the meaning of each value.
   public init(
     vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
-    tied: Bool = false, dropout: Double = 0
+    tied: Bool = false, dropout: Double = 0, inputDropout: Double? = nil, hiddenDropout: Double? = nil,
+    outputDropout: Double? = nil, lockedDropout: Bool = false, embeddingDropout: Double = 0
   ) {
     self.vocabularySize = vocabularySize
     self.embeddingSize = embeddingSize
@@ -27,9 +42,23 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     self.cell = cell
     self.tied = tied
     self.dropout = dropout
+    self.inputDropout = inputDropout
+    self.hiddenDropout = hiddenDropout
+    self.outputDropout = outputDropout
+    self.lockedDropout = lockedDropout
+    self.embeddingDropout = embeddingDropout
   }
 
-  /// Decodes a configuration; one without `cell` (written before GRU and RNN existed) is an LSTM.
+  /// The dropout rate after the embedding (position 0), after recurrent layer l (position l + 1)
+  /// below the top, and after the top layer (position L).
+  public func dropoutRate(at position: Int) -> Double {
+    if position == 0 { return inputDropout ?? dropout }
+    if position == layers { return outputDropout ?? dropout }
+    return hiddenDropout ?? dropout
+  }
+
+  /// Decodes a configuration; one without `cell` (written before GRU and RNN existed) is an LSTM,
+  /// and one without the regularisers' fields has them off.
   public init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
@@ -39,6 +68,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     cell = try c.decodeIfPresent(RecurrentCell.self, forKey: .cell) ?? .lstm
     tied = try c.decode(Bool.self, forKey: .tied)
     dropout = try c.decode(Double.self, forKey: .dropout)
+    inputDropout = try c.decodeIfPresent(Double.self, forKey: .inputDropout)
+    hiddenDropout = try c.decodeIfPresent(Double.self, forKey: .hiddenDropout)
+    outputDropout = try c.decodeIfPresent(Double.self, forKey: .outputDropout)
+    lockedDropout = try c.decodeIfPresent(Bool.self, forKey: .lockedDropout) ?? false
+    embeddingDropout = try c.decodeIfPresent(Double.self, forKey: .embeddingDropout) ?? 0
   }
 
   /// Throws ``ConfigurationError`` when the values cannot make a model.
@@ -55,7 +89,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     ] where value > largest {
       throw ConfigurationError("\(name) must be at most \(largest), got \(value)")
     }
-    if !(dropout >= 0 && dropout < 1) { throw ConfigurationError("dropout must be in [0, 1), got \(dropout)") }
+    for (name, rate) in [
+      ("dropout", dropout), ("input dropout", inputDropout ?? 0), ("hidden dropout", hiddenDropout ?? 0),
+      ("output dropout", outputDropout ?? 0), ("embedding dropout", embeddingDropout),
+    ] where !(rate >= 0 && rate < 1) {
+      throw ConfigurationError("\(name) must be in [0, 1), got \(rate)")
+    }
     if tied && embeddingSize != hiddenSize {
       throw ConfigurationError(
         "weight tying needs embedding size = hidden size, got \(embeddingSize) and \(hiddenSize)")
@@ -163,6 +202,7 @@ package final class LanguageModel<T: BLASScalar> {
     let h = config.hiddenSize
     embedding = try TimeEmbedding(
       vocabularySize: config.vocabularySize, dimension: config.embeddingSize, maxRows: rows,
+      dropout: config.embeddingDropout,
       weight: p.value("encoder.weight"), weightGradient: p.gradient("encoder.weight"), scratch: scratch)
     recurrentLayers = try (0..<config.layers).map { l in
       try config.cell.makeLayer(
@@ -176,15 +216,28 @@ package final class LanguageModel<T: BLASScalar> {
       dWeight: p.gradient(decoderWeight), dBias: p.gradient("decoder.bias"), scratch: scratch, scratchName: "decoder")
     dropouts = try (0...config.layers).map { l in
       try TimeDropout(
-        rate: config.dropout, width: l == 0 ? config.embeddingSize : h, maxRows: rows, scratch: scratch,
-        scratchName: "dropout\(l)")
+        rate: config.dropoutRate(at: l), width: l == 0 ? config.embeddingSize : h, maxRows: rows,
+        lockedRows: config.lockedDropout ? batchSize : nil, scratch: scratch, scratchName: "dropout\(l)")
     }
   }
 
   /// Sets every dropout layer's training flag: true while training, false to evaluate.
   package func setTraining(_ on: Bool) {
     for d in dropouts { d.training = on }
+    embedding.training = on
   }
+
+  /// Activation regularisation (AR, Merity et al. 2017): α · mean(d²) over the top layer's
+  /// dropped-out output d is added to the training objective (0: off).
+  package var activationRegularization = 0.0
+  /// Temporal activation regularisation (TAR): β · mean((h_t − h_{t−1})²) over the top layer's
+  /// output h before dropout, consecutive steps of a batch (0: off).
+  package var temporalActivationRegularization = 0.0
+  /// The AR + TAR value of the last training pass (0 when off, or when not training); the
+  /// objective is the mean cross-entropy plus this.
+  package private(set) var lastRegularization = 0.0
+  /// The top layer's output after dropout in the last pass: (rows, H), the output layer's input.
+  private var topOutput: UnsafePointer<T>?
 
   /// Forgets the recurrent state carried between batches (start of a new text).
   package func resetState() {
@@ -204,7 +257,7 @@ package final class LanguageModel<T: BLASScalar> {
   /// t·N + n for token (t, n). They stay valid until the next pass.
   package func logits(inputs: UnsafePointer<Int32>, steps: Int) -> UnsafeMutablePointer<T> {
     let rows = batchSize * steps
-    profiler.time("embedding fwd") { embedding.forward(tokens: inputs, rows: rows) }
+    profiler.time("embedding fwd") { embedding.forward(tokens: inputs, rows: rows, generator: &generator) }
     var x = profiler.time("dropout fwd") {
       dropouts[0].forward(input: embedding.output.pointer, rows: rows, generator: &generator)
     }
@@ -215,6 +268,7 @@ package final class LanguageModel<T: BLASScalar> {
       }
     }
     let hidden = x
+    topOutput = hidden
     profiler.time("output fwd: h·Wᵀ + b") { decoder.forward(input: hidden, rows: rows) }
     return decoder.output.pointer
   }
@@ -236,14 +290,49 @@ package final class LanguageModel<T: BLASScalar> {
       TimeSoftmaxWithLoss.loss(
         scores: scores, targets: targets, rows: rows, classes: config.vocabularySize, gradient: gradient)
     }
+    // AR and TAR on the top layer's output, in training only.
+    let (alpha, beta) = (activationRegularization, temporalActivationRegularization)
+    let regularize = embedding.training && (alpha > 0 || beta > 0)
+    let width = config.hiddenSize
+    let dropped = topOutput!
+    let raw = recurrentLayers[recurrentLayers.count - 1].output
+    lastRegularization = 0
+    if regularize {
+      var ar = 0.0
+      for i in 0..<(rows * width) { ar += Double(dropped[i]) * Double(dropped[i]) }
+      var tar = 0.0
+      for i in (batchSize * width)..<(rows * width) {
+        let d = Double(raw[i]) - Double(raw[i - batchSize * width])
+        tar += d * d
+      }
+      lastRegularization = alpha * ar / Double(rows * width)
+      if steps > 1 { lastRegularization += beta * tar / Double((steps - 1) * batchSize * width) }
+    }
     guard gradient else { return total }
 
     profiler.time("output bwd: dW, db, dX") { decoder.backward(dOutput: decoder.output.pointer) }
     var dx = decoder.dInput.pointer
+    if regularize && alpha > 0 {
+      // d/dd of α · mean(d²): 2α · d / count, into the gradient of the dropped-out output.
+      let k = T(2 * alpha / Double(rows * width))
+      for i in 0..<(rows * width) { dx[i] += k * dropped[i] }
+    }
     // Index loops: reversing `enumerated()` builds an array, an allocation in every step.
     for l in recurrentLayers.indices.reversed() {
       let d = dx
-      recurrentLayers[l].backward(dOutput: profiler.time("dropout bwd") { dropouts[l + 1].backward(dOutput: d) })
+      let dRaw = profiler.time("dropout bwd") { dropouts[l + 1].backward(dOutput: d) }
+      if regularize && beta > 0 && steps > 1 && l == recurrentLayers.count - 1 {
+        // d/dh_t of β · mean((h_t − h_{t−1})²): 2β/count · ((h_t − h_{t−1}) − (h_{t+1} − h_t)).
+        let k = T(2 * beta / Double((steps - 1) * batchSize * width))
+        let stride = batchSize * width
+        for i in 0..<(rows * width) {
+          var g = T(0)
+          if i >= stride { g += raw[i] - raw[i - stride] }
+          if i + stride < rows * width { g -= raw[i + stride] - raw[i] }
+          dRaw[i] += k * g
+        }
+      }
+      recurrentLayers[l].backward(dOutput: dRaw)
       dx = recurrentLayers[l].dInput.pointer
     }
     let d = dx

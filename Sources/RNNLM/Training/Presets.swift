@@ -24,6 +24,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// L2 weight decay: weightDecay · θ is added to every gradient (after clipping), as
   /// `torch.optim`'s `weight_decay` does; 0 turns it off.
   public var weightDecay = 0.0
+  /// Activation regularisation α: α · mean(d²) of the top layer's dropped-out output is added
+  /// to the objective (AWD-LSTM's `alpha`); 0 turns it off.
+  public var activationRegularization = 0.0
+  /// Temporal activation regularisation β: β · mean((h_t − h_{t−1})²) of the top layer's
+  /// output (AWD-LSTM's `beta`); 0 turns it off.
+  public var temporalActivationRegularization = 0.0
 
   /// The defaults: the book's small-model run with pytorch/examples' decay.
   public init() {}
@@ -43,6 +49,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     seed = try c.decode(UInt64.self, forKey: .seed)
     optimizer = try c.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? .sgd
     weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? 0
+    activationRegularization = try c.decodeIfPresent(Double.self, forKey: .activationRegularization) ?? 0
+    temporalActivationRegularization =
+      try c.decodeIfPresent(Double.self, forKey: .temporalActivationRegularization) ?? 0
   }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.
@@ -59,8 +68,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
     if evalBatchSize < 1 { throw ConfigurationError("evaluation batch size must be at least 1, got \(evalBatchSize)") }
     if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
-    if !(weightDecay >= 0) || !weightDecay.isFinite {
-      throw ConfigurationError("weight decay must be 0 (off) or positive, got \(weightDecay)")
+    for (name, value) in [
+      ("weight decay", weightDecay), ("activation regularisation (AR)", activationRegularization),
+      ("temporal activation regularisation (TAR)", temporalActivationRegularization),
+    ] where !(value >= 0) || !value.isFinite {
+      throw ConfigurationError("\(name) must be 0 (off) or positive, got \(value)")
     }
   }
 }
@@ -75,6 +87,11 @@ public struct Preset: Sendable {
   public var cell: RecurrentCell = .lstm
   /// Output layer tied to the embedding; dropout rate.
   public var tied: Bool, dropout: Double
+  /// Separate dropout rates after the embedding, between layers and after the top layer (nil:
+  /// ``dropout``), variational (locked) dropout, and embedding (word) dropout; see
+  /// ``ModelConfig``.
+  public var inputDropout: Double? = nil, hiddenDropout: Double? = nil, outputDropout: Double? = nil
+  public var lockedDropout = false, embeddingDropout = 0.0
   /// The run's hyper-parameters.
   public var training: TrainingOptions
 
@@ -120,6 +137,7 @@ public struct Preset: Sendable {
   public func modelConfig(vocabularySize: Int) -> ModelConfig {
     ModelConfig(
       vocabularySize: vocabularySize, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers, cell: cell,
-      tied: tied, dropout: dropout)
+      tied: tied, dropout: dropout, inputDropout: inputDropout, hiddenDropout: hiddenDropout,
+      outputDropout: outputDropout, lockedDropout: lockedDropout, embeddingDropout: embeddingDropout)
   }
 }

@@ -130,6 +130,8 @@ public final class Trainer {
       scratch: model.scratch)
     evaluator.setTraining(false)
     optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
+    model.activationRegularization = options.activationRegularization
+    model.temporalActivationRegularization = options.temporalActivationRegularization
     state = RunState(learningRate: options.learningRate, generator: model.generator)
   }
 
