@@ -165,6 +165,11 @@ def format_problem(data):
         return "optimizer"
     for m in moments:
         expected[f"optimizer.{m}"] = [parameters]
+    try:
+        if isinstance(json.loads(meta["state"]).get("averagedSteps"), int):
+            expected["asgd.average"] = [parameters]
+    except Exception:
+        return "state unreadable"
     for l in range(layers):
         for s in states:
             expected[f"state.{s}_l{l}"] = [batch, h]
@@ -184,7 +189,7 @@ def format_problem(data):
             return f"{name}: size"
         ranges.append((begin, end))
     for name in expected:
-        if name not in header and not name.startswith(("rnn.bias_hh", "state.", "optimizer.")):
+        if name not in header and not name.startswith(("rnn.bias_hh", "state.", "optimizer.", "asgd.")):
             return f"{name} missing"
     position = 0
     for begin, end in sorted(ranges):

@@ -38,6 +38,15 @@ public struct TrainingFlags: ParsableArguments {
     name: .customLong("embedding-dropout"),
     help: "Drop whole words of the embedding with this probability per batch (default 0).")
   public var embeddingDropout: Double?
+  @Option(
+    name: .customLong("weight-drop"),
+    help: "DropConnect on every layer's W_hh with this probability, one mask per batch (default 0).")
+  public var weightDrop: Double?
+  @Flag(
+    name: .customLong("asgd"),
+    help: "NT-ASGD: average the parameters once validation stalls (see --nonmono); evaluate and save the average.")
+  public var asgd = false
+  @Option(help: "NT-ASGD's non-monotone interval in epochs (default 5).") public var nonmono: Int?
   @Option(help: "Activation regularisation α on the top layer's output (default 0).") public var ar: Double?
   @Option(help: "Temporal activation regularisation β on the top layer's output (default 0).")
   public var tar: Double?
@@ -90,7 +99,10 @@ public struct TrainingFlags: ParsableArguments {
     if dropoutOutput != nil { given.append("--dropout-output") }
     if lockedDropout { given.append("--locked-dropout") }
     if embeddingDropout != nil { given.append("--embedding-dropout") }
+    if weightDrop != nil { given.append("--weight-drop") }
     if ar != nil { given.append("--ar") }
+    if asgd { given.append("--asgd") }
+    if nonmono != nil { given.append("--nonmono") }
     if tar != nil { given.append("--tar") }
     if lr != nil { given.append("--lr") }
     if optimizer != nil { given.append("--optimizer") }
@@ -134,7 +146,10 @@ public struct TrainingFlags: ParsableArguments {
     if let dropoutOutput { p.outputDropout = dropoutOutput }
     if lockedDropout { p.lockedDropout = true }
     if let embeddingDropout { p.embeddingDropout = embeddingDropout }
+    if let weightDrop { p.weightDrop = weightDrop }
     if let ar { p.training.activationRegularization = ar }
+    if asgd { p.training.averaging = true }
+    if let nonmono { p.training.nonmono = nonmono }
     if let tar { p.training.temporalActivationRegularization = tar }
     if let optimizer {
       p.training.optimizer = optimizer
@@ -182,8 +197,10 @@ func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
   }
   if c.lockedDropout { parts.append("locked") }
   if c.embeddingDropout > 0 { parts.append("embedding dropout \(c.embeddingDropout)") }
+  if c.weightDrop > 0 { parts.append("weight drop \(c.weightDrop)") }
   if t.activationRegularization > 0 { parts.append("AR \(t.activationRegularization)") }
   if t.temporalActivationRegularization > 0 { parts.append("TAR \(t.temporalActivationRegularization)") }
+  if t.averaging { parts.append("NT-ASGD, nonmono \(t.nonmono)") }
   return parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
 }
 

@@ -213,6 +213,8 @@ func formatCheck(_ bytes: [UInt8]) -> String? {
   let optimizer = training["optimizer"] as? String ?? "sgd"
   guard let moments = ["sgd": [], "adam": ["m", "v"], "rmsprop": ["v"]][optimizer] else { return "optimizer" }
   for m in moments { expected["optimizer.\(m)"] = [parameters] }
+  let state = meta["state"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+  if state?["averagedSteps"] is Int { expected["asgd.average"] = [parameters] }
   var ranges: [(Int, Int)] = []
   for (name, value) in header where name != "__metadata__" {
     guard let e = value as? [String: Any], e["dtype"] as? String == "F32", let shape = e["shape"] as? [Int],

@@ -136,4 +136,35 @@ import Testing
     embedding.forward(tokens: tokens, rows: tokens.count, generator: &g)
     #expect(embedding.output.pointer[0] == store.values.pointer[Int(tokens[0]) * d])
   }
+
+  /// Weight drop: one mask over W_hh for the batch (its statistics and scale), the loops read
+  /// the masked copy, the stored weights are unchanged by the pass, the gradient is zero where
+  /// the mask dropped, and evaluation reads the stored weights.
+  @Test func weightDropMasksTheRecurrentWeights() throws {
+    let config = ModelConfig(vocabularySize: 9, embeddingSize: 8, hiddenSize: 8, layers: 1, weightDrop: 0.5)
+    var g = SeededGenerator(seed: 5)
+    let m = try LanguageModel<Float>(config: config, batchSize: 4, maxSteps: 5, generator: &g)
+    let weights = m.recurrentWeights[0]
+    let before = Array(UnsafeBufferPointer(start: weights.storedWHH, count: 4 * 8 * 8))
+    let inputs = (0..<20).map { Int32($0 % 9) }
+    m.setTraining(true)
+    m.parameters.zeroGradients()
+    _ = m.loss(inputs: inputs, targets: inputs.reversed(), steps: 5, gradient: true)
+    let drop = try #require(weights.weightDrop)
+    #expect(drop.active && weights.wHH == drop.masked.pointer)
+    #expect(Array(UnsafeBufferPointer(start: weights.storedWHH, count: before.count)) == before)
+    let mask = drop.mask.array
+    let kept = mask.filter { $0 != 0 }.count
+    let sigma = (Double(mask.count) * 0.25).squareRoot()
+    #expect(abs(Double(kept) - Double(mask.count) / 2) < 5 * sigma)
+    for i in mask.indices {
+      #expect(mask[i] == 0 || mask[i] == 2)
+      #expect(drop.masked.pointer[i] == before[i] * mask[i])
+      if mask[i] == 0 { #expect(weights.dWHH[i] == 0) }
+    }
+    #expect((0..<mask.count).contains { weights.dWHH[$0] != 0 })
+    m.setTraining(false)
+    _ = m.loss(inputs: inputs, targets: inputs, steps: 5, gradient: false)
+    #expect(!drop.active && weights.wHH == weights.storedWHH)
+  }
 }

@@ -211,14 +211,15 @@ import Testing
   }
 
   /// The whole model in training with every regulariser on — separate dropout rates, locked
-  /// dropout, embedding dropout, AR and TAR — against central differences of the objective
+  /// dropout, embedding dropout, weight drop, AR and TAR — against central differences of the objective
   /// (mean cross-entropy + AR + TAR), the masks held fixed by drawing them from the same
   /// generator state for every evaluation.
   @Test(arguments: RecurrentCell.allCases)
   func wholeModelWithRegularisers(cell: RecurrentCell) throws {
     let config = ModelConfig(
       vocabularySize: 7, embeddingSize: 4, hiddenSize: 4, layers: 2, cell: cell, tied: true, dropout: 0.3,
-      inputDropout: 0.2, hiddenDropout: 0.25, outputDropout: 0.4, lockedDropout: true, embeddingDropout: 0.2)
+      inputDropout: 0.2, hiddenDropout: 0.25, outputDropout: 0.4, lockedDropout: true, embeddingDropout: 0.2,
+      weightDrop: 0.3)
     let (n, steps) = (3, 4)
     let m = try Self.model(config, n: n, steps: steps, seed: 41)
     m.setTraining(true)

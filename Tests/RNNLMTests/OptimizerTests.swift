@@ -71,4 +71,17 @@ import Testing
     for i in 0..<n { worst = max(worst, abs(Double(f.values.pointer[i]) - d.values.pointer[i])) }
     #expect(worst < 1e-5, "largest difference \(worst)")
   }
+
+  /// NT-ASGD's average is the mean of the iterates added to it.
+  @Test func averageIsTheMeanOfTheIterates() throws {
+    var g = SeededGenerator(seed: 6)
+    let iterates = (0..<7).map { _ in randomArray(5, &g) }
+    let average = try ParameterAverage<Double>(count: 5)
+    for (k, theta) in iterates.enumerated() {
+      average.add(theta)
+      let mean = (0..<5).map { i in iterates[...k].reduce(0.0) { $0 + $1[i] } / Double(k + 1) }
+      #expect(zip(average.values.array, mean).allSatisfy { abs($0 - $1) < 1e-14 }, "after \(k + 1) iterates")
+    }
+    #expect(average.count == 7)
+  }
 }

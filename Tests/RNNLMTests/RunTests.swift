@@ -187,6 +187,37 @@ import Testing
     #expect(try !Trainer(resuming: best).resumedWithCarriedState)
   }
 
+  /// NT-ASGD: once validation stalls the run averages the parameters; the average travels in
+  /// last.safetensors with its count, and a run stopped and resumed while averaging equals the
+  /// uninterrupted one bit for bit.
+  @Test func averagingTriggersAndResumesExactly() throws {
+    let data = try Self.dataset()
+    func trainer() throws -> Trainer {
+      var o = Self.options(epochs: 5)
+      (o.averaging, o.nonmono, o.learningRate, o.learningRateDecay) = (true, 0, 6, 1)
+      return try Trainer(config: Self.config, options: o, vocabulary: data.vocabulary.words)
+    }
+    let whole = try trainer()
+    let wholeReport = try whole.run(data)
+    let started = try #require(
+      whole.state.averagedSteps, "validation never stalled: \(wholeReport.epochs.map(\.validPerplexity))")
+    #expect(started > 0 && whole.average!.count == started)
+
+    let dir = try Self.directory()
+    let last = (dir as NSString).appendingPathComponent("last.safetensors")
+    let perEpoch = try TrainingBatches(corpus: data.train, batchSize: 4, steps: 5).batchesPerEpoch
+    // Stop a few batches before the end, while averaging.
+    _ = try trainer().run(data, limits: RunLimits(maxBatches: 5 * perEpoch - 3, saveDirectory: dir))
+    let saved = try Checkpoint.read(from: last)
+    #expect(saved.state.averagedSteps != nil && saved.optimizerState.count == 1)
+    let resumed = try Trainer(resuming: saved)
+    #expect(resumed.resumedWithCarriedState)
+    let report = try resumed.run(data, limits: RunLimits(saveDirectory: dir))
+    #expect(report.epochs.map(\.validPerplexity) == wholeReport.epochs.map(\.validPerplexity))
+    #expect(report.testPerplexity == wholeReport.testPerplexity)
+    #expect(resumed.average!.values.array == whole.average!.values.array)
+  }
+
   /// best.safetensors carries no recurrent state: resuming from it works and says it is not exact;
   /// a carried state of the wrong shape is refused rather than dropped.
   @Test func carriedStateOnResume() throws {

@@ -52,6 +52,8 @@ public struct RunState: Codable, Sendable, Equatable {
   public var history: [EpochRecord] = []
   /// Updates the optimizer has made (Adam's t); nil for SGD and for runs saved before it existed.
   public var optimizerSteps: Int?
+  /// Iterates in NT-ASGD's average; nil until averaging began (and without `averaging`).
+  public var averagedSteps: Int?
 
   /// A state at the start of a run.
   public init(learningRate: Double, generator: SeededGenerator) {
@@ -133,9 +135,16 @@ public struct Checkpoint {
   /// The training model's carried state per layer, bottom first: the cell's state tensors in
   /// ``RecurrentCell/stateNames`` order, each (N, H); empty when not saved.
   public var recurrentStates: [[[Float]]]
-  /// The optimizer's state tensors in ``OptimizerKind/stateNames`` order (Adam's m and v,
-  /// RMSprop's v), each of the parameters' size; empty for SGD or when not saved.
+  /// The optimizer's state tensors in ``optimizerTensorNames(training:state:)`` order (Adam's m
+  /// and v, RMSprop's v, then NT-ASGD's average), each of the parameters' size; empty when there
+  /// are none or they were not saved.
   public var optimizerState: [[Float]]
+
+  /// The names of the optimizer's state tensors a run of these options in this state saves:
+  /// ``OptimizerKind/stateNames``, then `asgd.average` once NT-ASGD has begun averaging.
+  public static func optimizerTensorNames(training: TrainingOptions, state: RunState) -> [String] {
+    training.optimizer.stateNames + (state.averagedSteps != nil ? ["asgd.average"] : [])
+  }
 
   /// A checkpoint of the given parts.
   public init(
@@ -261,7 +270,8 @@ public struct Checkpoint {
         extras += values
       }
     }
-    for (i, (name, values)) in zip(training.optimizer.stateNames, optimizerState).enumerated() {
+    for (i, (name, values)) in zip(optimizerTensorNames(training: training, state: state), optimizerState).enumerated()
+    {
       tensors.append((name, [values.count], 2 + i, 0, values.count))
     }
 
@@ -360,6 +370,7 @@ public struct Checkpoint {
     do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
     let training = try field("training", TrainingOptions.self)
     do { try training.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
+    let runState = try field("state", RunState.self)
 
     // Every entry is a float32 tensor with a shape and a byte range of 4 bytes per element.
     var tensors: [String: TensorEntry] = [:]
@@ -433,7 +444,7 @@ public struct Checkpoint {
       }
     }
     let parameterCount = config.parameterLayout.reduce(0) { $0 + $1.shape.reduce(1, *) }
-    for name in training.optimizer.stateNames { expected[name] = [parameterCount] }
+    for name in optimizerTensorNames(training: training, state: runState) { expected[name] = [parameterCount] }
     var stateNames: [String] = []
     for l in 0..<config.layers {
       for s in config.cell.stateNames {
@@ -460,7 +471,7 @@ public struct Checkpoint {
       throw CheckpointError.mismatch(
         path: path, reason: "it holds \(statesPresent) of the \(stateNames.count) carried-state tensors")
     }
-    let optimizerNames = training.optimizer.stateNames
+    let optimizerNames = optimizerTensorNames(training: training, state: runState)
     let optimizerPresent = optimizerNames.filter { tensors[$0] != nil }.count
     if optimizerPresent != 0 && optimizerPresent != optimizerNames.count {
       throw CheckpointError.mismatch(
@@ -477,7 +488,7 @@ public struct Checkpoint {
       throw CheckpointError.mismatch(path: path, reason: "its vocabulary lists a word twice")
     }
     return Header(
-      tensors: tensors, config: config, training: training, state: try field("state", RunState.self),
+      tensors: tensors, config: config, training: training, state: runState,
       vocabulary: vocabulary, dataStart: dataStart)
   }
 
@@ -514,7 +525,7 @@ public struct Checkpoint {
     if h.tensors["state.\(config.cell.stateNames[0])_l0"] != nil {
       recurrentStates = (0..<config.layers).map { l in config.cell.stateNames.map { values("state.\($0)_l\(l)")! } }
     }
-    let optimizerState = h.training.optimizer.stateNames.compactMap { values($0) }
+    let optimizerState = optimizerTensorNames(training: h.training, state: h.state).compactMap { values($0) }
     return Checkpoint(
       config: config, training: h.training, state: h.state, vocabulary: h.vocabulary, parameters: parameters,
       recurrentStates: recurrentStates, optimizerState: optimizerState)

@@ -55,12 +55,13 @@ public enum RecurrentCell: String, Codable, Sendable, CaseIterable, CustomString
     2 * Double(inputSize + h) * Double(gateCount * h)
   }
 
-  /// A layer of this cell over the parameters of layer `l` in `parameters`.
+  /// A layer of this cell over the parameters of layer `l` in `parameters` (or over `weights`,
+  /// their views, when given).
   package func makeLayer<T: BLASScalar>(
     layer l: Int, inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int, parameters p: ParameterStore<T>,
-    scratch: ScratchPool<T>
+    scratch: ScratchPool<T>, weights given: RecurrentWeights<T>? = nil
   ) throws -> any RecurrentLayer<T> {
-    let weights = RecurrentWeights(store: p, layer: l, recurrentBias: hasRecurrentBias)
+    let weights = try given ?? RecurrentWeights(store: p, layer: l, recurrentBias: hasRecurrentBias)
     let name = "\(rawValue)\(l)"
     switch self {
     case .lstm:
@@ -115,16 +116,30 @@ extension RecurrentLayer {
 /// and for the GRU b_hh (G·H); nil where the cell has no recurrent bias. Views into a
 /// ``ParameterStore`` keep the store alive.
 package struct RecurrentWeights<T: BLASScalar> {
-  package let wIH, wHH, bias: UnsafeMutablePointer<T>
+  package let wIH, bias: UnsafeMutablePointer<T>
   package let dWIH, dWHH, dBias: UnsafeMutablePointer<T>
+  /// W_hh as stored in the parameters.
+  package let storedWHH: UnsafeMutablePointer<T>
+  /// Weight drop (DropConnect on W_hh), when the model uses it.
+  package let weightDrop: WeightDrop<T>?
+  /// The W_hh the time loops read: the masked copy while weight drop is active for a pass,
+  /// else the stored weights.
+  package var wHH: UnsafeMutablePointer<T> {
+    if let weightDrop, weightDrop.active { return weightDrop.masked.pointer }
+    return storedWHH
+  }
   package let recurrentBias, dRecurrentBias: UnsafeMutablePointer<T>?
   /// What owns the memory the views point into, kept alive as long as the views.
   private let owner: AnyObject?
 
-  /// The views of layer `l` in `store`.
-  package init(store p: ParameterStore<T>, layer l: Int, recurrentBias: Bool) {
+  /// The views of layer `l` in `store`, with weight drop of rate `weightDrop` (0: none).
+  package init(store p: ParameterStore<T>, layer l: Int, recurrentBias: Bool, weightDrop: Double = 0) throws {
     owner = p
-    (wIH, wHH, bias) = (p.value("rnn.weight_ih_l\(l)"), p.value("rnn.weight_hh_l\(l)"), p.value("rnn.bias_ih_l\(l)"))
+    (wIH, storedWHH, bias) = (
+      p.value("rnn.weight_ih_l\(l)"), p.value("rnn.weight_hh_l\(l)"), p.value("rnn.bias_ih_l\(l)")
+    )
+    let count = p.views.first { $0.name == "rnn.weight_hh_l\(l)" }!.count
+    self.weightDrop = weightDrop > 0 ? try WeightDrop(rate: weightDrop, count: count) : nil
     (dWIH, dWHH, dBias) = (
       p.gradient("rnn.weight_ih_l\(l)"), p.gradient("rnn.weight_hh_l\(l)"), p.gradient("rnn.bias_ih_l\(l)")
     )
@@ -159,4 +174,57 @@ func projectInputBackward<T: BLASScalar>(
     ldc: inputSize)
   if let dBias { T._addColumnSums(rows, width, dA, dBias) }
   gemm(m: rows, n: inputSize, k: width, a: dA, lda: width, b: wIH, ldb: inputSize, c: dInput, ldc: inputSize)
+}
+
+// MARK: - Weight drop
+
+/// DropConnect on a layer's W_hh (AWD-LSTM's weight drop): before a training pass, every element
+/// of W_hh is dropped with probability p and the others are scaled by 1 / (1 − p), one mask for
+/// the whole batch; the time loops read the masked copy, so they run as fast as without it, and
+/// the gradient of the stored weights is the masked copy's gradient times the mask.
+package final class WeightDrop<T: BLASScalar> {
+  /// The probability of dropping an element.
+  package let rate: Double
+  /// masked: (G·H, H), the weights the loops read during an active pass.
+  package let masked: Buffer<T>
+  /// mask: (G·H, H), 0 or 1 / (1 − p).
+  package let mask: Buffer<T>
+  private let bits: UnsafeMutablePointer<UInt32>
+  /// Whether the current pass reads the masked copy.
+  package private(set) var active = false
+
+  init(rate: Double, count: Int) throws {
+    precondition(rate >= 0 && rate < 1, "weight drop must be in [0, 1), got \(rate)")
+    self.rate = rate
+    masked = try Buffer(count: count)
+    mask = try Buffer(count: count)
+    bits = .allocate(capacity: max(count, 1))
+  }
+
+  deinit { bits.deallocate() }
+
+  /// Draws a mask from `generator` and fills ``masked`` from `weights`, for a training pass; or,
+  /// when not training, makes the loops read the stored weights.
+  package func prepare(weights: UnsafePointer<T>, training: Bool, generator: inout SeededGenerator) {
+    active = training
+    guard training else { return }
+    let count = masked.count
+    var i = 0
+    while i < count {
+      let draw = generator.next()
+      bits[i] = UInt32(truncatingIfNeeded: draw)
+      if i + 1 < count { bits[i + 1] = UInt32(truncatingIfNeeded: draw >> 32) }
+      i += 2
+    }
+    let threshold = UInt32(min(rate * 4_294_967_296.0, 4_294_967_295.0))
+    T._dropout(count, weights, bits, threshold, T(1 / (1 - rate)), mask.pointer, masked.pointer)
+  }
+
+  /// Turns the gradient of the masked copy (accumulated alone in `gradient` during the pass)
+  /// into the gradient of the stored weights: gradient ⊙ mask.
+  package func maskGradient(_ gradient: UnsafeMutablePointer<T>) {
+    guard active else { return }
+    let m = mask.pointer
+    for i in 0..<masked.count { gradient[i] *= m[i] }
+  }
 }

@@ -28,12 +28,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
   /// this probability for the whole batch (its embedding row is zero wherever it occurs) and
   /// the others are scaled by 1 / (1 − rate).
   public var embeddingDropout: Double
+  /// Weight drop (DropConnect) on every layer's W_hh (`wdrop`): in training, each element of
+  /// W_hh is dropped with this probability for the whole batch.
+  public var weightDrop: Double
 
   /// A configuration; see the properties for the meaning of each value.
   public init(
     vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
     tied: Bool = false, dropout: Double = 0, inputDropout: Double? = nil, hiddenDropout: Double? = nil,
-    outputDropout: Double? = nil, lockedDropout: Bool = false, embeddingDropout: Double = 0
+    outputDropout: Double? = nil, lockedDropout: Bool = false, embeddingDropout: Double = 0, weightDrop: Double = 0
   ) {
     self.vocabularySize = vocabularySize
     self.embeddingSize = embeddingSize
@@ -47,6 +50,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     self.outputDropout = outputDropout
     self.lockedDropout = lockedDropout
     self.embeddingDropout = embeddingDropout
+    self.weightDrop = weightDrop
   }
 
   /// The dropout rate after the embedding (position 0), after recurrent layer l (position l + 1)
@@ -73,6 +77,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     outputDropout = try c.decodeIfPresent(Double.self, forKey: .outputDropout)
     lockedDropout = try c.decodeIfPresent(Bool.self, forKey: .lockedDropout) ?? false
     embeddingDropout = try c.decodeIfPresent(Double.self, forKey: .embeddingDropout) ?? 0
+    weightDrop = try c.decodeIfPresent(Double.self, forKey: .weightDrop) ?? 0
   }
 
   /// Throws ``ConfigurationError`` when the values cannot make a model.
@@ -91,7 +96,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
     for (name, rate) in [
       ("dropout", dropout), ("input dropout", inputDropout ?? 0), ("hidden dropout", hiddenDropout ?? 0),
-      ("output dropout", outputDropout ?? 0), ("embedding dropout", embeddingDropout),
+      ("output dropout", outputDropout ?? 0), ("embedding dropout", embeddingDropout), ("weight drop", weightDrop),
     ] where !(rate >= 0 && rate < 1) {
       throw ConfigurationError("\(name) must be in [0, 1), got \(rate)")
     }
@@ -148,6 +153,8 @@ package final class LanguageModel<T: BLASScalar> {
   package let embedding: TimeEmbedding<T>
   /// One per recurrent layer, bottom first.
   package let recurrentLayers: [any RecurrentLayer<T>]
+  /// Each recurrent layer's weight views (and its weight drop), bottom first.
+  package let recurrentWeights: [RecurrentWeights<T>]
   /// The output layer (tied or not).
   package let decoder: TimeAffine<T>
   /// Dropout after the embedding (index 0) and after each recurrent layer (index l + 1).
@@ -204,10 +211,15 @@ package final class LanguageModel<T: BLASScalar> {
       vocabularySize: config.vocabularySize, dimension: config.embeddingSize, maxRows: rows,
       dropout: config.embeddingDropout,
       weight: p.value("encoder.weight"), weightGradient: p.gradient("encoder.weight"), scratch: scratch)
+    let weights = try (0..<config.layers).map { l in
+      try RecurrentWeights(
+        store: p, layer: l, recurrentBias: config.cell.hasRecurrentBias, weightDrop: config.weightDrop)
+    }
+    recurrentWeights = weights
     recurrentLayers = try (0..<config.layers).map { l in
       try config.cell.makeLayer(
         layer: l, inputSize: l == 0 ? config.embeddingSize : h, hiddenSize: h, batchSize: batchSize,
-        maxSteps: maxSteps, parameters: p, scratch: scratch)
+        maxSteps: maxSteps, parameters: p, scratch: scratch, weights: weights[l])
     }
     let decoderWeight = config.tied ? "encoder.weight" : "decoder.weight"
     decoder = try TimeAffine(
@@ -262,6 +274,9 @@ package final class LanguageModel<T: BLASScalar> {
       dropouts[0].forward(input: embedding.output.pointer, rows: rows, generator: &generator)
     }
     for l in recurrentLayers.indices {
+      if let drop = recurrentWeights[l].weightDrop {
+        drop.prepare(weights: recurrentWeights[l].storedWHH, training: embedding.training, generator: &generator)
+      }
       recurrentLayers[l].forward(input: x, steps: steps)
       x = profiler.time("dropout fwd") {
         dropouts[l + 1].forward(input: recurrentLayers[l].output, rows: rows, generator: &generator)
@@ -279,8 +294,10 @@ package final class LanguageModel<T: BLASScalar> {
   ///   - inputs: (steps, N) time-major token ids.
   ///   - targets: (steps, N) the ids to predict.
   ///   - steps: time steps in this batch, 1...maxSteps.
-  ///   - gradient: when true, also backpropagates the MEAN loss and ADDS the gradients into
-  ///     ``parameters``' gradient buffer (call ``ParameterStore/zeroGradients()`` first).
+  ///   - gradient: when true, also backpropagates the MEAN loss (plus AR and TAR) and ADDS the
+  ///     gradients into ``parameters``' gradient buffer (call ``ParameterStore/zeroGradients()``
+  ///     first; with weight drop the W_hh gradients must start from zero, as they are masked in
+  ///     place).
   package func loss(
     inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int, gradient: Bool
   ) -> Double {
@@ -333,6 +350,7 @@ package final class LanguageModel<T: BLASScalar> {
         }
       }
       recurrentLayers[l].backward(dOutput: dRaw)
+      recurrentWeights[l].weightDrop?.maskGradient(recurrentWeights[l].dWHH)
       dx = recurrentLayers[l].dInput.pointer
     }
     let d = dx

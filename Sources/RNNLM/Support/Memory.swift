@@ -54,7 +54,9 @@ extension ModelConfig {
     // Per row: embedding output and its dropout mask (2D); per layer gates (G·H), states and
     // their copies (≈ 3H), input gradient (D or H) and dropout mask (H); scores (V) and dX (H).
     let perRow = 2 * d + l * (g * h + 4 * h) + d + (l - 1) * h + v + h
-    return Double(scalarBytes) * (2 * parameters + rows * perRow)
+    // Weight drop keeps a masked copy of every W_hh and its mask.
+    let weightDropCopies = weightDrop > 0 ? 2 * l * g * h * h : 0
+    return Double(scalarBytes) * (2 * parameters + rows * perRow + weightDropCopies)
   }
 
   /// Throws an ``AllocationError`` naming the sizes, the bytes needed and the machine's

@@ -92,3 +92,29 @@ package enum Optimizer {
     return norm
   }
 }
+
+/// The running mean of the parameters over the updates since averaging began: NT-ASGD's
+/// average (Merity et al. 2017; `torch.optim.ASGD` with t0 = 0, λ = 0). After the k-th update,
+/// average = (θ_1 + … + θ_k) / k.
+package final class ParameterAverage<T: BLASScalar> {
+  /// The average, one per parameter.
+  package let values: Buffer<T>
+  /// Iterates averaged so far (k).
+  package var count = 0
+
+  /// An empty average for `count` parameters.
+  package init(count: Int) throws { values = try Buffer(count: count) }
+
+  /// Adds the iterate θ: average += (θ − average) / k.
+  package func add(_ theta: UnsafePointer<T>) {
+    count += 1
+    let n = values.count
+    if count == 1 {
+      values.pointer.update(from: theta, count: n)
+      return
+    }
+    let k = Double(count)
+    T._scale(n, T(1 - 1 / k), values.pointer)
+    T._axpy(n, T(1 / k), theta, values.pointer)
+  }
+}

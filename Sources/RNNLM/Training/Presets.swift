@@ -30,6 +30,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// Temporal activation regularisation β: β · mean((h_t − h_{t−1})²) of the top layer's
   /// output (AWD-LSTM's `beta`); 0 turns it off.
   public var temporalActivationRegularization = 0.0
+  /// NT-ASGD: once validation has not improved on the best of all but the last ``nonmono``
+  /// epochs, the parameters are averaged over every update from then on, and validation, test
+  /// and best.safetensors use the average.
+  public var averaging = false
+  /// The non-monotone interval of NT-ASGD's trigger, in epochs (AWD-LSTM's `nonmono`, 5).
+  public var nonmono = 5
 
   /// The defaults: the book's small-model run with pytorch/examples' decay.
   public init() {}
@@ -52,6 +58,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     activationRegularization = try c.decodeIfPresent(Double.self, forKey: .activationRegularization) ?? 0
     temporalActivationRegularization =
       try c.decodeIfPresent(Double.self, forKey: .temporalActivationRegularization) ?? 0
+    averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? false
+    nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? 5
   }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.
@@ -68,6 +76,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
     if evalBatchSize < 1 { throw ConfigurationError("evaluation batch size must be at least 1, got \(evalBatchSize)") }
     if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
+    if nonmono < 0 { throw ConfigurationError("nonmono must be 0 or more, got \(nonmono)") }
     for (name, value) in [
       ("weight decay", weightDecay), ("activation regularisation (AR)", activationRegularization),
       ("temporal activation regularisation (TAR)", temporalActivationRegularization),
@@ -88,10 +97,10 @@ public struct Preset: Sendable {
   /// Output layer tied to the embedding; dropout rate.
   public var tied: Bool, dropout: Double
   /// Separate dropout rates after the embedding, between layers and after the top layer (nil:
-  /// ``dropout``), variational (locked) dropout, and embedding (word) dropout; see
-  /// ``ModelConfig``.
+  /// ``dropout``), variational (locked) dropout, embedding (word) dropout and weight drop on
+  /// W_hh; see ``ModelConfig``.
   public var inputDropout: Double? = nil, hiddenDropout: Double? = nil, outputDropout: Double? = nil
-  public var lockedDropout = false, embeddingDropout = 0.0
+  public var lockedDropout = false, embeddingDropout = 0.0, weightDrop = 0.0
   /// The run's hyper-parameters.
   public var training: TrainingOptions
 
@@ -138,6 +147,7 @@ public struct Preset: Sendable {
     ModelConfig(
       vocabularySize: vocabularySize, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers, cell: cell,
       tied: tied, dropout: dropout, inputDropout: inputDropout, hiddenDropout: hiddenDropout,
-      outputDropout: outputDropout, lockedDropout: lockedDropout, embeddingDropout: embeddingDropout)
+      outputDropout: outputDropout, lockedDropout: lockedDropout, embeddingDropout: embeddingDropout,
+      weightDrop: weightDrop)
   }
 }

@@ -104,6 +104,11 @@ public final class Trainer {
   package let evaluator: LanguageModel<Float>
   /// The optimizer's moments (Adam, RMSprop) and update count.
   package let optimizerState: OptimizerState<Float>
+  /// NT-ASGD's average of the parameters (with `averaging`; in use once state.averagedSteps is
+  /// set).
+  package let average: ParameterAverage<Float>?
+  /// The current parameters while the average stands in for them in an evaluation.
+  private var parked: Buffer<Float>?
   /// Where the run stands.
   public private(set) var state: RunState
   /// Who hears about progress.
@@ -130,6 +135,7 @@ public final class Trainer {
       scratch: model.scratch)
     evaluator.setTraining(false)
     optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
+    average = options.averaging ? try ParameterAverage(count: model.parameters.count) : nil
     model.activationRegularization = options.activationRegularization
     model.temporalActivationRegularization = options.temporalActivationRegularization
     state = RunState(learningRate: options.learningRate, generator: model.generator)
@@ -158,8 +164,9 @@ public final class Trainer {
       }
       model.setCarriedState(checkpoint.recurrentStates)
     }
-    // Adam's and RMSprop's moments: without them (a best.safetensors) they start again from zero.
-    let optimizerBuffers = optimizerState.buffers
+    // Adam's and RMSprop's moments and NT-ASGD's average: without them (a best.safetensors)
+    // they start again from zero.
+    let optimizerBuffers = optimizerBuffers(averaging: checkpoint.state.averagedSteps != nil)
     if !checkpoint.optimizerState.isEmpty {
       guard checkpoint.optimizerState.count == optimizerBuffers.count,
         checkpoint.optimizerState.allSatisfy({ $0.count == model.parameters.count })
@@ -168,6 +175,7 @@ public final class Trainer {
         buffer.pointer.update(from: values, count: values.count)
       }
       optimizerState.steps = checkpoint.state.optimizerSteps ?? 0
+      average?.count = checkpoint.state.averagedSteps ?? 0
     }
     resumedWithCarriedState =
       !checkpoint.recurrentStates.isEmpty && checkpoint.optimizerState.count == optimizerBuffers.count
@@ -204,7 +212,24 @@ public final class Trainer {
       config: config, training: options, state: savedState, vocabulary: vocabulary,
       parameters: model.parameters.values.array,
       recurrentStates: includingCarriedState ? model.carriedState : [],
-      optimizerState: includingCarriedState ? optimizerState.buffers.map(\.array) : [])
+      optimizerState: includingCarriedState ? optimizerBuffers(averaging: state.averagedSteps != nil).map(\.array) : [])
+  }
+
+  /// The buffers saved as the optimizer's state: its moments, then the average when averaging.
+  private func optimizerBuffers(averaging: Bool) -> [Buffer<Float>] {
+    optimizerState.buffers + (averaging ? average.map { [$0.values] } ?? [] : [])
+  }
+
+  /// Runs `body` with NT-ASGD's average in place of the parameters, once averaging has begun;
+  /// the parameters are back afterwards.
+  private func withAveragedParameters<R>(_ body: () throws -> R) throws -> R {
+    guard let average, state.averagedSteps != nil, average.count > 0 else { return try body() }
+    let values = model.parameters.values
+    if parked == nil { parked = try Buffer(count: values.count) }
+    parked!.pointer.update(from: values.pointer, count: values.count)
+    values.pointer.update(from: average.values.pointer, count: values.count)
+    defer { values.pointer.update(from: parked!.pointer, count: values.count) }
+    return try body()
   }
 
   /// The run's state with the generator where it stands now, as checkpoints store it.
@@ -222,7 +247,9 @@ public final class Trainer {
       parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
       recurrentStates: includingCarriedState ? model.carriedState : [],
       optimizerState: includingCarriedState
-        ? optimizerState.buffers.map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) } : [])
+        ? optimizerBuffers(averaging: state.averagedSteps != nil).map {
+          UnsafeBufferPointer(start: $0.pointer, count: $0.count)
+        } : [])
   }
 
   /// One training step on a (T, N) batch: zero the gradients, forward and backward, clip, and
@@ -238,6 +265,10 @@ public final class Trainer {
       Optimizer.step(
         model.parameters, state: optimizerState, learningRate: state.learningRate, maxNorm: options.clip,
         weightDecay: options.weightDecay)
+    }
+    if let average, state.averagedSteps != nil {
+      average.add(model.parameters.values.pointer)
+      state.averagedSteps = average.count
     }
     return loss
   }
@@ -328,10 +359,15 @@ public final class Trainer {
 
       // End of epoch: validate, keep the best, decay the learning rate when it did not improve.
       let train = exp(state.epochLossSum / Double(perEpoch))
-      let valid = evaluate(dataset.valid)
+      let valid = try withAveragedParameters { evaluate(dataset.valid) }
       guard valid.isFinite else {
         throw TrainingError.diverged(epoch: epoch, batch: perEpoch, loss: valid, kept: lastGood())
       }
+      // NT-ASGD's trigger: validation worse than the best of all epochs but the last `nonmono`.
+      let previous = state.history.map(\.validPerplexity)
+      let startAveraging =
+        options.averaging && state.averagedSteps == nil && previous.count > options.nonmono
+        && valid > previous[..<(previous.count - options.nonmono)].min()!
       let record = EpochRecord(
         epoch: epoch, learningRate: state.learningRate, trainPerplexity: train, validPerplexity: valid,
         tokensPerSecond: Double(perEpoch * rows) / max(state.epochSeconds, 1e-9),
@@ -343,11 +379,18 @@ public final class Trainer {
       state.epochSeconds = 0
       let improved = state.recordValidation(valid, decay: options.learningRateDecay)
       if improved {
-        if let paths {
-          try save(to: paths.best, includingCarriedState: false)
-        } else {
-          bestInMemory = model.parameters.values.array
+        try withAveragedParameters {
+          if let paths {
+            try save(to: paths.best, includingCarriedState: false)
+          } else {
+            bestInMemory = model.parameters.values.array
+          }
         }
+      }
+      if startAveraging {
+        state.averagedSteps = 0
+        average?.count = 0
+        notify("NT-ASGD: validation \(valid) is not better than \(options.nonmono) epochs ago: averaging from now on")
       }
       for o in observers { o.epochFinished(record, improved: improved) }
       if state.learningRate != record.learningRate {
