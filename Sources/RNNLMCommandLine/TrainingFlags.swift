@@ -47,6 +47,10 @@ public struct TrainingFlags: ParsableArguments {
     help: "NT-ASGD: average the parameters once validation stalls (see --nonmono); evaluate and save the average.")
   public var asgd = false
   @Option(help: "NT-ASGD's non-monotone interval in epochs (default 5).") public var nonmono: Int?
+  @Flag(
+    name: .customLong("variable-bptt"),
+    help: "Draw each window's length around --bptt (AWD-LSTM's rule) and scale its learning rate to match.")
+  public var variableBPTT = false
   @Option(help: "Activation regularisation α on the top layer's output (default 0).") public var ar: Double?
   @Option(help: "Temporal activation regularisation β on the top layer's output (default 0).")
   public var tar: Double?
@@ -103,6 +107,7 @@ public struct TrainingFlags: ParsableArguments {
     if ar != nil { given.append("--ar") }
     if asgd { given.append("--asgd") }
     if nonmono != nil { given.append("--nonmono") }
+    if variableBPTT { given.append("--variable-bptt") }
     if tar != nil { given.append("--tar") }
     if lr != nil { given.append("--lr") }
     if optimizer != nil { given.append("--optimizer") }
@@ -150,6 +155,7 @@ public struct TrainingFlags: ParsableArguments {
     if let ar { p.training.activationRegularization = ar }
     if asgd { p.training.averaging = true }
     if let nonmono { p.training.nonmono = nonmono }
+    if variableBPTT { p.training.variableLength = true }
     if let tar { p.training.temporalActivationRegularization = tar }
     if let optimizer {
       p.training.optimizer = optimizer
@@ -201,6 +207,7 @@ func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
   if t.activationRegularization > 0 { parts.append("AR \(t.activationRegularization)") }
   if t.temporalActivationRegularization > 0 { parts.append("TAR \(t.temporalActivationRegularization)") }
   if t.averaging { parts.append("NT-ASGD, nonmono \(t.nonmono)") }
+  if t.variableLength { parts.append("variable BPTT") }
   return parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
 }
 

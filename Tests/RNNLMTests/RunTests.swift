@@ -218,6 +218,67 @@ import Testing
     #expect(resumed.average!.values.array == whole.average!.values.array)
   }
 
+  /// Variable BPTT: window lengths follow the documented rule (T with probability 0.95, else
+  /// T/2, ± a normal of σ 5, at least 5, at most T + 20), and an epoch of such windows reads
+  /// exactly the tokens a fixed-length epoch reads, each once.
+  @Test func variableWindowsFollowTheRuleAndCoverTheEpoch() throws {
+    let corpus = (0..<5000).map { Int32($0 % 97) }
+    var g = SeededGenerator(seed: 12)
+    let rule = try TrainingBatches(corpus: corpus, batchSize: 2, steps: 70)
+    let lengths = (0..<20000).map { _ in rule.windowLength(variable: true, stepsDone: 0, generator: &g) }
+    #expect(lengths.allSatisfy { (5...90).contains($0) })
+    let halves = Double(lengths.filter { $0 < 52 }.count) / Double(lengths.count)  // T/2 + 3.4σ
+    #expect(abs(halves - 0.05) < 5 * (0.05 * 0.95 / 20000).squareRoot(), "share of T/2 windows \(halves)")
+    let long = lengths.filter { $0 >= 52 }.map(Double.init)
+    let mean = long.reduce(0, +) / Double(long.count)
+    let sd = (long.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(long.count)).squareRoot()
+    // Truncation toward zero lowers the mean by about 0.5.
+    #expect(abs(mean - 69.5) < 0.2 && abs(sd - 5) < 0.2, "mean \(mean), sd \(sd)")
+
+    // One epoch of each kind over the same text: the same (stream, target) pairs, once each.
+    func epoch(variable: Bool) throws -> [Int32] {
+      var b = try TrainingBatches(corpus: corpus, batchSize: 3, steps: 8)
+      var g = SeededGenerator(seed: 13)
+      var targets: [Int32] = []
+      var done = 0
+      var inputs = [Int32](repeating: 0, count: 3 * b.maxWindow)
+      var out = inputs
+      while done < b.stepsPerEpoch {
+        let w = b.windowLength(variable: variable, stepsDone: done, generator: &g)
+        b.next(inputs: &inputs, targets: &out, steps: w)
+        targets += out[..<(3 * w)]
+        done += w
+      }
+      #expect(done == b.stepsPerEpoch)
+      return targets
+    }
+    let fixed = try epoch(variable: false)
+    let variable = try epoch(variable: true)
+    // Time-major (t, stream) order: regroup by stream to compare the streams' sequences.
+    func byStream(_ t: [Int32]) -> [[Int32]] { (0..<3).map { s in stride(from: s, to: t.count, by: 3).map { t[$0] } } }
+    #expect(byStream(fixed) == byStream(variable))
+  }
+
+  /// A variable-BPTT run stopped in the middle of an epoch and resumed equals the run that was
+  /// never stopped, bit for bit (the window lengths come from the run's saved generator).
+  @Test func variableBPTTResumesExactly() throws {
+    let data = try Self.dataset()
+    func trainer() throws -> Trainer {
+      var o = Self.options(epochs: 2)
+      o.variableLength = true
+      return try Trainer(config: Self.config, options: o, vocabulary: data.vocabulary.words)
+    }
+    let whole = try trainer().run(data)
+    let dir = try Self.directory()
+    _ = try trainer().run(data, limits: RunLimits(maxBatches: 11, saveDirectory: dir))
+    let saved = try Checkpoint.read(from: (dir as NSString).appendingPathComponent("last.safetensors"))
+    #expect(saved.state.stepsInEpoch != nil && saved.state.batchesInEpoch == 11)
+    let report = try Trainer(resuming: saved).run(data, limits: RunLimits(saveDirectory: dir))
+    #expect(report.epochs.map(\.validPerplexity) == whole.epochs.map(\.validPerplexity))
+    #expect(report.epochs.map(\.trainPerplexity) == whole.epochs.map(\.trainPerplexity))
+    #expect(report.testPerplexity == whole.testPerplexity)
+  }
+
   /// best.safetensors carries no recurrent state: resuming from it works and says it is not exact;
   /// a carried state of the wrong shape is refused rather than dropped.
   @Test func carriedStateOnResume() throws {

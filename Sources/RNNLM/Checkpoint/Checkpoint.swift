@@ -32,6 +32,9 @@ public struct RunState: Codable, Sendable, Equatable {
   public var epochsCompleted = 0
   /// Batches done in the epoch under way (0 at an epoch boundary).
   public var batchesInEpoch = 0
+  /// Time steps done in the epoch under way, with variable window lengths (nil otherwise: then
+  /// they are batchesInEpoch · T).
+  public var stepsInEpoch: Int?
   /// Sum of the batch losses of the epoch under way.
   public var epochLossSum = 0.0
   /// Seconds of training steps in the epoch under way (its tokens/s spans resumptions).

@@ -32,8 +32,36 @@ package struct TrainingBatches: Sendable {
     batchesPerEpoch = length / (batchSize * steps)
   }
 
+  /// Time steps of an epoch per stream: ``batchesPerEpoch`` · T, however the windows are cut.
+  package var stepsPerEpoch: Int { batchesPerEpoch * steps }
+
+  /// The longest window ``windowLength(variable:stepsDone:generator:)`` returns: T + 20 (four
+  /// standard deviations above T).
+  package var maxWindow: Int { steps + 20 }
+
+  /// The length of the next window of an epoch of which `stepsDone` steps are done. Fixed: T.
+  /// Variable (AWD-LSTM's): T with probability 0.95, else T/2, as the mean of a normal
+  /// distribution with standard deviation 5, truncated to an integer, at least 5 and at most
+  /// ``maxWindow``, drawn from `generator`. Either way cut to what is left of the epoch, so
+  /// that an epoch reads exactly ``stepsPerEpoch`` steps.
+  package func windowLength(variable: Bool, stepsDone: Int, generator: inout SeededGenerator) -> Int {
+    var length = steps
+    if variable {
+      let mean = generator.nextUniform() < 0.95 ? Double(steps) : Double(steps) / 2
+      length = min(max(5, Int(mean + 5 * generator.nextNormal())), maxWindow)
+    }
+    return min(length, stepsPerEpoch - stepsDone)
+  }
+
   /// Fills `inputs` and `targets`, each (T, N) time-major, with the next batch.
   package mutating func next(inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>) {
+    next(inputs: inputs, targets: targets, steps: steps)
+  }
+
+  /// Fills `inputs` and `targets`, each (steps, N) time-major, with the next window of `steps`.
+  package mutating func next(
+    inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>, steps: Int
+  ) {
     let n = batchSize
     for t in 0..<steps {
       for i in 0..<n {

@@ -36,6 +36,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   public var averaging = false
   /// The non-monotone interval of NT-ASGD's trigger, in epochs (AWD-LSTM's `nonmono`, 5).
   public var nonmono = 5
+  /// Variable BPTT: each window's length is drawn around ``steps`` (see
+  /// `TrainingBatches.windowLength`), and its learning rate scaled by length / steps.
+  public var variableLength = false
 
   /// The defaults: the book's small-model run with pytorch/examples' decay.
   public init() {}
@@ -60,6 +63,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
       try c.decodeIfPresent(Double.self, forKey: .temporalActivationRegularization) ?? 0
     averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? false
     nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? 5
+    variableLength = try c.decodeIfPresent(Bool.self, forKey: .variableLength) ?? false
   }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.

@@ -126,8 +126,10 @@ public final class Trainer {
     self.options = options
     self.vocabulary = vocabulary
     var generator = SeededGenerator(seed: options.seed)
+    // Variable windows reach T + 20 steps (TrainingBatches.maxWindow).
     model = try LanguageModel(
-      config: config, batchSize: options.batchSize, maxSteps: options.steps, generator: &generator)
+      config: config, batchSize: options.batchSize,
+      maxSteps: options.variableLength ? options.steps + 20 : options.steps, generator: &generator)
     // Evaluation runs between training steps on the same thread: it borrows the training
     // model's scratch buffers (they are large enough unless the evaluation batch is larger).
     evaluator = try LanguageModel(
@@ -255,15 +257,20 @@ public final class Trainer {
   /// One training step on a (T, N) batch: zero the gradients, forward and backward, clip, and
   /// the optimizer's update at the current learning rate. Returns the mean loss; when it is not finite the
   /// parameters are left as they were.
-  package func trainingStep(inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>) -> Double {
+  package func trainingStep(
+    inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int? = nil
+  ) -> Double {
+    let steps = steps ?? options.steps
     model.parameters.zeroGradients()
     let loss =
-      model.loss(inputs: inputs, targets: targets, steps: options.steps, gradient: true)
-      / Double(options.batchSize * options.steps)
+      model.loss(inputs: inputs, targets: targets, steps: steps, gradient: true)
+      / Double(options.batchSize * steps)
     guard loss.isFinite else { return loss }
     _ = model.profiler.time("clip + update") {
+      // A window of another length than T takes a learning rate in proportion (variable BPTT).
       Optimizer.step(
-        model.parameters, state: optimizerState, learningRate: state.learningRate, maxNorm: options.clip,
+        model.parameters, state: optimizerState,
+        learningRate: state.learningRate * Double(steps) / Double(options.steps), maxNorm: options.clip,
         weightDecay: options.weightDecay)
     }
     if let average, state.averagedSteps != nil {
@@ -287,7 +294,8 @@ public final class Trainer {
     var batches = try TrainingBatches(corpus: dataset.train, batchSize: options.batchSize, steps: options.steps)
     batches.timeIndex = state.timeIndex
     let rows = options.batchSize * options.steps
-    var inputs = [Int32](repeating: 0, count: rows)
+    var inputs = [Int32](
+      repeating: 0, count: (options.variableLength ? batches.maxWindow : options.steps) * options.batchSize)
     var targets = inputs
     let perEpoch = batches.batchesPerEpoch
     if let directory = limits.saveDirectory { try prepareRunDirectory(directory) }
@@ -308,14 +316,19 @@ public final class Trainer {
       let epoch = state.epochsCompleted + 1
       var intervalLoss = 0.0
       var intervalBatches = 0
+      var intervalTokens = 0
       var intervalStart = Date()
-      while state.batchesInEpoch < perEpoch {
+      // Steps of the epoch done per stream: the batches' own count with fixed windows.
+      func stepsDone() -> Int { state.stepsInEpoch ?? state.batchesInEpoch * options.steps }
+      while stepsDone() < batches.stepsPerEpoch {
         let batch = state.batchesInEpoch + 1
         let stepStart = Date()
+        let window = batches.windowLength(
+          variable: options.variableLength, stepsDone: stepsDone(), generator: &model.generator)
         let loss = inputs.withUnsafeMutableBufferPointer { ip in
           targets.withUnsafeMutableBufferPointer { tp in
-            batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!)
-            return trainingStep(inputs: ip.baseAddress!, targets: tp.baseAddress!)
+            batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window)
+            return trainingStep(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window)
           }
         }
         guard loss.isFinite else {
@@ -324,25 +337,29 @@ public final class Trainer {
         let seconds = Date().timeIntervalSince(stepStart)
         state.epochSeconds += seconds
         state.trainingSeconds += seconds
-        state.trainedTokens += rows
+        state.trainedTokens += window * options.batchSize
         state.timeIndex = batches.timeIndex
         state.batchesInEpoch = batch
+        if options.variableLength { state.stepsInEpoch = stepsDone() + window }
+        let epochDone = stepsDone() >= batches.stepsPerEpoch
         state.epochLossSum += loss
         intervalLoss += loss
         intervalBatches += 1
+        intervalTokens += window * options.batchSize
         batchesThisCall += 1
-        let logLine = batch % options.logInterval == 0 || batch == perEpoch
+        let logLine = batch % options.logInterval == 0 || epochDone
         let elapsed = Date().timeIntervalSince(intervalStart)
         let progress = BatchProgress(
           epoch: epoch, batch: batch, batchesPerEpoch: perEpoch, learningRate: state.learningRate,
           intervalLoss: intervalLoss / Double(intervalBatches), intervalBatches: intervalBatches,
           msPerBatch: 1000 * elapsed / Double(intervalBatches),
-          tokensPerSecond: Double(intervalBatches * rows) / elapsed, epochSeconds: state.epochSeconds,
+          tokensPerSecond: Double(intervalTokens) / elapsed, epochSeconds: state.epochSeconds,
           runSeconds: state.trainingSeconds, logLine: logLine)
         for o in observers { o.batchFinished(progress) }
         if logLine {
           intervalLoss = 0
           intervalBatches = 0
+          intervalTokens = 0
           intervalStart = Date()
         }
         if interruptRequested.load(ordering: .relaxed) {
@@ -351,14 +368,14 @@ public final class Trainer {
           stopReason = "stop requested"
         } else if let m = limits.maxMinutes, Date().timeIntervalSince(start) >= 60 * m {
           stopReason = "time budget of \(m) minutes reached"
-        } else if let b = limits.maxBatches, batchesThisCall >= b, batch < perEpoch {
+        } else if let b = limits.maxBatches, batchesThisCall >= b, !epochDone {
           stopReason = "batch budget of \(b) reached"
         }
         if stopReason != nil { break training }
       }
 
       // End of epoch: validate, keep the best, decay the learning rate when it did not improve.
-      let train = exp(state.epochLossSum / Double(perEpoch))
+      let train = exp(state.epochLossSum / Double(max(state.batchesInEpoch, 1)))
       let valid = try withAveragedParameters { evaluate(dataset.valid) }
       guard valid.isFinite else {
         throw TrainingError.diverged(epoch: epoch, batch: perEpoch, loss: valid, kept: lastGood())
@@ -375,6 +392,7 @@ public final class Trainer {
       state.history.append(record)
       state.epochsCompleted = epoch
       state.batchesInEpoch = 0
+      state.stepsInEpoch = nil
       state.epochLossSum = 0
       state.epochSeconds = 0
       let improved = state.recordValidation(valid, decay: options.learningRateDecay)
