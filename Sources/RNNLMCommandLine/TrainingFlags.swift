@@ -51,6 +51,8 @@ public struct TrainingFlags: ParsableArguments {
     name: .customLong("variable-bptt"),
     help: "Draw each window's length around --bptt (AWD-LSTM's rule) and scale its learning rate to match.")
   public var variableBPTT = false
+  @Flag(help: "Cosine annealing of the learning rate to 0 at the end of --epochs (choose --epochs to fit a budget).")
+  public var cosine = false
   @Option(help: "Activation regularisation α on the top layer's output (default 0).") public var ar: Double?
   @Option(help: "Temporal activation regularisation β on the top layer's output (default 0).")
   public var tar: Double?
@@ -108,6 +110,7 @@ public struct TrainingFlags: ParsableArguments {
     if asgd { given.append("--asgd") }
     if nonmono != nil { given.append("--nonmono") }
     if variableBPTT { given.append("--variable-bptt") }
+    if cosine { given.append("--cosine") }
     if tar != nil { given.append("--tar") }
     if lr != nil { given.append("--lr") }
     if optimizer != nil { given.append("--optimizer") }
@@ -156,6 +159,7 @@ public struct TrainingFlags: ParsableArguments {
     if asgd { p.training.averaging = true }
     if let nonmono { p.training.nonmono = nonmono }
     if variableBPTT { p.training.variableLength = true }
+    if cosine { p.training.cosineSchedule = true }
     if let tar { p.training.temporalActivationRegularization = tar }
     if let optimizer {
       p.training.optimizer = optimizer
@@ -208,6 +212,7 @@ func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
   if t.temporalActivationRegularization > 0 { parts.append("TAR \(t.temporalActivationRegularization)") }
   if t.averaging { parts.append("NT-ASGD, nonmono \(t.nonmono)") }
   if t.variableLength { parts.append("variable BPTT") }
+  if t.cosineSchedule { parts.append("cosine schedule") }
   return parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
 }
 

@@ -218,6 +218,21 @@ import Testing
     #expect(resumed.average!.values.array == whole.average!.values.array)
   }
 
+  /// The cosine schedule's factor: 1 at the start, ½ halfway, 0 at the end, and a run with it
+  /// trains differently from one without (the factor reaches the update).
+  @Test func cosineSchedule() throws {
+    #expect(TrainingOptions.cosineFactor(0) == 1)
+    #expect(abs(TrainingOptions.cosineFactor(0.5) - 0.5) < 1e-15)
+    #expect(abs(TrainingOptions.cosineFactor(1)) < 1e-15)
+    #expect(TrainingOptions.cosineFactor(1.5) == TrainingOptions.cosineFactor(1))
+    let data = try Self.dataset()
+    var o = Self.options(epochs: 2)
+    let plain = try Trainer(config: Self.config, options: o, vocabulary: data.vocabulary.words).run(data)
+    o.cosineSchedule = true
+    let annealed = try Trainer(config: Self.config, options: o, vocabulary: data.vocabulary.words).run(data)
+    #expect(plain.epochs[0].trainPerplexity != annealed.epochs[0].trainPerplexity)
+  }
+
   /// Variable BPTT: window lengths follow the documented rule (T with probability 0.95, else
   /// T/2, ± a normal of σ 5, at least 5, at most T + 20), and an epoch of such windows reads
   /// exactly the tokens a fixed-length epoch reads, each once.
@@ -259,13 +274,14 @@ import Testing
     #expect(byStream(fixed) == byStream(variable))
   }
 
-  /// A variable-BPTT run stopped in the middle of an epoch and resumed equals the run that was
-  /// never stopped, bit for bit (the window lengths come from the run's saved generator).
+  /// A variable-BPTT run with the cosine schedule, stopped in the middle of an epoch and resumed,
+  /// equals the run that was never stopped, bit for bit (the window lengths come from the run's
+  /// saved generator, the schedule from the steps done).
   @Test func variableBPTTResumesExactly() throws {
     let data = try Self.dataset()
     func trainer() throws -> Trainer {
       var o = Self.options(epochs: 2)
-      o.variableLength = true
+      (o.variableLength, o.cosineSchedule) = (true, true)
       return try Trainer(config: Self.config, options: o, vocabulary: data.vocabulary.words)
     }
     let whole = try trainer().run(data)

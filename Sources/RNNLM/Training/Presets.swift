@@ -1,3 +1,5 @@
+import Foundation
+
 /// Hyper-parameters of a training run.
 public struct TrainingOptions: Codable, Sendable, Equatable {
   /// Batch size N (parallel streams).
@@ -39,6 +41,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// Variable BPTT: each window's length is drawn around ``steps`` (see
   /// `TrainingBatches.windowLength`), and its learning rate scaled by length / steps.
   public var variableLength = false
+  /// Cosine annealing: the learning rate of each update is the current rate times
+  /// ½ (1 + cos(π p)), p the fraction of the run's ``epochs`` done, so that it reaches 0 at the
+  /// planned end (choose ``epochs`` to fit the time budget).
+  public var cosineSchedule = false
 
   /// The defaults: the book's small-model run with pytorch/examples' decay.
   public init() {}
@@ -64,6 +70,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? false
     nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? 5
     variableLength = try c.decodeIfPresent(Bool.self, forKey: .variableLength) ?? false
+    cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? false
+  }
+
+  /// The cosine schedule's factor after `fraction` (0…1) of the run: ½ (1 + cos(π · fraction)).
+  public static func cosineFactor(_ fraction: Double) -> Double {
+    0.5 * (1 + Foundation.cos(Double.pi * min(max(fraction, 0), 1)))
   }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.

@@ -258,7 +258,7 @@ public final class Trainer {
   /// the optimizer's update at the current learning rate. Returns the mean loss; when it is not finite the
   /// parameters are left as they were.
   package func trainingStep(
-    inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int? = nil
+    inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int? = nil, learningRateFactor: Double = 1
   ) -> Double {
     let steps = steps ?? options.steps
     model.parameters.zeroGradients()
@@ -270,7 +270,8 @@ public final class Trainer {
       // A window of another length than T takes a learning rate in proportion (variable BPTT).
       Optimizer.step(
         model.parameters, state: optimizerState,
-        learningRate: state.learningRate * Double(steps) / Double(options.steps), maxNorm: options.clip,
+        learningRate: state.learningRate * learningRateFactor * Double(steps) / Double(options.steps),
+        maxNorm: options.clip,
         weightDecay: options.weightDecay)
     }
     if let average, state.averagedSteps != nil {
@@ -325,10 +326,17 @@ public final class Trainer {
         let stepStart = Date()
         let window = batches.windowLength(
           variable: options.variableLength, stepsDone: stepsDone(), generator: &model.generator)
+        // Cosine annealing over the planned run, by steps done (deterministic, so resumable).
+        let factor =
+          options.cosineSchedule
+          ? TrainingOptions.cosineFactor(
+            Double(state.epochsCompleted * batches.stepsPerEpoch + stepsDone())
+              / Double(options.epochs * batches.stepsPerEpoch)) : 1
         let loss = inputs.withUnsafeMutableBufferPointer { ip in
           targets.withUnsafeMutableBufferPointer { tp in
             batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window)
-            return trainingStep(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window)
+            return trainingStep(
+              inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window, learningRateFactor: factor)
           }
         }
         guard loss.isFinite else {
