@@ -200,7 +200,7 @@ public struct CompletedRun {
 }
 
 /// The regularisers in use beyond plain dropout, for the "model:" line ("" when none).
-func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
+public func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
   var parts: [String] = []
   if c.inputDropout != nil || c.hiddenDropout != nil || c.outputDropout != nil {
     parts.append("input/hidden/output \((0...c.layers).map { "\(c.dropoutRate(at: $0))" }.joined(separator: "/"))")

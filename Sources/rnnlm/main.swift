@@ -131,12 +131,12 @@ struct Info: ParsableCommand {
       let st = s.state
       say("checkpoint: \(checkpoint) (\(s.fileSize) bytes, format version \(Checkpoint.formatVersion))")
       say(
-        "model: \(c.cell), V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), dropout \(c.dropout)"
+        "model: \(c.cell), V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), dropout \(c.dropout)\(regularisers(c, t))"
       )
       say("parameters: \(c.parameterCount)")
       say("vocabulary: \(s.vocabularySize) words")
       say(
-        "training: N \(t.batchSize), T \(t.steps), lr \(t.learningRate) (now \(st.learningRate)), decay \(t.learningRateDecay), clip \(t.clip), epochs \(t.epochs), seed \(t.seed)"
+        "training: \(t.optimizer)\(t.weightDecay > 0 ? " (weight decay \(t.weightDecay))" : ""), N \(t.batchSize), T \(t.steps), lr \(t.learningRate) (now \(st.learningRate)), decay \(t.learningRateDecay), clip \(t.clip), epochs \(t.epochs), seed \(t.seed)"
       )
       say(
         "trained: \(st.epochsCompleted) epochs" + (st.batchesInEpoch > 0 ? " and \(st.batchesInEpoch) batches" : "")

@@ -72,7 +72,7 @@ import Testing
     let running = dir + "/.last.safetensors.tmp-1"  // init runs as long as the machine does
     let own = dir + "/.best.safetensors.tmp-\(getpid())"
     let other = dir + "/notes.tmp-5"
-    for path in [stale, running, own, other] { FileManager.default.createFile(atPath: path, contents: Data()) }
+    for path in [stale, running, own, other] { #expect(FileManager.default.createFile(atPath: path, contents: Data())) }
     let data = try RunTests.dataset()
     _ = try RunTests.trainer(data, epochs: 1).run(data, limits: RunLimits(maxBatches: 2, saveDirectory: dir))
     #expect(!FileManager.default.fileExists(atPath: stale))

@@ -208,16 +208,10 @@ package final class WeightDrop<T: BLASScalar> {
   package func prepare(weights: UnsafePointer<T>, training: Bool, generator: inout SeededGenerator) {
     active = training
     guard training else { return }
-    let count = masked.count
-    var i = 0
-    while i < count {
-      let draw = generator.next()
-      bits[i] = UInt32(truncatingIfNeeded: draw)
-      if i + 1 < count { bits[i + 1] = UInt32(truncatingIfNeeded: draw >> 32) }
-      i += 2
-    }
-    let threshold = UInt32(min(rate * 4_294_967_296.0, 4_294_967_295.0))
-    T._dropout(count, weights, bits, threshold, T(1 / (1 - rate)), mask.pointer, masked.pointer)
+    generator.fill(bits, count: masked.count)
+    T._dropout(
+      masked.count, weights, bits, SeededGenerator.dropThreshold(rate), T(1 / (1 - rate)), mask.pointer,
+      masked.pointer)
   }
 
   /// Turns the gradient of the masked copy (accumulated alone in `gradient` during the pass)

@@ -55,17 +55,9 @@ package final class TimeDropout<T: BLASScalar> {
     precondition(lockedRows.map { rows % $0 == 0 } ?? true, "rows must be whole time steps")
     // Locked: the mask of the first time step's rows, reused for the others.
     let count = (lockedRows ?? rows) * width
-    // Two 32-bit words from each 64-bit draw, low half first; keep an element when its word is
-    // at least rate · 2³².
-    var i = 0
-    while i < count {
-      let draw = generator.next()
-      bits[i] = UInt32(truncatingIfNeeded: draw)
-      if i + 1 < count { bits[i + 1] = UInt32(truncatingIfNeeded: draw >> 32) }
-      i += 2
-    }
-    let threshold = UInt32(min(rate * 4_294_967_296.0, 4_294_967_295.0))
-    T._dropout(count, input, bits, threshold, T(1 / (1 - rate)), mask.pointer, output.pointer)
+    generator.fill(bits, count: count)
+    T._dropout(
+      count, input, bits, SeededGenerator.dropThreshold(rate), T(1 / (1 - rate)), mask.pointer, output.pointer)
     for start in stride(from: count, to: rows * width, by: count) {
       T._multiply(count, input + start, mask.pointer, output.pointer + start)
     }

@@ -58,7 +58,7 @@ package final class TimeEmbedding<T: BLASScalar> {
     dropped = training && dropout > 0
     if dropped {
       // One 32-bit word per vocabulary word, two from each 64-bit draw; keep when ≥ p · 2³².
-      let threshold = UInt32(min(dropout * 4_294_967_296.0, 4_294_967_295.0))
+      let threshold = SeededGenerator.dropThreshold(dropout)
       let keep = T(1 / (1 - dropout))
       var draw: UInt64 = 0
       for w in 0..<vocabularySize {

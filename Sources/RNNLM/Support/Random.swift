@@ -35,6 +35,24 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     return result
   }
 
+  /// Fills `count` uniform 32-bit words, two from each 64-bit draw, low half first (the
+  /// dropout masks' randomness).
+  package mutating func fill(_ words: UnsafeMutablePointer<UInt32>, count: Int) {
+    var i = 0
+    while i < count {
+      let draw = next()
+      words[i] = UInt32(truncatingIfNeeded: draw)
+      if i + 1 < count { words[i + 1] = UInt32(truncatingIfNeeded: draw >> 32) }
+      i += 2
+    }
+  }
+
+  /// The word below which a uniform 32-bit word drops an element with probability `rate`:
+  /// an element is kept when its word is at least rate · 2³².
+  package static func dropThreshold(_ rate: Double) -> UInt32 {
+    UInt32(min(rate * 4_294_967_296.0, 4_294_967_295.0))
+  }
+
   /// A uniform double in [0, 1) with 53 random bits.
   public mutating func nextUniform() -> Double {
     Double(next() >> 11) * 0x1.0p-53

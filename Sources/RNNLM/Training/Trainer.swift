@@ -61,7 +61,7 @@ public struct TrainingReport: Sendable {
 public struct BatchProgress: Sendable {
   /// 1-based epoch and batch, batches per epoch.
   public var epoch: Int, batch: Int, batchesPerEpoch: Int
-  /// Current learning rate.
+  /// The learning rate of the batch (with the cosine schedule applied).
   public var learningRate: Double
   /// Mean loss over the batches since the last log line.
   public var intervalLoss: Double
@@ -358,7 +358,7 @@ public final class Trainer {
         let logLine = batch % options.logInterval == 0 || epochDone
         let elapsed = Date().timeIntervalSince(intervalStart)
         let progress = BatchProgress(
-          epoch: epoch, batch: batch, batchesPerEpoch: perEpoch, learningRate: state.learningRate,
+          epoch: epoch, batch: batch, batchesPerEpoch: perEpoch, learningRate: state.learningRate * factor,
           intervalLoss: intervalLoss / Double(intervalBatches), intervalBatches: intervalBatches,
           msPerBatch: 1000 * elapsed / Double(intervalBatches),
           tokensPerSecond: Double(intervalTokens) / elapsed, epochSeconds: state.epochSeconds,
