@@ -275,7 +275,11 @@ package final class LanguageModel<T: BLASScalar> {
     }
     for l in recurrentLayers.indices {
       if let drop = recurrentWeights[l].weightDrop {
-        drop.prepare(weights: recurrentWeights[l].storedWHH, training: embedding.training, generator: &generator)
+        let stored = recurrentWeights[l].storedWHH
+        let training = embedding.training
+        profiler.time("weight drop: mask W_hh") {
+          drop.prepare(weights: stored, training: training, generator: &generator)
+        }
       }
       recurrentLayers[l].forward(input: x, steps: steps)
       x = profiler.time("dropout fwd") {
