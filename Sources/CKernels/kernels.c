@@ -258,10 +258,11 @@ typedef struct {
 
 static void rl_sum_squares_task(void *context, int index, int count) {
   rl_vector_job *j = context;
-  long blocks = (j->n + j->block - 1) / j->block;
-  for (long b = blocks * index / count; b < blocks * (index + 1) / count; b++) {
-    long begin = b * j->block, end = begin + j->block < j->n ? begin + j->block : j->n;
-    j->partial[b] = DISPATCH(sum_squares, end - begin, j->x + begin);
+  long begin, end;
+  rl_split_long(j->n, j->block, index, count, &begin, &end);
+  for (long b = begin; b < end; b += j->block) {
+    long e = b + j->block < end ? b + j->block : end;
+    j->partial[b / j->block] = DISPATCH(sum_squares, e - b, j->x + b);
   }
 }
 
@@ -282,17 +283,15 @@ typedef struct {
 
 static void rl_axpy_task(void *context, int index, int count) {
   rl_axpy_job *j = context;
-  long block = 1 << 14, blocks = (j->n + block - 1) / block;
-  long begin = blocks * index / count * block, end = blocks * (index + 1) / count * block;
-  if (end > j->n) end = j->n;
+  long begin, end;
+  rl_split_long(j->n, 1 << 14, index, count, &begin, &end);
   if (end > begin) DISPATCH(axpy, end - begin, j->alpha, j->x + begin, j->y + begin);
 }
 
 static void rl_optimizer_task(void *context, int index, int count) {
   const rl_optimizer_update *u = context;
-  long block = 1 << 14, blocks = (u->n + block - 1) / block;
-  long begin = blocks * index / count * block, end = blocks * (index + 1) / count * block;
-  if (end > u->n) end = u->n;
+  long begin, end;
+  rl_split_long(u->n, 1 << 14, index, count, &begin, &end);
   if (end > begin) DISPATCH(optimizer_update, u, begin, end);
 }
 

@@ -152,10 +152,17 @@ void rl_barrier_wait(rl_barrier *b, int count, int *local_sense) {
   }
 }
 
-void rl_split(int total, int granule, int index, int count, int *begin, int *end) {
-  int blocks = (total + granule - 1) / granule;
-  int b0 = (int)((long)blocks * index / count);
-  int b1 = (int)((long)blocks * (index + 1) / count);
+void rl_split_long(long total, long granule, int index, int count, long *begin, long *end) {
+  long blocks = (total + granule - 1) / granule;
+  long b0 = blocks * index / count;
+  long b1 = blocks * (index + 1) / count;
   *begin = b0 * granule < total ? b0 * granule : total;
   *end = b1 * granule < total ? b1 * granule : total;
+}
+
+void rl_split(int total, int granule, int index, int count, int *begin, int *end) {
+  long b, e;
+  rl_split_long(total, granule, index, count, &b, &e);
+  *begin = (int)b;
+  *end = (int)e;
 }

@@ -29,5 +29,7 @@ void rl_barrier_wait(rl_barrier *b, int count, int *local_sense);
 
 /// Thread `index` of `count` gets [begin, end) of 0..<total, cut at multiples of `granule`.
 void rl_split(int total, int granule, int index, int count, int *begin, int *end);
+/// rl_split for long vectors (the flat parameter buffers).
+void rl_split_long(long total, long granule, int index, int count, long *begin, long *end);
 
 #endif

@@ -243,9 +243,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     let name = preset?.name ?? "resumed"
     let saveDirectory =
       flags.save ?? flags.resume.map { ($0 as NSString).deletingLastPathComponent } ?? freshRunDirectory(name)
-    if FileManager.default.fileExists(atPath: saveDirectory), fileProblem(saveDirectory, expectDirectory: true) != nil {
-      try prepareRunDirectory(saveDirectory)  // throws the FileError that names the problem
-    }
+    try checkRunDirectory(saveDirectory)
     // A new run never writes over another run's checkpoints.
     if checkpoint == nil {
       for file in ["best.safetensors", "last.safetensors"]

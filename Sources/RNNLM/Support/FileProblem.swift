@@ -5,8 +5,11 @@ import Foundation
 /// the file system itself, so that no Foundation error domain or code reaches the user.
 ///
 /// `expectDirectory` is true when `path` should be a directory that can be written (a run
-/// directory), false when it should be a readable file.
-package func fileProblem(_ path: String, expectDirectory: Bool = false) -> String? {
+/// directory), false when it should be a readable file; `directoryName` names that directory in
+/// the message for a file in its place.
+package func fileProblem(_ path: String, expectDirectory: Bool = false, directoryName: String = "directory")
+  -> String?
+{
   var info = stat()
   if stat(path, &info) != 0 {
     // A missing parent, or a parent that is a file, shows here too.
@@ -14,7 +17,7 @@ package func fileProblem(_ path: String, expectDirectory: Bool = false) -> Strin
   }
   let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
   if isDirectory && !expectDirectory { return "is a directory" }
-  if !isDirectory && expectDirectory { return "exists and is a file, not a directory" }
+  if !isDirectory && expectDirectory { return "exists and is a file, not a \(directoryName)" }
   if access(path, expectDirectory ? W_OK | X_OK : R_OK) != 0 { return "permission denied" }
   return nil
 }
@@ -46,18 +49,21 @@ public struct FileError: Error, CustomStringConvertible, Equatable {
   public var description: String { "\(path): \(reason)" }
 }
 
+/// Throws the ``FileError`` that names what keeps an existing `directory` from being a run
+/// directory (a file in its place, no permission); nothing when it is one or does not exist yet.
+package func checkRunDirectory(_ directory: String) throws {
+  if FileManager.default.fileExists(atPath: directory),
+    let problem = fileProblem(directory, expectDirectory: true, directoryName: "run directory")
+  {
+    throw FileError(path: directory, reason: problem)
+  }
+}
+
 /// Makes sure `directory` is a directory a run can write (creating it and its parents), and
 /// removes the temporary files (`.NAME.tmp-PID`) that a run killed while saving left there; a
 /// temporary file of a process still running is kept.
 package func prepareRunDirectory(_ directory: String) throws {
-  if FileManager.default.fileExists(atPath: directory),
-    let problem = fileProblem(directory, expectDirectory: true)
-  {
-    throw FileError(
-      path: directory,
-      reason: problem == "exists and is a file, not a directory"
-        ? "exists and is a file, not a run directory" : problem)
-  }
+  try checkRunDirectory(directory)
   do {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
   } catch {
