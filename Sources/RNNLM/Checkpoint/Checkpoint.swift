@@ -210,49 +210,31 @@ public struct Checkpoint {
     parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]],
     optimizerState: [UnsafeBufferPointer<Float>] = []
   ) throws {
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    do {
-      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-      guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-        throw CheckpointError.io(path: path, reason: "cannot create \(temporary.path)")
-      }
-      let handle = try FileHandle(forWritingTo: temporary)
-      defer { try? handle.close() }
-      let fd = handle.fileDescriptor
-      try encode(
-        config: config, training: training, state: state, vocabulary: vocabulary, parameters: parameters,
-        recurrentStates: recurrentStates, optimizerState: optimizerState
-      ) { bytes in
-        var done = 0
-        while done < bytes.count {
-          let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-          if n < 0 && errno == EINTR { continue }
-          if n <= 0 { throw CheckpointError.io(path: path, reason: String(cString: strerror(errno))) }
-          done += n
-        }
-      }
-      try handle.synchronize()
-      if rename(temporary.path, url.path) != 0 {
-        throw CheckpointError.io(path: path, reason: "rename failed: \(String(cString: strerror(errno)))")
-      }
-    } catch let error as CheckpointError {
-      try? FileManager.default.removeItem(at: temporary)
-      throw error
-    } catch {
-      try? FileManager.default.removeItem(at: temporary)
-      let directory = url.deletingLastPathComponent().path
-      throw CheckpointError.io(
-        path: path, reason: "\(directory) \(fileFailure(directory, error: error, expectDirectory: true))")
-    }
+    try withContents(
+      config: config, training: training, state: state, vocabulary: vocabulary, parameters: parameters,
+      recurrentStates: recurrentStates, optimizerState: optimizerState
+    ) { try SafeTensors.write(to: path, metadata: $0, tensors: $1) }
   }
 
-  /// Produces the file's bytes in order, in pieces: header length, JSON header, then each
-  /// tensor read in place from `parameters` (little-endian float32 is the memory layout here).
+  /// The file's bytes for the given parts.
   private static func encode(
     config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String],
     parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]], optimizerState: [UnsafeBufferPointer<Float>],
     to sink: (UnsafeRawBufferPointer) throws -> Void
+  ) throws {
+    try withContents(
+      config: config, training: training, state: state, vocabulary: vocabulary, parameters: parameters,
+      recurrentStates: recurrentStates, optimizerState: optimizerState
+    ) { try SafeTensors.encode(metadata: $0, tensors: $1, to: sink) }
+  }
+
+  /// Calls `body` with the metadata and the tensors of a checkpoint of the given parts, in file
+  /// order: the parameters (with a zero `bias_hh` beside each `bias_ih` of a cell with one bias),
+  /// the carried states, the optimizer's state.
+  private static func withContents(
+    config: ModelConfig, training: TrainingOptions, state: RunState, vocabulary: [String],
+    parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]], optimizerState: [UnsafeBufferPointer<Float>],
+    _ body: ([String: String], [SafeTensors.Source]) throws -> Void
   ) throws {
     // Tensors as (name, shape, source, offset, count). Source 0 is `parameters`, 1 `extras` (the
     // zero bias_hh tensors and the carried states), 2 + i the optimizer's i-th state tensor.
@@ -277,35 +259,20 @@ public struct Checkpoint {
     {
       tensors.append((name, [values.count], 2 + i, 0, values.count))
     }
-
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    func json<E: Encodable>(_ value: E) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
-    var header: [String: Any] = [
-      "__metadata__": [
-        "format": "rnnlm-checkpoint", "version": Self.formatVersion, "config": try json(config),
-        "training": try json(training), "state": try json(state), "vocabulary": try json(vocabulary),
-      ]
+    let metadata = [
+      "format": "rnnlm-checkpoint", "version": Self.formatVersion, "config": try SafeTensors.json(config),
+      "training": try SafeTensors.json(training), "state": try SafeTensors.json(state),
+      "vocabulary": try SafeTensors.json(vocabulary),
     ]
-    var offset = 0
-    for t in tensors {
-      header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.count]]
-      offset += 4 * t.count
-    }
-    var headerBytes = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-    // Pad with spaces so the tensor data starts 8-byte aligned, as the format recommends.
-    while (8 + headerBytes.count) % 8 != 0 { headerBytes.append(0x20) }
-    try withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { try sink($0) }
-    try headerBytes.withUnsafeBytes { try sink($0) }
-    #if !_endian(little)
-      #error("checkpoints are written from memory as little-endian float32")
-    #endif
     try extras.withUnsafeBufferPointer { e in
       let sources = [parameters, e] + optimizerState
-      for t in tensors {
-        let source = sources[t.source]
-        try sink(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: source[t.offset..<(t.offset + t.count)])))
-      }
+      try body(
+        metadata,
+        tensors.map { t in
+          SafeTensors.Source(
+            name: t.name, shape: t.shape,
+            values: UnsafeBufferPointer(rebasing: sources[t.source][t.offset..<(t.offset + t.count)]))
+        })
     }
   }
 
@@ -319,106 +286,37 @@ public struct Checkpoint {
     return try decode(data, path: path)
   }
 
-  /// One tensor's entry in the header: shape and byte range in the data section.
-  fileprivate struct TensorEntry {
-    let shape: [Int]
-    let begin: Int
-    let end: Int
-  }
-
   /// The parts of a checkpoint's header, validated.
   fileprivate struct Header {
-    let tensors: [String: TensorEntry]
+    let file: SafeTensors.Header
     let config: ModelConfig
     let training: TrainingOptions
     let state: RunState
     let vocabulary: [String]
-    let dataStart: Int
   }
 
   /// Parses and validates the header from the file's first bytes (`prefix`, at least the
   /// header) of a file of `fileSize` bytes. The header alone decides whether the file can be
   /// loaded: nothing of the model's size is built or allocated before every check has passed.
   fileprivate static func parseHeader(_ prefix: [UInt8], fileSize: Int, path: String) throws -> Header {
-    guard prefix.count >= 8, fileSize >= 8 else {
-      throw CheckpointError.notACheckpoint(path: path, reason: "shorter than 8 bytes")
+    let file: SafeTensors.Header
+    do {
+      file = try SafeTensors.parseHeader(
+        prefix, fileSize: fileSize, path: path, format: "rnnlm-checkpoint", version: formatVersion)
+    } catch CheckpointError.notACheckpoint(let path, let reason) where reason == "format tag is rnnlm-classifier" {
+      throw CheckpointError.notACheckpoint(
+        path: path, reason: "it is a text classifier's checkpoint, not a language model's (see rnnlm classify)")
     }
-    let headerLength = prefix[0..<8].enumerated().reduce(UInt64(0)) {
-      $0 | UInt64($1.element) << (8 * UInt64($1.offset))
-    }
-    guard headerLength <= UInt64(fileSize - 8) else {
-      throw headerLength < 100_000_000
-        ? CheckpointError.truncated(path: path)
-        : CheckpointError.notACheckpoint(path: path, reason: "implausible header length \(headerLength)")
-    }
-    let dataStart = 8 + Int(headerLength)
-    guard prefix.count >= dataStart,
-      let header = try? JSONSerialization.jsonObject(with: Data(prefix[8..<dataStart])) as? [String: Any],
-      let meta = header["__metadata__"] as? [String: String]
-    else { throw CheckpointError.notACheckpoint(path: path, reason: "no JSON header with __metadata__") }
-    guard meta["format"] == "rnnlm-checkpoint" else {
-      throw CheckpointError.notACheckpoint(path: path, reason: "format tag is \(meta["format"] ?? "missing")")
-    }
-    guard meta["version"] == formatVersion else {
-      throw CheckpointError.incompatibleVersion(path: path, found: meta["version"] ?? "missing")
-    }
-    let decoder = JSONDecoder()
     func field<D: Decodable>(_ name: String, _ type: D.Type) throws -> D {
-      guard let text = meta[name], let value = try? decoder.decode(D.self, from: Data(text.utf8)) else {
-        throw CheckpointError.notACheckpoint(path: path, reason: "metadata field '\(name)' is missing or malformed")
-      }
-      return value
+      try SafeTensors.field(name, type, in: file, path: path)
     }
     let config = try field("config", ModelConfig.self)
     do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
     let training = try field("training", TrainingOptions.self)
     do { try training.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
     let runState = try field("state", RunState.self)
-
-    // Every entry is a float32 tensor with a shape and a byte range of 4 bytes per element.
-    var tensors: [String: TensorEntry] = [:]
-    for (name, value) in header where name != "__metadata__" {
-      guard let entry = value as? [String: Any], entry["dtype"] as? String == "F32",
-        let shape = entry["shape"] as? [Int], shape.allSatisfy({ $0 >= 0 && $0 <= Int(Int32.max) }),
-        let offsets = entry["data_offsets"] as? [Int], offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1]
-      else {
-        throw CheckpointError.notACheckpoint(
-          path: path, reason: "tensor \(name) is not a float32 entry with a shape and data_offsets")
-      }
-      let elements = shape.reduce(1.0) { $0 * Double($1) }
-      guard Double(offsets[1] - offsets[0]) == 4 * elements else {
-        throw CheckpointError.mismatch(
-          path: path, reason: "tensor \(name) has \(offsets[1] - offsets[0]) bytes for shape \(shape)")
-      }
-      tensors[name] = TensorEntry(shape: shape, begin: offsets[0], end: offsets[1])
-    }
-
-    // The byte ranges: as the safetensors format requires, the tensors follow one another
-    // without overlap or gap and cover the data section exactly, so no two tensors share bytes.
-    let dataSize = fileSize - dataStart
-    let ordered = tensors.sorted { ($0.value.begin, $0.value.end, $0.key) < ($1.value.begin, $1.value.end, $1.key) }
-    // Overlaps first: a tensor moved onto another's bytes also leaves a gap where it was, and
-    // the overlap is what names the damage.
-    var end = 0
-    for (name, t) in ordered {
-      if t.begin < end {
-        throw CheckpointError.mismatch(path: path, reason: "tensor \(name)'s bytes overlap another tensor's")
-      }
-      end = max(end, t.end)
-    }
-    var position = 0
-    for (name, t) in ordered {
-      if t.begin > position {
-        throw CheckpointError.mismatch(
-          path: path, reason: "the data section has \(t.begin - position) unused bytes before tensor \(name)")
-      }
-      position = t.end
-    }
-    if position > dataSize { throw CheckpointError.truncated(path: path) }
-    if position < dataSize {
-      throw CheckpointError.mismatch(
-        path: path, reason: "the data section has \(dataSize - position) bytes after its last tensor")
-    }
+    let tensors = file.tensors
+    let dataSize = file.dataSize
 
     // The configuration: the embedding and every layer's W_hh and bias alone need this many
     // bytes (counted in Double, so absurd sizes cannot overflow), which bounds every size and the
@@ -455,20 +353,9 @@ public struct Checkpoint {
         expected["state.\(s)_l\(l)"] = [training.batchSize, config.hiddenSize]
       }
     }
-    for name in required.sorted() where tensors[name] == nil {
-      throw CheckpointError.mismatch(path: path, reason: "tensor \(name) is missing")
-    }
-    for (name, t) in tensors.sorted(by: { $0.key < $1.key }) {
-      guard let shape = expected[name] else {
-        throw CheckpointError.mismatch(
-          path: path,
-          reason: "tensor \(name) does not belong to a \(config.layers)-layer \(config.cell) model"
-            + (config.tied && name == "decoder.weight" ? " with tied weights" : ""))
-      }
-      if t.shape != shape {
-        throw CheckpointError.mismatch(path: path, reason: "tensor \(name) has shape \(t.shape), expected \(shape)")
-      }
-    }
+    try SafeTensors.checkTensors(
+      file, expected: expected, required: required,
+      model: "a \(config.layers)-layer \(config.cell) model" + (config.tied ? " with tied weights" : ""), path: path)
     let statesPresent = stateNames.filter { tensors[$0] != nil }.count
     if statesPresent != 0 && statesPresent != stateNames.count {
       throw CheckpointError.mismatch(
@@ -490,9 +377,7 @@ public struct Checkpoint {
     guard Set(vocabulary).count == vocabulary.count else {
       throw CheckpointError.mismatch(path: path, reason: "its vocabulary lists a word twice")
     }
-    return Header(
-      tensors: tensors, config: config, training: training, state: runState,
-      vocabulary: vocabulary, dataStart: dataStart)
+    return Header(file: file, config: config, training: training, state: runState, vocabulary: vocabulary)
   }
 
   /// ``read(from:)`` for bytes already in memory; `path` names them in errors.
@@ -501,17 +386,7 @@ public struct Checkpoint {
     let h = try parseHeader(bytes, fileSize: bytes.count, path: path)
     let config = h.config
 
-    /// The tensor's values (its entry was checked by parseHeader), or nil when it is absent.
-    func values(_ name: String) -> [Float]? {
-      guard let t = h.tensors[name] else { return nil }
-      var values = [Float](repeating: 0, count: (t.end - t.begin) / 4)
-      values.withUnsafeMutableBytes { dst in
-        bytes.withUnsafeBytes { src in
-          dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(h.dataStart + t.begin)..<(h.dataStart + t.end)]))
-        }
-      }
-      return values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
-    }
+    func values(_ name: String) -> [Float]? { SafeTensors.values(name, in: h.file, bytes: bytes) }
 
     var parameters: [Float] = []
     parameters.reserveCapacity(config.parameterCount)
@@ -525,7 +400,7 @@ public struct Checkpoint {
       parameters += p
     }
     var recurrentStates: [[[Float]]] = []
-    if h.tensors["state.\(config.cell.stateNames[0])_l0"] != nil {
+    if h.file.tensors["state.\(config.cell.stateNames[0])_l0"] != nil {
       recurrentStates = (0..<config.layers).map { l in config.cell.stateNames.map { values("state.\($0)_l\(l)")! } }
     }
     let optimizerState = optimizerTensorNames(training: h.training, state: h.state).compactMap { values($0) }
@@ -553,26 +428,13 @@ public struct CheckpointSummary {
   /// Reads the header of the checkpoint at `path` (8 + header bytes), with the same checks as
   /// ``Checkpoint/read(from:)`` apart from the tensor data.
   public init(contentsOf path: String) throws {
-    if let problem = fileProblem(path) { throw CheckpointError.io(path: path, reason: problem) }
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      throw CheckpointError.io(path: path, reason: "cannot be opened")
-    }
-    defer { try? handle.close() }
-    let size = Int((try? handle.seekToEnd()) ?? 0)
-    try? handle.seek(toOffset: 0)
-    var prefix = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
-    if prefix.count == 8 {
-      let length = prefix.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-      if length <= UInt64(max(size - 8, 0)) {
-        prefix += [UInt8]((try? handle.read(upToCount: Int(length))) ?? Data())
-      }
-    }
+    let (prefix, size) = try SafeTensors.readPrefix(of: path)
     let h = try Checkpoint.parseHeader(prefix, fileSize: size, path: path)
     config = h.config
     training = h.training
     state = h.state
     vocabularySize = h.vocabulary.count
-    tensors = h.tensors.map { (name: $0.key, shape: $0.value.shape) }.sorted { $0.name < $1.name }
+    tensors = h.file.tensors.map { (name: $0.key, shape: $0.value.shape) }.sorted { $0.name < $1.name }
     fileSize = size
   }
 }
