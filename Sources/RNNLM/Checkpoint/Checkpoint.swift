@@ -236,43 +236,34 @@ public struct Checkpoint {
     parameters: UnsafeBufferPointer<Float>, recurrentStates: [[[Float]]], optimizerState: [UnsafeBufferPointer<Float>],
     _ body: ([String: String], [SafeTensors.Source]) throws -> Void
   ) throws {
-    // Tensors as (name, shape, source, offset, count). Source 0 is `parameters`, 1 `extras` (the
-    // zero bias_hh tensors and the carried states), 2 + i the optimizer's i-th state tensor.
-    var extras: [Float] = []
-    var tensors: [(name: String, shape: [Int], source: Int, offset: Int, count: Int)] = []
-    for view in ParameterStore<Float>.views(for: config.parameterLayout) {
-      tensors.append((view.name, view.shape, 0, view.offset, view.count))
-      if view.name.hasPrefix("rnn.bias_ih_l") && !config.cell.hasRecurrentBias {
-        let name = view.name.replacingOccurrences(of: "bias_ih", with: "bias_hh")
-        tensors.append((name, view.shape, 1, extras.count, view.count))
-        extras += [Float](repeating: 0, count: view.count)
-      }
-    }
-    for (l, layerState) in recurrentStates.enumerated() {
-      for (name, values) in zip(config.cell.stateNames, layerState) {
-        let shape = [values.count / config.hiddenSize, config.hiddenSize]
-        tensors.append(("state.\(name)_l\(l)", shape, 1, extras.count, values.count))
-        extras += values
-      }
-    }
-    for (i, (name, values)) in zip(optimizerTensorNames(training: training, state: state), optimizerState).enumerated()
-    {
-      tensors.append((name, [values.count], 2 + i, 0, values.count))
+    let views = ParameterStore<Float>.views(for: config.parameterLayout)
+    let zeros = [Float](repeating: 0, count: views.map(\.count).max() ?? 0)
+    // The carried states and the optimizer's state after the parameters.
+    let states = recurrentStates.enumerated().flatMap { l, layerState in
+      zip(config.cell.stateNames, layerState).map { ("state.\($0)_l\(l)", $1) }
     }
     let metadata = [
       "format": "rnnlm-checkpoint", "version": Self.formatVersion, "config": try SafeTensors.json(config),
       "training": try SafeTensors.json(training), "state": try SafeTensors.json(state),
       "vocabulary": try SafeTensors.json(vocabulary),
     ]
-    try extras.withUnsafeBufferPointer { e in
-      let sources = [parameters, e] + optimizerState
-      try body(
-        metadata,
-        tensors.map { t in
-          SafeTensors.Source(
-            name: t.name, shape: t.shape,
-            values: UnsafeBufferPointer(rebasing: sources[t.source][t.offset..<(t.offset + t.count)]))
-        })
+    let flatStates = states.flatMap(\.1)
+    try zeros.withUnsafeBufferPointer { z in
+      try flatStates.withUnsafeBufferPointer { f in
+        var tensors = config.cell.pytorchTensors(views: views, values: parameters, zeros: z)
+        var offset = 0
+        for (name, values) in states {
+          tensors.append(
+            SafeTensors.Source(
+              name: name, shape: [values.count / config.hiddenSize, config.hiddenSize],
+              values: UnsafeBufferPointer(rebasing: f[offset..<(offset + values.count)])))
+          offset += values.count
+        }
+        for (name, values) in zip(optimizerTensorNames(training: training, state: state), optimizerState) {
+          tensors.append(SafeTensors.Source(name: name, shape: [values.count], values: values))
+        }
+        try body(metadata, tensors)
+      }
     }
   }
 
@@ -335,15 +326,8 @@ public struct Checkpoint {
     // The tensors are exactly those of the configuration: every parameter with its shape; for
     // cells with one bias, PyTorch's bias_hh beside bias_ih, with the same shape; the carried
     // state (N, H) of every layer or of none.
-    var expected: [String: [Int]] = [:]
-    var required: Set<String> = []
-    for (name, shape) in config.parameterLayout {
-      expected[name] = shape
-      required.insert(name)
-      if name.hasPrefix("rnn.bias_ih_l") && !config.cell.hasRecurrentBias {
-        expected[name.replacingOccurrences(of: "bias_ih", with: "bias_hh")] = shape
-      }
-    }
+    var expected = config.cell.pytorchShapes(config.parameterLayout)
+    let required = Set(config.parameterLayout.map(\.name))
     let parameterCount = config.parameterLayout.reduce(0) { $0 + $1.shape.reduce(1, *) }
     for name in optimizerTensorNames(training: training, state: runState) { expected[name] = [parameterCount] }
     var stateNames: [String] = []
@@ -388,17 +372,7 @@ public struct Checkpoint {
 
     func values(_ name: String) -> [Float]? { SafeTensors.values(name, in: h.file, bytes: bytes) }
 
-    var parameters: [Float] = []
-    parameters.reserveCapacity(config.parameterCount)
-    for (name, _) in config.parameterLayout {
-      var p = values(name)!
-      if name.hasPrefix("rnn.bias_ih_l"), !config.cell.hasRecurrentBias,
-        let hh = values(name.replacingOccurrences(of: "bias_ih", with: "bias_hh"))
-      {
-        for i in p.indices { p[i] += hh[i] }
-      }
-      parameters += p
-    }
+    let parameters = config.cell.parameters(config.parameterLayout, values: values)
     var recurrentStates: [[[Float]]] = []
     if h.file.tensors["state.\(config.cell.stateNames[0])_l0"] != nil {
       recurrentStates = (0..<config.layers).map { l in config.cell.stateNames.map { values("state.\($0)_l\(l)")! } }

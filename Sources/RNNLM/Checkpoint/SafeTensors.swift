@@ -255,3 +255,56 @@ package enum SafeTensors {
     return meta["format"]
   }
 }
+
+extension RecurrentCell {
+  /// The recurrent bias PyTorch's module has beside `name` when this cell keeps one bias: the
+  /// `rnn.bias_hh_l{k}` for an `rnn.bias_ih_l{k}` of the LSTM or the RNN, else nil.
+  package func zeroRecurrentBias(besides name: String) -> String? {
+    guard !hasRecurrentBias, name.hasPrefix("rnn.bias_ih_l") else { return nil }
+    return name.replacingOccurrences(of: "bias_ih", with: "bias_hh")
+  }
+
+  /// The tensors of `views` over `values` as PyTorch's modules name them: each view, and beside
+  /// each bias of a cell with one bias a `bias_hh` read from `zeros` (as long as the largest bias).
+  package func pytorchTensors(
+    views: [ParameterView], values: UnsafeBufferPointer<Float>, zeros: UnsafeBufferPointer<Float>
+  ) -> [SafeTensors.Source] {
+    var tensors: [SafeTensors.Source] = []
+    for view in views {
+      tensors.append(
+        SafeTensors.Source(
+          name: view.name, shape: view.shape,
+          values: UnsafeBufferPointer(rebasing: values[view.offset..<(view.offset + view.count)])))
+      if let zero = zeroRecurrentBias(besides: view.name) {
+        tensors.append(
+          SafeTensors.Source(
+            name: zero, shape: view.shape, values: UnsafeBufferPointer(rebasing: zeros[0..<view.count])))
+      }
+    }
+    return tensors
+  }
+
+  /// The names and shapes ``pytorchTensors(views:values:zeros:)`` writes for `layout`.
+  package func pytorchShapes(_ layout: [(name: String, shape: [Int])]) -> [String: [Int]] {
+    var shapes: [String: [Int]] = [:]
+    for (name, shape) in layout {
+      shapes[name] = shape
+      if let zero = zeroRecurrentBias(besides: name) { shapes[zero] = shape }
+    }
+    return shapes
+  }
+
+  /// The parameters of `layout`, in order, from `values(name)`, each `bias_hh` of a cell with one
+  /// bias added into its `bias_ih` (PyTorch may have trained it).
+  package func parameters(_ layout: [(name: String, shape: [Int])], values: (String) -> [Float]?) -> [Float] {
+    var parameters: [Float] = []
+    for (name, _) in layout {
+      var p = values(name)!
+      if let zero = zeroRecurrentBias(besides: name), let hh = values(zero) {
+        for i in p.indices { p[i] += hh[i] }
+      }
+      parameters += p
+    }
+    return parameters
+  }
+}

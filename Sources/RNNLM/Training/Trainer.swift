@@ -41,6 +41,28 @@ public struct RunLimits: Sendable {
   }
 }
 
+extension RunLimits {
+  /// Why a run should stop after a training batch, or nil: Ctrl-C (see
+  /// ``Trainer/stopOnInterrupt()``), a stop request (`stopRequested` uses it up), the time
+  /// budget, or the batch budget (which an epoch's last batch leaves to the epoch's end).
+  package func stopReasonAfterBatch(
+    start: Date, batchesThisCall: Int, epochDone: Bool, stopRequested: () -> Bool
+  ) -> String? {
+    if interruptRequested.load(ordering: .relaxed) { return "interrupted (Ctrl-C)" }
+    if stopRequested() { return "stop requested" }
+    if let m = maxMinutes, Date().timeIntervalSince(start) >= 60 * m { return "time budget of \(m) minutes reached" }
+    if let b = maxBatches, batchesThisCall >= b, !epochDone { return "batch budget of \(b) reached" }
+    return nil
+  }
+
+  /// Why a run with epochs left should stop after an epoch, or nil: the epoch or time budget.
+  package func stopReasonAfterEpoch(start: Date, epochsThisCall: Int) -> String? {
+    if let m = maxEpochs, epochsThisCall >= m { return "epoch budget of \(m) reached" }
+    if let m = maxMinutes, Date().timeIntervalSince(start) >= 60 * m { return "time budget of \(m) minutes reached" }
+    return nil
+  }
+}
+
 /// What a run (or one invocation of a resumed run) measured.
 public struct TrainingReport: Sendable {
   /// Every completed epoch of the run, resumed ones included.
@@ -370,15 +392,9 @@ public final class Trainer {
           intervalTokens = 0
           intervalStart = Date()
         }
-        if interruptRequested.load(ordering: .relaxed) {
-          stopReason = "interrupted (Ctrl-C)"
-        } else if stopRequested.exchange(false, ordering: .relaxed) {
-          stopReason = "stop requested"
-        } else if let m = limits.maxMinutes, Date().timeIntervalSince(start) >= 60 * m {
-          stopReason = "time budget of \(m) minutes reached"
-        } else if let b = limits.maxBatches, batchesThisCall >= b, !epochDone {
-          stopReason = "batch budget of \(b) reached"
-        }
+        stopReason = limits.stopReasonAfterBatch(
+          start: start, batchesThisCall: batchesThisCall, epochDone: epochDone,
+          stopRequested: { stopRequested.exchange(false, ordering: .relaxed) })
         if stopReason != nil { break training }
       }
 
@@ -424,12 +440,10 @@ public final class Trainer {
       }
       if let paths { try save(to: paths.last) }
       epochsThisCall += 1
-      if let m = limits.maxEpochs, epochsThisCall >= m, state.epochsCompleted < options.epochs {
-        stopReason = "epoch budget of \(m) reached"
-        break
-      }
-      if let m = limits.maxMinutes, Date().timeIntervalSince(start) >= 60 * m, state.epochsCompleted < options.epochs {
-        stopReason = "time budget of \(m) minutes reached"
+      if state.epochsCompleted < options.epochs,
+        let reason = limits.stopReasonAfterEpoch(start: start, epochsThisCall: epochsThisCall)
+      {
+        stopReason = reason
         break
       }
     }
