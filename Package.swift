@@ -6,6 +6,7 @@ let package = Package(
   products: [
     .library(name: "RNNLM", targets: ["RNNLM"]),
     .executable(name: "train-ptb", targets: ["train-ptb"]),
+    .executable(name: "train-classifier", targets: ["train-classifier"]),
     .executable(name: "rnnlm", targets: ["rnnlm"]),
     .executable(name: "ppl-bench", targets: ["ppl-bench"]),
   ],
@@ -42,7 +43,10 @@ let package = Package(
       name: "train-ptb",
       dependencies: ["RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
-
+    .executableTarget(
+      name: "train-classifier",
+      dependencies: ["RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
     .executableTarget(
       name: "rnnlm",
       dependencies: ["RNNLM", "RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]

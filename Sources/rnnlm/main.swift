@@ -32,9 +32,14 @@ func reporting<R>(_ body: () throws -> R) throws -> R {
 struct RNNLMTool: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "rnnlm",
-    abstract: "Use a trained recurrent language model: generate text, measure perplexity, inspect a checkpoint.",
-    discussion: "Checkpoints come from train-ptb (runs/<preset>-<n>/best.safetensors).",
-    subcommands: [Generate.self, Evaluate.self, Info.self, GradientFlowCommand.self, NGramCommand.self])
+    abstract:
+      "Use trained recurrent models: generate text, measure perplexity, classify texts, inspect a checkpoint.",
+    discussion:
+      "Checkpoints come from train-ptb (runs/<preset>-<n>/best.safetensors) and train-classifier (runs/classifier-<n>/).",
+    subcommands: [
+      Generate.self, Evaluate.self, Info.self, Classify.self, MakeData.self, GradientFlowCommand.self,
+      NGramCommand.self,
+    ])
 }
 
 struct Generate: ParsableCommand {
@@ -116,6 +121,8 @@ struct Info: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "What a checkpoint holds, read from its header without loading the weights.",
     discussion: """
+      Language models and text classifiers alike.
+
       Example:
         rnnlm info runs/medium-1/last.safetensors
       """)
@@ -125,6 +132,9 @@ struct Info: ParsableCommand {
 
   func run() throws {
     try reporting {
+      if SafeTensors.formatTag(of: checkpoint) == ClassifierCheckpoint.formatTag {
+        return try classifierInfo(checkpoint, tensors: tensors)
+      }
       let s = try CheckpointSummary(contentsOf: checkpoint)
       let c = s.config
       let t = s.training

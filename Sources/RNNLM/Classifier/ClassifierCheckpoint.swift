@@ -1,0 +1,274 @@
+import Foundation
+
+/// Hyper-parameters of a classifier's training run.
+public struct ClassifierTrainingOptions: Codable, Sendable, Equatable {
+  /// Texts per batch N.
+  public var batchSize = 32
+  /// Epochs of the whole run (early stopping may end it sooner).
+  public var epochs = 10
+  /// The update rule; Adam by default, as Keras users train these models.
+  public var optimizer = OptimizerKind.adam
+  /// The learning rate (constant).
+  public var learningRate = 0.001
+  /// Global gradient-norm bound; 0 turns clipping off.
+  public var clip = 0.0
+  /// L2 weight decay added to the gradients; 0 turns it off.
+  public var weightDecay = 0.0
+  /// Early stopping: the run ends when validation loss has not improved for this many epochs
+  /// (Keras' `EarlyStopping(patience)`); 0 never stops early. The best parameters are restored
+  /// at the end either way.
+  public var patience = 3
+  /// The fraction of the training texts held out for validation (seeded) when the data has no
+  /// validation split of its own.
+  public var validationSplit = 0.1
+  /// Texts longer than this many words are cut (see ``truncation``).
+  public var maxLength = 100
+  /// Which end of a long text is kept.
+  public var truncation = Truncation.keepEnd
+  /// Vocabulary: this many most frequent training words, plus `<pad>` and `<unk>`.
+  public var numWords = 10_000
+  /// Seed of the run's generator (weights, validation split, batch order, dropout).
+  public var seed: UInt64 = 1
+  /// Batches between log lines.
+  public var logInterval = 50
+
+  /// The defaults.
+  public init() {}
+
+  /// Throws ``ConfigurationError`` for values that cannot make a run.
+  public func validate() throws {
+    if batchSize < 1 { throw ConfigurationError("batch size must be at least 1, got \(batchSize)") }
+    if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
+    if !(learningRate > 0) || !learningRate.isFinite {
+      throw ConfigurationError("learning rate must be a positive number, got \(learningRate)")
+    }
+    if !(clip >= 0) || !clip.isFinite { throw ConfigurationError("clip must be 0 (off) or positive, got \(clip)") }
+    if !(weightDecay >= 0) || !weightDecay.isFinite {
+      throw ConfigurationError("weight decay must be 0 (off) or positive, got \(weightDecay)")
+    }
+    if patience < 0 { throw ConfigurationError("patience must be 0 (off) or more, got \(patience)") }
+    if !(validationSplit >= 0 && validationSplit < 1) {
+      throw ConfigurationError("validation split must be in [0, 1), got \(validationSplit)")
+    }
+    if maxLength < 1 { throw ConfigurationError("maximum length must be at least 1, got \(maxLength)") }
+    if numWords < 1 { throw ConfigurationError("number of words must be at least 1, got \(numWords)") }
+    if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
+  }
+}
+
+/// What one epoch of a classifier's run measured.
+public struct ClassifierEpochRecord: Codable, Sendable, Equatable {
+  /// 1-based epoch.
+  public var epoch: Int
+  /// Mean cross-entropy and accuracy over the epoch's training texts (dropout on).
+  public var trainLoss: Double, trainAccuracy: Double
+  /// Mean cross-entropy and accuracy on the validation texts after the epoch.
+  public var validLoss: Double, validAccuracy: Double
+  /// Training texts per second during the epoch.
+  public var sequencesPerSecond: Double
+  /// Seconds of training since the run started (across resumptions).
+  public var elapsedSeconds: Double
+}
+
+/// Where a classifier's run stands, enough to continue it exactly.
+public struct ClassifierRunState: Codable, Sendable, Equatable {
+  /// Epochs completed, and batches done in the epoch under way.
+  public var epochsCompleted = 0, batchesInEpoch = 0
+  /// The epoch under way's summed loss, correct predictions and texts.
+  public var epochLossSum = 0.0, epochCorrect = 0, epochTexts = 0
+  /// Seconds of training steps in the epoch under way and in the whole run.
+  public var epochSeconds = 0.0, trainingSeconds = 0.0
+  /// Texts trained so far.
+  public var trainedTexts = 0
+  /// The best validation loss and its epoch (nil before the first validation).
+  public var bestValidLoss: Double?, bestEpoch: Int?
+  /// Epochs since the best (early stopping counts these).
+  public var epochsWithoutImprovement = 0
+  /// Whether early stopping ended the run.
+  public var stoppedEarly = false
+  /// Updates the optimizer has made (Adam's t).
+  public var optimizerSteps = 0
+  /// The run generator's state, as decimal strings.
+  public var generator: [String]
+  /// One record per completed epoch.
+  public var history: [ClassifierEpochRecord] = []
+
+  /// A state at the start of a run.
+  public init(generator: SeededGenerator) {
+    self.generator = []
+    setGenerator(generator)
+  }
+
+  /// Stores `g`'s state.
+  public mutating func setGenerator(_ g: SeededGenerator) {
+    generator = [g.state.0, g.state.1, g.state.2, g.state.3].map { String($0) }
+  }
+
+  /// The stored generator, or nil when malformed.
+  public func restoredGenerator() -> SeededGenerator? {
+    let words = generator.compactMap(UInt64.init)
+    guard words.count == 4 else { return nil }
+    var g = SeededGenerator(seed: 0)
+    g.state = (words[0], words[1], words[2], words[3])
+    return g
+  }
+}
+
+/// A text classifier and its run, in the toolkit's safetensors container (see ``SafeTensors``):
+/// the parameters under PyTorch's names (`embedding.weight`; `rnn.*` as `nn.LSTM`/`nn.GRU`/
+/// `nn.RNN`, with zero `bias_hh` for the cells with one bias; `fc.weight`, `fc.bias`), the
+/// optimizer's moments (`optimizer.m`, `optimizer.v`) in a `last.safetensors`, and as metadata
+/// `format` = `rnnlm-classifier`, `version`, `config`, `training`, `state`, `vocabulary` and
+/// `classes` (JSON).
+public struct ClassifierCheckpoint {
+  /// The format version this toolkit writes and reads.
+  public static let formatVersion = "1"
+  /// The format tag.
+  public static let formatTag = "rnnlm-classifier"
+
+  /// The model's shape.
+  public var config: ClassifierConfig
+  /// The run's hyper-parameters (with the text preparation: maximum length, truncation).
+  public var training: ClassifierTrainingOptions
+  /// Where the run stands.
+  public var state: ClassifierRunState
+  /// Words by id.
+  public var vocabulary: [String]
+  /// Class names by id.
+  public var classes: [String]
+  /// Parameters in the layout of `config.parameterLayout`.
+  public var parameters: [Float]
+  /// The optimizer's moments in ``OptimizerKind/stateNames`` order; empty when not saved.
+  public var optimizerState: [[Float]]
+
+  /// Writes a checkpoint atomically, the tensors read in place.
+  package static func write(
+    to path: String, config: ClassifierConfig, training: ClassifierTrainingOptions, state: ClassifierRunState,
+    vocabulary: [String], classes: [String], parameters: UnsafeBufferPointer<Float>,
+    optimizerState: [UnsafeBufferPointer<Float>]
+  ) throws {
+    let views = ParameterStore<Float>.views(for: config.parameterLayout)
+    let zeros = [Float](repeating: 0, count: views.map(\.count).max() ?? 0)
+    let metadata = [
+      "format": formatTag, "version": formatVersion, "config": try SafeTensors.json(config),
+      "training": try SafeTensors.json(training), "state": try SafeTensors.json(state),
+      "vocabulary": try SafeTensors.json(vocabulary), "classes": try SafeTensors.json(classes),
+    ]
+    try zeros.withUnsafeBufferPointer { z in
+      var tensors = config.cell.pytorchTensors(views: views, values: parameters, zeros: z)
+      for (name, values) in zip(training.optimizer.stateNames, optimizerState) {
+        tensors.append(SafeTensors.Source(name: name, shape: [values.count], values: values))
+      }
+      try SafeTensors.write(to: path, metadata: metadata, tensors: tensors)
+    }
+  }
+
+  /// The validated header: configuration, options, state, vocabulary and classes.
+  fileprivate struct Header {
+    let file: SafeTensors.Header
+    let config: ClassifierConfig
+    let training: ClassifierTrainingOptions
+    let state: ClassifierRunState
+    let vocabulary: [String]
+    let classes: [String]
+  }
+
+  /// Parses and checks a header: the format, the configuration and options, the tensors exactly
+  /// those of the configuration (the optimizer's all or none), the vocabulary and classes.
+  fileprivate static func parseHeader(_ prefix: [UInt8], fileSize: Int, path: String) throws -> Header {
+    let file: SafeTensors.Header
+    do {
+      file = try SafeTensors.parseHeader(
+        prefix, fileSize: fileSize, path: path, format: formatTag, version: formatVersion)
+    } catch CheckpointError.notACheckpoint(let path, let reason) where reason == "format tag is rnnlm-checkpoint" {
+      throw CheckpointError.notACheckpoint(
+        path: path, reason: "it is a language model's checkpoint, not a text classifier's")
+    }
+    func field<D: Decodable>(_ name: String, _ type: D.Type) throws -> D {
+      try SafeTensors.field(name, type, in: file, path: path)
+    }
+    let config = try field("config", ClassifierConfig.self)
+    do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
+    let training = try field("training", ClassifierTrainingOptions.self)
+    do { try training.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
+    let state = try field("state", ClassifierRunState.self)
+    // The embedding and the recurrent weights alone bound every size before the layout is made.
+    let (v, d, h) = (Double(config.vocabularySize), Double(config.embeddingSize), Double(config.hiddenSize))
+    let needed = 4 * (v * d + Double(config.layers) * Double(config.cell.gateCount) * h * (h + 1))
+    guard needed <= Double(file.dataSize) else {
+      throw CheckpointError.mismatch(
+        path: path,
+        reason:
+          "its configuration needs at least \(String(format: "%.0f", needed)) bytes of tensors; the file holds \(file.dataSize)"
+      )
+    }
+    let layout = config.parameterLayout
+    var expected = config.cell.pytorchShapes(layout)
+    for name in training.optimizer.stateNames { expected[name] = [config.parameterCount] }
+    try SafeTensors.checkTensors(
+      file, expected: expected, required: Set(layout.map(\.name)),
+      model: "a classifier of \(config.encoderDescription)", path: path)
+    let present = training.optimizer.stateNames.filter { file.tensors[$0] != nil }.count
+    if present != 0 && present != training.optimizer.stateNames.count {
+      throw CheckpointError.mismatch(
+        path: path,
+        reason: "it holds \(present) of the \(training.optimizer.stateNames.count) \(training.optimizer) state tensors")
+    }
+    let vocabulary = try field("vocabulary", [String].self)
+    guard vocabulary.count == config.vocabularySize else {
+      throw CheckpointError.mismatch(
+        path: path, reason: "\(vocabulary.count) words for a vocabulary size of \(config.vocabularySize)")
+    }
+    do { _ = try ClassifierVocabulary(words: vocabulary) } catch {
+      throw CheckpointError.mismatch(path: path, reason: "\(error)")
+    }
+    let classes = try field("classes", [String].self)
+    guard classes.count == config.classes, Set(classes).count == classes.count else {
+      throw CheckpointError.mismatch(
+        path: path, reason: "its class names (\(classes.count)) do not match its \(config.classes) classes")
+    }
+    return Header(
+      file: file, config: config, training: training, state: state, vocabulary: vocabulary, classes: classes)
+  }
+
+  /// Reads and validates a classifier checkpoint.
+  public static func read(from path: String) throws -> ClassifierCheckpoint {
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+      throw CheckpointError.io(path: path, reason: fileFailure(path, error: error))
+    }
+    let bytes = [UInt8](data)
+    let h = try parseHeader(bytes, fileSize: bytes.count, path: path)
+    func values(_ name: String) -> [Float]? { SafeTensors.values(name, in: h.file, bytes: bytes) }
+    return ClassifierCheckpoint(
+      config: h.config, training: h.training, state: h.state, vocabulary: h.vocabulary, classes: h.classes,
+      parameters: h.config.cell.parameters(h.config.parameterLayout, values: values),
+      optimizerState: h.training.optimizer.stateNames.compactMap { values($0) })
+  }
+
+  /// What a classifier checkpoint holds, from its header alone (for `rnnlm info`).
+  public struct Summary {
+    /// The model's shape, the run's options and where it stood.
+    public let config: ClassifierConfig
+    public let training: ClassifierTrainingOptions
+    public let state: ClassifierRunState
+    /// Class names; number of words.
+    public let classes: [String]
+    public let vocabularySize: Int
+    /// Tensor names and shapes, sorted by name.
+    public let tensors: [(name: String, shape: [Int])]
+    /// The file's size in bytes.
+    public let fileSize: Int
+
+    /// Reads the header of the checkpoint at `path`.
+    public init(contentsOf path: String) throws {
+      let (prefix, size) = try SafeTensors.readPrefix(of: path)
+      let h = try ClassifierCheckpoint.parseHeader(prefix, fileSize: size, path: path)
+      (config, training, state, classes, vocabularySize) = (
+        h.config, h.training, h.state, h.classes, h.vocabulary.count
+      )
+      tensors = h.file.tensors.map { (name: $0.key, shape: $0.value.shape) }.sorted { $0.name < $1.name }
+      fileSize = size
+    }
+  }
+}

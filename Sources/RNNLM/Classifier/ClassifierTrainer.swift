@@ -1,0 +1,479 @@
+import Foundation
+import Synchronization
+
+/// A data set encoded for a classifier: each split's texts as ids, with the classes.
+public struct ClassifierSplits: Sendable {
+  /// Class names by id.
+  public var classes: [String]
+  /// The texts of each split.
+  public var train: [EncodedText], valid: [EncodedText], test: [EncodedText]
+  /// Where the validation texts came from, for the header: "valid split of the data" or "10% of
+  /// the training texts (seed 1)".
+  public var validationSource: String
+}
+
+/// What a classifier's run (or one invocation of a resumed run) measured.
+public struct ClassifierReport: Sendable {
+  /// Every completed epoch of the run, resumed ones included.
+  public var epochs: [ClassifierEpochRecord] = []
+  /// Test loss and accuracy of the best parameters (by validation loss) at the end.
+  public var testLoss = Double.nan, testAccuracy = Double.nan
+  /// The epoch whose parameters were kept, and its validation loss.
+  public var bestEpoch: Int?, bestValidLoss: Double?
+  /// Training texts per second over the run's training steps.
+  public var sequencesPerSecond = 0.0
+  /// Wall time of this invocation, evaluations included.
+  public var seconds = 0.0
+  /// Why this invocation stopped before the run's last epoch (a budget, Ctrl-C or early
+  /// stopping), or nil.
+  public var stoppedEarly: String?
+}
+
+/// Trains a ``TextClassifier`` in `Float` the way Keras users train one: shuffled batches of
+/// texts bucketed by length, Adam (or RMSprop, or SGD) with optional clipping, validation
+/// after every epoch, early stopping on validation loss with the best parameters restored
+/// (`best.safetensors`), and exact resumption from `last.safetensors`. It shares the language
+/// model trainer's budgets, Ctrl-C handling, optimizer and checkpoint container.
+public final class ClassifierTrainer {
+  /// The model's shape.
+  public let config: ClassifierConfig
+  /// The run's hyper-parameters.
+  public let options: ClassifierTrainingOptions
+  /// The words the model knows.
+  public let vocabulary: ClassifierVocabulary
+  /// Class names by id.
+  public let classes: [String]
+  /// The model (N = options.batchSize, T up to options.maxLength).
+  package let model: TextClassifier<Float>
+  /// The optimizer's moments and update count.
+  package let optimizerState: OptimizerState<Float>
+  /// Where the run stands.
+  public private(set) var state: ClassifierRunState
+  /// Receives the run's log lines (progress, epochs, notes), each ending in a newline.
+  public var log: (String) -> Void = { _ in }
+  private var bestInMemory: [Float]?
+  private var batch: ClassifierBatch
+  private let stopRequested = Atomic<Bool>(false)
+
+  /// A fresh run: weights initialised from `options.seed`.
+  public init(
+    config: ClassifierConfig, options: ClassifierTrainingOptions, vocabulary: ClassifierVocabulary, classes: [String]
+  ) throws {
+    try options.validate()
+    try config.validate()
+    guard vocabulary.count == config.vocabularySize, classes.count == config.classes else {
+      throw ConfigurationError(
+        "\(vocabulary.count) words and \(classes.count) classes for a model of \(config.vocabularySize) and \(config.classes)"
+      )
+    }
+    (self.config, self.options, self.vocabulary, self.classes) = (config, options, vocabulary, classes)
+    var generator = SeededGenerator(seed: options.seed)
+    model = try TextClassifier(
+      config: config, batchSize: options.batchSize, maxSteps: options.maxLength, generator: &generator)
+    optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
+    state = ClassifierRunState(generator: model.generator)
+    batch = ClassifierBatch(batchSize: options.batchSize, maxSteps: options.maxLength)
+  }
+
+  /// Continues the run saved in `checkpoint` exactly where it stopped (from a `last.safetensors`;
+  /// a `best.safetensors` has no optimizer moments, which then start again from zero).
+  public convenience init(resuming checkpoint: ClassifierCheckpoint) throws {
+    guard let generator = checkpoint.state.restoredGenerator() else {
+      throw ConfigurationError("the checkpoint's generator state is malformed")
+    }
+    try self.init(
+      config: checkpoint.config, options: checkpoint.training,
+      vocabulary: try ClassifierVocabulary(words: checkpoint.vocabulary), classes: checkpoint.classes)
+    model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
+    model.generator = generator
+    if !checkpoint.optimizerState.isEmpty {
+      for (buffer, values) in zip(optimizerState.buffers, checkpoint.optimizerState) {
+        buffer.pointer.update(from: values, count: values.count)
+      }
+    }
+    optimizerState.steps = checkpoint.optimizerState.isEmpty ? 0 : checkpoint.state.optimizerSteps
+    state = checkpoint.state
+  }
+
+  /// A new run's configuration and vocabulary for `data`: the `options.numWords` most frequent
+  /// training words, and the data's classes.
+  public static func prepare(
+    data: LabelledTexts, options: ClassifierTrainingOptions, embeddingSize: Int, hiddenSize: Int, layers: Int,
+    cell: RecurrentCell, dropout: Double, pooling: ClassifierPooling
+  ) -> (config: ClassifierConfig, vocabulary: ClassifierVocabulary) {
+    let vocabulary = ClassifierVocabulary(counting: data.train, limit: options.numWords)
+    let config = ClassifierConfig(
+      vocabularySize: vocabulary.count, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers,
+      cell: cell, classes: data.classes.count, dropout: dropout, pooling: pooling)
+    return (config, vocabulary)
+  }
+
+  /// Encodes `data` with the model's vocabulary and options; the validation texts are the data's
+  /// own, or the last `validationSplit` of the training texts after a seeded shuffle.
+  public func splits(of data: LabelledTexts) throws -> ClassifierSplits {
+    guard data.classes == classes else {
+      throw TrainingError.incompatibleResume(
+        "the data's classes (\(data.classes.joined(separator: ", "))) differ from the model's (\(classes.joined(separator: ", ")))"
+      )
+    }
+    func encode(_ texts: [LabelledText]) -> [EncodedText] {
+      texts.map {
+        EncodedText(
+          ids: vocabulary.ids(of: $0.words, maxLength: options.maxLength, truncation: options.truncation),
+          label: Int32($0.label))
+      }
+    }
+    var train = encode(data.train)
+    let valid: [EncodedText]
+    let source: String
+    if let own = data.valid {
+      valid = encode(own)
+      source = "the data's validation split"
+    } else {
+      let held = Int((Double(train.count) * options.validationSplit).rounded())
+      guard held >= 1, held < train.count else {
+        throw ConfigurationError(
+          "a validation split of \(options.validationSplit) of \(train.count) training texts holds \(held); "
+            + "give --validation-split so that at least one text is held out, or a valid split in the data")
+      }
+      var g = SeededGenerator(seed: options.seed ^ 0x5EED_0F5A_11D5)
+      var order = Array(train.indices)
+      for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+      valid = order.suffix(held).map { train[$0] }
+      train = order.prefix(train.count - held).sorted().map { train[$0] }
+      source = String(format: "%g%% of the training texts (seed %llu)", 100 * options.validationSplit, options.seed)
+    }
+    return ClassifierSplits(
+      classes: classes, train: train, valid: valid, test: encode(data.test), validationSource: source)
+  }
+
+  /// The batches of epoch `epoch` (1-based), as index lists into `texts`: a shuffle seeded by the
+  /// run's seed and the epoch, then groups of 20 batches' texts sorted by length and cut into
+  /// batches (so a batch holds texts of similar length and little padding), in shuffled order.
+  /// The order is a function of (seed, epoch) alone, so a resumed run replays it.
+  package static func epochBatches(texts: [EncodedText], batchSize n: Int, seed: UInt64, epoch: Int) -> [ArraySlice<
+    Int
+  >] {
+    var g = SeededGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch))
+    var order = Array(texts.indices)
+    for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+    var batches: [ArraySlice<Int>] = []
+    let group = 20 * n
+    for start in stride(from: 0, to: order.count, by: group) {
+      let sorted = order[start..<min(start + group, order.count)].sorted {
+        (texts[$0].ids.count, $0) < (texts[$1].ids.count, $1)
+      }
+      for b in stride(from: 0, to: sorted.count, by: n) { batches.append(sorted[b..<min(b + n, sorted.count)]) }
+    }
+    for i in stride(from: batches.count - 1, to: 0, by: -1) { batches.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+    return batches
+  }
+
+  /// One training step on the texts of `texts` at `indices`: zero the gradients, forward and
+  /// backward, clip, update. When the loss is not finite the parameters are left as they were.
+  package func trainingStep(_ texts: [EncodedText], indices: ArraySlice<Int>) -> ClassifierBatchResult {
+    batch.fill(from: texts, indices: indices)
+    model.training = true
+    model.parameters.zeroGradients()
+    let result = model.pass(batch, gradient: true)
+    guard result.lossSum.isFinite else { return result }
+    Optimizer.step(
+      model.parameters, state: optimizerState, learningRate: options.learningRate, maxNorm: options.clip,
+      weightDecay: options.weightDecay)
+    return result
+  }
+
+  /// Mean loss and accuracy of the current parameters on `texts` (dropout off), in batches of
+  /// similar lengths.
+  public func evaluate(_ texts: [EncodedText]) -> (loss: Double, accuracy: Double) {
+    guard !texts.isEmpty else { return (.nan, .nan) }
+    model.training = false
+    defer { model.training = true }
+    let order = texts.indices.sorted { (texts[$0].ids.count, $0) < (texts[$1].ids.count, $1) }
+    var loss = 0.0
+    var correct = 0
+    for start in stride(from: 0, to: order.count, by: options.batchSize) {
+      batch.fill(from: texts, indices: order[start..<min(start + options.batchSize, order.count)])
+      let r = model.pass(batch, gradient: false)
+      loss += r.lossSum
+      correct += r.correct
+    }
+    return (loss / Double(texts.count), Double(correct) / Double(texts.count))
+  }
+
+  /// Asks the run under way to stop after its current batch and save, as Ctrl-C does.
+  public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
+  /// The run's state with the generator and optimizer count as they stand, as saved.
+  private var savedState: ClassifierRunState {
+    var s = state
+    s.setGenerator(model.generator)
+    s.optimizerSteps = optimizerState.steps
+    return s
+  }
+
+  /// Writes the current parameters (with the optimizer's moments unless `best`) to `path`.
+  private func save(to path: String, best: Bool = false) throws {
+    try ClassifierCheckpoint.write(
+      to: path, config: config, training: options, state: savedState, vocabulary: vocabulary.words, classes: classes,
+      parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
+      optimizerState: best ? [] : optimizerState.buffers.map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) }
+    )
+  }
+
+  /// The current run as a checkpoint (what `last.safetensors` holds).
+  public func checkpoint() -> ClassifierCheckpoint {
+    ClassifierCheckpoint(
+      config: config, training: options, state: savedState, vocabulary: vocabulary.words, classes: classes,
+      parameters: model.parameters.values.array, optimizerState: optimizerState.buffers.map(\.array))
+  }
+
+  /// Trains until `options.epochs` epochs are done, early stopping ends the run, or a limit of
+  /// `limits` is reached; then restores the best parameters (by validation loss) and reports
+  /// their test loss and accuracy. With a save directory, `best.safetensors`,
+  /// `last.safetensors`, `metrics.csv` and `curve.svg` are written there.
+  public func run(_ splits: ClassifierSplits, limits: RunLimits = RunLimits()) throws -> ClassifierReport {
+    let start = Date()
+    let paths = limits.saveDirectory.map { dir in
+      (
+        best: (dir as NSString).appendingPathComponent("best.safetensors"),
+        last: (dir as NSString).appendingPathComponent("last.safetensors"),
+        csv: (dir as NSString).appendingPathComponent("metrics.csv"),
+        svg: (dir as NSString).appendingPathComponent("curve.svg")
+      )
+    }
+    if let dir = limits.saveDirectory { try prepareRunDirectory(dir) }
+    if let paths, !FileManager.default.fileExists(atPath: paths.csv) {
+      try Self.appendLine(
+        "epoch,batch,train_loss,train_accuracy,valid_loss,valid_accuracy,sequences_per_s,elapsed_s", to: paths.csv,
+        create: true)
+    }
+    func lastGood() -> String? { paths.flatMap { FileManager.default.fileExists(atPath: $0.last) ? $0.last : nil } }
+    var epochsThisCall = 0
+    var batchesThisCall = 0
+    var stopReason: String?
+    let texts = splits.train
+
+    training: while state.epochsCompleted < options.epochs && !state.stoppedEarly {
+      let epoch = state.epochsCompleted + 1
+      let batches = Self.epochBatches(texts: texts, batchSize: options.batchSize, seed: options.seed, epoch: epoch)
+      var interval = (loss: 0.0, correct: 0, texts: 0, start: Date())
+      while state.batchesInEpoch < batches.count {
+        let b = state.batchesInEpoch
+        let stepStart = Date()
+        let r = trainingStep(texts, indices: batches[b])
+        guard r.lossSum.isFinite else {
+          throw TrainingError.diverged(epoch: epoch, batch: b + 1, loss: r.lossSum, kept: lastGood())
+        }
+        let seconds = Date().timeIntervalSince(stepStart)
+        state.epochSeconds += seconds
+        state.trainingSeconds += seconds
+        state.trainedTexts += r.count
+        state.batchesInEpoch = b + 1
+        state.epochLossSum += r.lossSum
+        state.epochCorrect += r.correct
+        state.epochTexts += r.count
+        interval.loss += r.lossSum
+        interval.correct += r.correct
+        interval.texts += r.count
+        batchesThisCall += 1
+        let epochDone = state.batchesInEpoch == batches.count
+        if state.batchesInEpoch % options.logInterval == 0 || epochDone {
+          let rate = Double(interval.texts) / max(Date().timeIntervalSince(interval.start), 1e-9)
+          log(
+            String(
+              format: "| epoch %3d | batch %5d/%d | loss %.4f | accuracy %.4f | %8.0f texts/s |\n", epoch,
+              state.batchesInEpoch, batches.count, interval.loss / Double(max(interval.texts, 1)),
+              Double(interval.correct) / Double(max(interval.texts, 1)), rate))
+          if let paths {
+            try Self.appendLine(
+              String(
+                format: "%d,%d,%.6f,%.6f,,,%.1f,%.2f", epoch, state.batchesInEpoch,
+                interval.loss / Double(max(interval.texts, 1)),
+                Double(interval.correct) / Double(max(interval.texts, 1)),
+                rate, state.trainingSeconds), to: paths.csv)
+          }
+          interval = (0, 0, 0, Date())
+        }
+        stopReason = limits.stopReasonAfterBatch(
+          start: start, batchesThisCall: batchesThisCall, epochDone: epochDone,
+          stopRequested: { stopRequested.exchange(false, ordering: .relaxed) })
+        if stopReason != nil { break training }
+      }
+
+      // End of epoch: validate, keep the best, count epochs without improvement.
+      let valid = evaluate(splits.valid)
+      guard valid.loss.isFinite else {
+        throw TrainingError.diverged(epoch: epoch, batch: batches.count, loss: valid.loss, kept: lastGood())
+      }
+      let record = ClassifierEpochRecord(
+        epoch: epoch, trainLoss: state.epochLossSum / Double(max(state.epochTexts, 1)),
+        trainAccuracy: Double(state.epochCorrect) / Double(max(state.epochTexts, 1)), validLoss: valid.loss,
+        validAccuracy: valid.accuracy, sequencesPerSecond: Double(state.epochTexts) / max(state.epochSeconds, 1e-9),
+        elapsedSeconds: state.trainingSeconds)
+      state.history.append(record)
+      state.epochsCompleted = epoch
+      (state.batchesInEpoch, state.epochLossSum, state.epochCorrect, state.epochTexts, state.epochSeconds) = (
+        0, 0, 0, 0, 0
+      )
+      let improved = state.bestValidLoss.map { valid.loss < $0 } ?? true
+      if improved {
+        (state.bestValidLoss, state.bestEpoch, state.epochsWithoutImprovement) = (valid.loss, epoch, 0)
+        if let paths { try save(to: paths.best, best: true) } else { bestInMemory = model.parameters.values.array }
+      } else {
+        state.epochsWithoutImprovement += 1
+      }
+      log(
+        String(
+          format:
+            "| end of epoch %3d | train loss %.4f accuracy %.4f | valid loss %.4f accuracy %.4f | %.0f texts/s |%@\n",
+          epoch, record.trainLoss, record.trainAccuracy, record.validLoss, record.validAccuracy,
+          record.sequencesPerSecond, improved ? " best so far" : " no better"))
+      if options.patience > 0 && state.epochsWithoutImprovement >= options.patience && epoch < options.epochs {
+        state.stoppedEarly = true
+        stopReason =
+          "early stopping: validation loss has not improved for \(options.patience) epoch\(options.patience == 1 ? "" : "s"); the best was epoch \(state.bestEpoch!)"
+      }
+      if let paths {
+        try Self.appendLine(
+          String(
+            format: "%d,end,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f", epoch, record.trainLoss, record.trainAccuracy,
+            record.validLoss, record.validAccuracy, record.sequencesPerSecond, record.elapsedSeconds), to: paths.csv)
+        try? Self.svg(state.history).write(toFile: paths.svg, atomically: true, encoding: .utf8)
+        try save(to: paths.last)
+      }
+      if state.stoppedEarly { break }
+      epochsThisCall += 1
+      if state.epochsCompleted < options.epochs,
+        let reason = limits.stopReasonAfterEpoch(start: start, epochsThisCall: epochsThisCall)
+      {
+        stopReason = reason
+        break
+      }
+    }
+
+    if let stopReason, !state.stoppedEarly, let paths {
+      if state.batchesInEpoch > 0 { try save(to: paths.last) }
+      log("stopped: \(stopReason); saved \(paths.last) (resume with --resume \(paths.last))\n")
+    } else if let stopReason {
+      log("stopped: \(stopReason)\n")
+    }
+
+    // Restore the best parameters (Keras' restore_best_weights) and test them; the current
+    // ones come back afterwards unless the run is over, so a resumed run continues from them.
+    var best = bestInMemory
+    if best == nil, let paths, FileManager.default.fileExists(atPath: paths.best) {
+      best = try ClassifierCheckpoint.read(from: paths.best).parameters
+    }
+    let current = model.parameters.values.array
+    if let best { model.parameters.values.pointer.update(from: best, count: best.count) }
+    let test = evaluate(splits.test)
+    let finished = state.epochsCompleted >= options.epochs || state.stoppedEarly
+    if !finished { model.parameters.values.pointer.update(from: current, count: current.count) }
+    var report = ClassifierReport()
+    report.epochs = state.history
+    (report.testLoss, report.testAccuracy) = test
+    (report.bestEpoch, report.bestValidLoss) = (state.bestEpoch, state.bestValidLoss)
+    report.sequencesPerSecond = Double(state.trainedTexts) / max(state.trainingSeconds, 1e-9)
+    report.seconds = Date().timeIntervalSince(start)
+    report.stoppedEarly = stopReason
+    log(
+      String(
+        format: "| end of training | test loss %.4f | test accuracy %.4f (%@) | %.0f texts/s | %.1f s |\n", test.loss,
+        test.accuracy, best == nil ? "current parameters" : "best epoch \(state.bestEpoch ?? 0)",
+        report.sequencesPerSecond, report.seconds))
+    return report
+  }
+
+  /// Class probabilities of each text of `texts` (token ids, at least one each) with the current
+  /// parameters, dropout off: one row of K per text, in order.
+  public func predict(_ texts: [[Int32]]) -> [[Float]] {
+    Self.predict(texts, model: model, batch: &batch)
+  }
+
+  /// ``predict(_:)`` with a given model and batch.
+  package static func predict(_ texts: [[Int32]], model: TextClassifier<Float>, batch: inout ClassifierBatch)
+    -> [[Float]]
+  {
+    model.training = false
+    defer { model.training = true }
+    let encoded = texts.map { EncodedText(ids: $0, label: 0) }
+    let k = model.config.classes
+    var out: [[Float]] = []
+    for start in stride(from: 0, to: encoded.count, by: model.batchSize) {
+      let indices = encoded.indices[start..<min(start + model.batchSize, encoded.count)]
+      batch.fill(from: encoded, indices: indices)
+      _ = model.pass(batch, gradient: false)
+      for r in 0..<indices.count {
+        out.append(Array(UnsafeBufferPointer(start: model.probabilities.pointer + r * k, count: k)))
+      }
+    }
+    return out
+  }
+
+  /// Appends `line` to the file at `path` (creating it when `create`).
+  private static func appendLine(_ line: String, to path: String, create: Bool = false) throws {
+    if create {
+      do { try (line + "\n").write(toFile: path, atomically: true, encoding: .utf8) } catch {
+        throw FileError(path: path, reason: "cannot be written: \(fileFailure(path, error: error))")
+      }
+      return
+    }
+    guard let handle = FileHandle(forWritingAtPath: path) else {
+      throw FileError(path: path, reason: fileProblem(path) ?? "cannot be opened for writing")
+    }
+    defer { try? handle.close() }
+    handle.seekToEndOfFile()
+    handle.write(Data((line + "\n").utf8))
+  }
+
+  /// An SVG of training and validation loss and accuracy against epochs.
+  public static func svg(_ records: [ClassifierEpochRecord]) -> String {
+    func series(_ label: String, _ color: String, _ key: KeyPath<ClassifierEpochRecord, Double>) -> LinePlot.Series {
+      LinePlot.Series(
+        label: label, color: color, points: records.map { (Double($0.epoch), $0[keyPath: key]) }, markers: true)
+    }
+    return LinePlot(
+      series: [
+        series("training loss", "#1f77b4", \.trainLoss), series("validation loss", "#ff7f0e", \.validLoss),
+        series("training accuracy", "#2ca02c", \.trainAccuracy),
+        series("validation accuracy", "#d62728", \.validAccuracy),
+      ], xLabel: "epoch", yLabel: "cross-entropy and accuracy (log scale)", integerTicks: true
+    ).svg()
+  }
+}
+
+/// A trained classifier loaded from a checkpoint, for predictions.
+public final class TrainedClassifier {
+  /// The checkpoint's parts.
+  public let config: ClassifierConfig
+  public let options: ClassifierTrainingOptions
+  public let vocabulary: ClassifierVocabulary
+  public let classes: [String]
+  private let model: TextClassifier<Float>
+  private var batch: ClassifierBatch
+
+  /// The classifier saved at `path` (a `best.safetensors` or `last.safetensors`), for batches of
+  /// `batchSize` texts.
+  public init(contentsOf path: String, batchSize: Int = 32) throws {
+    let c = try ClassifierCheckpoint.read(from: path)
+    (config, options, classes) = (c.config, c.training, c.classes)
+    vocabulary = try ClassifierVocabulary(words: c.vocabulary)
+    let store = try ParameterStore<Float>(layout: c.config.parameterLayout)
+    store.values.pointer.update(from: c.parameters, count: c.parameters.count)
+    model = try TextClassifier(
+      config: c.config, parameters: store, batchSize: batchSize, maxSteps: c.training.maxLength)
+    batch = ClassifierBatch(batchSize: batchSize, maxSteps: c.training.maxLength)
+  }
+
+  /// Class probabilities of each text (raw text, tokenised by ``LabelledTexts/words(in:)``, cut
+  /// as in training); nil for a text with no words.
+  public func probabilities(of texts: [String]) -> [[Float]?] {
+    let ids = texts.map {
+      vocabulary.ids(of: LabelledTexts.words(in: $0), maxLength: options.maxLength, truncation: options.truncation)
+    }
+    let nonEmpty = ids.filter { !$0.isEmpty }
+    var results = ClassifierTrainer.predict(nonEmpty, model: model, batch: &batch).makeIterator()
+    return ids.map { $0.isEmpty ? nil : results.next() }
+  }
+}

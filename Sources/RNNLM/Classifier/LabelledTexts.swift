@@ -1,0 +1,246 @@
+import Foundation
+
+/// One labelled text: its words (see ``LabelledTexts/words(in:)``) and its class index.
+public struct LabelledText: Sendable, Equatable {
+  /// The words, in order.
+  public var words: [String]
+  /// Index into the data set's classes.
+  public var label: Int
+  /// Where the text came from ("train.tsv:12" or a file path), for messages.
+  public var source: String
+
+  /// A text of `words` in class `label`.
+  public init(words: [String], label: Int, source: String = "") {
+    self.words = words
+    self.label = label
+    self.source = source
+  }
+}
+
+/// Labelled texts for classification, in one of the two layouts users have:
+/// - class folders, as the IMDB data set: `DIR/train/<class>/*.txt` and `DIR/test/<class>/*.txt`
+///   (optionally `DIR/valid/<class>/`), one text per file; the class names are the training
+///   folders' names, sorted;
+/// - `label<TAB>text` files: `DIR/train.tsv` and `DIR/test.tsv` (optionally `DIR/valid.tsv`), one
+///   text per line; blank lines are skipped; the classes are the training labels, sorted.
+public struct LabelledTexts: Sendable {
+  /// Class names; a text's label indexes this.
+  public var classes: [String]
+  /// The training texts, in file order.
+  public var train: [LabelledText]
+  /// The validation texts when the data has its own (`valid/` or `valid.tsv`), else nil.
+  public var valid: [LabelledText]?
+  /// The test texts.
+  public var test: [LabelledText]
+  /// Which layout the data came in, for messages: "class folders" or "label<TAB>text files".
+  public var layout: String
+
+  /// The tokenisation rule, Keras' `Tokenizer` without its filter list: the text is lowercased;
+  /// a word is a maximal run of letters, digits and apostrophes; everything else (spaces,
+  /// punctuation, symbols) separates words and is dropped; apostrophes at a word's ends are
+  /// dropped ("isn't" stays one word, "'cause" becomes "cause"), and so are the `<br />` line
+  /// breaks of IMDB's files.
+  public static func words(in text: String) -> [String] {
+    var words: [String] = []
+    var current = ""
+    func flush() {
+      let trimmed = current.trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+      if !trimmed.isEmpty && trimmed != "br" { words.append(trimmed) }
+      current = ""
+    }
+    for ch in text.lowercased() {
+      if ch.isLetter || ch.isNumber || ch == "'" { current.append(ch) } else { flush() }
+    }
+    flush()
+    return words
+  }
+
+  /// Loads the data in `directory`, whichever of the two layouts it has.
+  public static func load(directory: String) throws -> LabelledTexts {
+    if let problem = fileProblem(directory, expectDirectory: true) {
+      throw DataError.unreadable(path: directory, reason: problem)
+    }
+    let fm = FileManager.default
+    func join(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+    var isDirectory: ObjCBool = false
+    if fm.fileExists(atPath: join("train"), isDirectory: &isDirectory), isDirectory.boolValue {
+      return try loadFolders(directory)
+    }
+    if fm.fileExists(atPath: join("train.tsv")) { return try loadTSV(directory) }
+    throw DataError.notFound(
+      what: "labelled texts", searched: [join("train") + "/<class>/*.txt", join("train.tsv")],
+      hint: "Give a directory with train/ and test/ class folders, or train.tsv and test.tsv of label<TAB>text lines"
+        + " (rnnlm make-data sentiment writes one)")
+  }
+
+  /// The class-folder layout.
+  static func loadFolders(_ directory: String) throws -> LabelledTexts {
+    let fm = FileManager.default
+    func join(_ a: String, _ b: String) -> String { (a as NSString).appendingPathComponent(b) }
+    func subdirectories(_ path: String) throws -> [String] {
+      guard let names = try? fm.contentsOfDirectory(atPath: path) else {
+        throw DataError.unreadable(path: path, reason: fileProblem(path, expectDirectory: true) ?? "cannot be listed")
+      }
+      return names.filter { name in
+        var isDirectory: ObjCBool = false
+        return !name.hasPrefix(".") && fm.fileExists(atPath: join(path, name), isDirectory: &isDirectory)
+          && isDirectory.boolValue
+      }.sorted()
+    }
+    let trainDir = join(directory, "train")
+    let classes = try subdirectories(trainDir)
+    guard classes.count >= 2 else {
+      throw DataError.malformed(
+        "\(trainDir) has \(classes.count) class folder\(classes.count == 1 ? "" : "s") (\(classes.joined(separator: ", "))); a classifier needs at least 2"
+      )
+    }
+    func split(_ name: String, required: Bool) throws -> [LabelledText]? {
+      let dir = join(directory, name)
+      var isDirectory: ObjCBool = false
+      guard fm.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+        if required {
+          throw DataError.notFound(
+            what: "the \(name) split", searched: [dir], hint: "Class folders need \(name)/<class>/*.txt")
+        }
+        return nil
+      }
+      var texts: [LabelledText] = []
+      for folder in try subdirectories(dir) {
+        guard let label = classes.firstIndex(of: folder) else {
+          throw DataError.malformed(
+            "\(join(dir, folder)): class \"\(folder)\" is not one of the training classes (\(classes.joined(separator: ", ")))"
+          )
+        }
+        let folderPath = join(dir, folder)
+        let files = ((try? fm.contentsOfDirectory(atPath: folderPath)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        for file in files {
+          let path = join(folderPath, file)
+          let text = try Corpus.readText(at: path)
+          let words = Self.words(in: text)
+          if words.isEmpty { throw DataError.empty(path: path) }
+          texts.append(LabelledText(words: words, label: label, source: path))
+        }
+      }
+      return texts
+    }
+    let data = LabelledTexts(
+      classes: classes, train: try split("train", required: true)!, valid: try split("valid", required: false),
+      test: try split("test", required: true)!, layout: "class folders")
+    try data.checkClasses(trainPath: trainDir)
+    return data
+  }
+
+  /// The `label<TAB>text` layout.
+  static func loadTSV(_ directory: String) throws -> LabelledTexts {
+    func join(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+    func lines(_ path: String) throws -> [(label: String, words: [String], source: String)] {
+      let text = try Corpus.readText(at: path)
+      var rows: [(label: String, words: [String], source: String)] = []
+      for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let source = "\(path):\(i + 1)"
+        if line.allSatisfy({ $0.isWhitespace }) { continue }
+        guard let tab = line.firstIndex(of: "\t") else {
+          throw DataError.malformed("\(source): no tab between the label and the text (lines are label<TAB>text)")
+        }
+        let label = line[..<tab].trimmingCharacters(in: .whitespaces)
+        if label.isEmpty { throw DataError.malformed("\(source): the label before the tab is empty") }
+        let words = Self.words(in: String(line[line.index(after: tab)...]))
+        if words.isEmpty { throw DataError.malformed("\(source): the text has no words") }
+        rows.append((label, words, source))
+      }
+      if rows.isEmpty { throw DataError.empty(path: path) }
+      return rows
+    }
+    let trainPath = join("train.tsv")
+    let train = try lines(trainPath)
+    let classes = Set(train.map(\.label)).sorted()
+    guard classes.count >= 2 else {
+      throw DataError.malformed(
+        "\(trainPath) has \(classes.count) label (\(classes.joined())); a classifier needs at least 2")
+    }
+    func labelled(_ rows: [(label: String, words: [String], source: String)]) throws -> [LabelledText] {
+      try rows.map { row in
+        guard let label = classes.firstIndex(of: row.label) else {
+          throw DataError.malformed(
+            "\(row.source): label \"\(row.label)\" is not one of the training labels (\(classes.joined(separator: ", ")))"
+          )
+        }
+        return LabelledText(words: row.words, label: label, source: row.source)
+      }
+    }
+    let testPath = join("test.tsv")
+    guard FileManager.default.fileExists(atPath: testPath) else {
+      throw DataError.notFound(what: "the test split", searched: [testPath], hint: "Give test.tsv beside train.tsv")
+    }
+    let validPath = join("valid.tsv")
+    let valid = FileManager.default.fileExists(atPath: validPath) ? try labelled(try lines(validPath)) : nil
+    let data = LabelledTexts(
+      classes: classes, train: try labelled(train), valid: valid, test: try labelled(try lines(testPath)),
+      layout: "label<TAB>text files")
+    try data.checkClasses(trainPath: trainPath)
+    return data
+  }
+
+  /// Every class has training texts.
+  private func checkClasses(trainPath: String) throws {
+    var counts = [Int](repeating: 0, count: classes.count)
+    for t in train { counts[t.label] += 1 }
+    if let empty = counts.firstIndex(of: 0) {
+      throw DataError.malformed("\(trainPath): class \"\(classes[empty])\" has no training texts")
+    }
+  }
+}
+
+/// The words a classifier knows: `<pad>` (id 0), `<unk>` (id 1), then the most frequent
+/// training words, most frequent first (ties in alphabetical order).
+public struct ClassifierVocabulary: Sendable, Equatable {
+  /// The padding token, id 0.
+  public static let padding = "<pad>"
+  /// Id 0 and 1.
+  public static let paddingID: Int32 = 0
+  public static let unknownID: Int32 = 1
+  /// Words by id.
+  public let words: [String]
+  private let ids: [String: Int32]
+
+  /// The `limit` most frequent words of `texts` (all of them when fewer), after `<pad>` and `<unk>`.
+  public init(counting texts: [LabelledText], limit: Int) {
+    var counts: [String: Int] = [:]
+    for t in texts { for w in t.words { counts[w, default: 0] += 1 } }
+    let ranked = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(max(limit, 0))
+    try! self.init(words: [Self.padding, Vocabulary.unknownWord] + ranked.map(\.key))
+  }
+
+  /// A vocabulary of exactly these words (as a checkpoint stores them); the first two must be
+  /// `<pad>` and `<unk>` and no word may repeat.
+  public init(words: [String]) throws {
+    guard words.count >= 3, words[0] == Self.padding, words[1] == Vocabulary.unknownWord else {
+      throw DataError.malformed("a classifier's vocabulary starts with <pad> and <unk> and has at least one word")
+    }
+    var ids: [String: Int32] = [:]
+    for (i, w) in words.enumerated() {
+      if ids[w] != nil { throw DataError.malformed("the vocabulary lists \"\(w)\" twice") }
+      ids[w] = Int32(i)
+    }
+    self.words = words
+    self.ids = ids
+  }
+
+  /// Number of ids V.
+  public var count: Int { words.count }
+
+  /// The ids of `words` (`<unk>` for unknown words), cut to at most `maxLength` by ``Truncation``.
+  public func ids(of words: [String], maxLength: Int, truncation: Truncation) -> [Int32] {
+    let all = words.map { ids[$0] ?? Self.unknownID }
+    guard all.count > maxLength else { return all }
+    return truncation == .keepEnd ? Array(all.suffix(maxLength)) : Array(all.prefix(maxLength))
+  }
+}
+
+/// Which part of a text longer than the maximum length is kept.
+public enum Truncation: String, Codable, Sendable, CaseIterable {
+  /// The last tokens (Keras' `pad_sequences(truncating='pre')`, its default).
+  case keepEnd = "end"
+  /// The first tokens (`truncating='post'`).
+  case keepStart = "start"
+}

@@ -1,0 +1,219 @@
+import ArgumentParser
+import Foundation
+import RNNLM
+
+/// The flags of a text classifier's training run (`train-classifier`).
+public struct ClassifierFlags: ParsableArguments {
+  public init() {}
+
+  @Option(
+    help:
+      "Directory of labelled texts: train/ and test/ class folders (IMDB's layout), or train.tsv and test.tsv of label<TAB>text lines; valid/ or valid.tsv is used when present."
+  )
+  public var data: String?
+  @Option(
+    help: "Recurrent cell: \(RecurrentCell.allCases.map(\.rawValue).joined(separator: ", ")) (default lstm).")
+  public var cell: RecurrentCell?
+  @Flag(name: .customLong("bag-of-words"), help: "The baseline: mean of the embeddings → affine, no recurrent layer.")
+  public var bagOfWords = false
+  @Option(help: "Embedding size D (default 64).") public var emsize: Int?
+  @Option(help: "Hidden size H (default 64).") public var nhid: Int?
+  @Option(help: "Number of recurrent layers (default 1).") public var nlayers: Int?
+  @Option(help: "Dropout rate on the pooled features, in [0, 1) (default 0.2).") public var dropout: Double?
+  @Option(help: "Pooling: last (the state at each text's last word, default) or mean (over its words).")
+  public var pooling: ClassifierPooling?
+  @Option(name: .customLong("max-length"), help: "Cut texts to this many words (default 100).")
+  public var maxLength: Int?
+  @Option(help: "Which part of a longer text to keep: end (default, Keras' truncating='pre') or start.")
+  public var truncate: Truncation?
+  @Option(name: .customLong("num-words"), help: "Vocabulary: the most frequent training words (default 10000).")
+  public var numWords: Int?
+  @Option(help: "Update rule: sgd, adam (default) or rmsprop, with PyTorch's constants.")
+  public var optimizer: OptimizerKind?
+  @Option(help: "Learning rate (default 0.001 for Adam and RMSprop, 0.1 for SGD).") public var lr: Double?
+  @Option(help: "Global gradient-norm clip; 0 (default) disables it.") public var clip: Double?
+  @Option(name: .customLong("weight-decay"), help: "L2 weight decay (default 0).") public var weightDecay: Double?
+  @Option(name: .customLong("batch-size"), help: "Texts per batch (default 32).") public var batchSize: Int?
+  @Option(help: "Epochs of the whole run (default 10).") public var epochs: Int?
+  @Option(help: "Stop when validation loss has not improved for this many epochs; 0 never (default 3).")
+  public var patience: Int?
+  @Option(
+    name: .customLong("validation-split"),
+    help: "Fraction of the training texts held out for validation when the data has no valid split (default 0.1).")
+  public var validationSplit: Double?
+  @Option(name: .customLong("log-interval"), help: "Batches between log lines (default 50).") public var logInterval:
+    Int?
+  @Option(help: "Random seed (default 1).") public var seed: UInt64?
+
+  @Option(
+    help: "Directory for best.safetensors, last.safetensors, metrics.csv, curve.svg (default: runs/classifier-<n>).")
+  public var save: String?
+  @Option(help: "Continue the run saved in this checkpoint (its last.safetensors).") public var resume: String?
+  @Option(name: .customLong("max-minutes"), help: "Stop cleanly after this many minutes (resumable).")
+  public var maxMinutes: Double?
+  @Option(name: .customLong("max-epochs"), help: "Stop cleanly after this many epochs in this invocation (resumable).")
+  public var maxEpochs: Int?
+  @Option(
+    name: .customLong("max-batches"), help: "Stop cleanly after this many batches in this invocation (resumable).")
+  public var maxBatches: Int?
+  @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).") public var threads: Int?
+
+  /// The flags that change the model or its training, by name, when given.
+  var shapeFlags: [String] {
+    let given: [(String, Bool)] = [
+      ("--cell", cell != nil), ("--bag-of-words", bagOfWords), ("--emsize", emsize != nil), ("--nhid", nhid != nil),
+      ("--nlayers", nlayers != nil), ("--dropout", dropout != nil), ("--pooling", pooling != nil),
+      ("--max-length", maxLength != nil), ("--truncate", truncate != nil), ("--num-words", numWords != nil),
+      ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
+      ("--weight-decay", weightDecay != nil), ("--batch-size", batchSize != nil), ("--patience", patience != nil),
+      ("--validation-split", validationSplit != nil), ("--seed", seed != nil),
+    ]
+    return given.filter(\.1).map(\.0)
+  }
+
+  public func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive") }
+    if let maxEpochs, maxEpochs < 1 { throw ValidationError("--max-epochs must be at least 1") }
+    if let maxBatches, maxBatches < 1 { throw ValidationError("--max-batches must be at least 1") }
+    if bagOfWords && (cell != nil || nlayers != nil || nhid != nil || pooling != nil) {
+      throw ValidationError("--bag-of-words has no recurrent layer: drop --cell, --nlayers, --nhid and --pooling")
+    }
+    if resume != nil, !shapeFlags.isEmpty {
+      throw ValidationError(
+        "\(shapeFlags.joined(separator: ", ")) cannot change a resumed run; it continues with its saved settings (only --epochs and the budgets may change)"
+      )
+    }
+    if resume == nil {
+      do {
+        try options().validate()
+        try config(vocabularySize: 3, classes: 2).validate()
+      } catch let error as ConfigurationError { throw ValidationError(error.description) }
+      if let nlayers, nlayers < 1 { throw ValidationError("--nlayers must be at least 1 (or use --bag-of-words)") }
+    }
+  }
+
+  /// The training options the flags give.
+  public func options() -> ClassifierTrainingOptions {
+    var o = ClassifierTrainingOptions()
+    if let optimizer {
+      o.optimizer = optimizer
+      o.learningRate = optimizer == .sgd ? 0.1 : 0.001
+    }
+    if let lr { o.learningRate = lr }
+    if let clip { o.clip = clip }
+    if let weightDecay { o.weightDecay = weightDecay }
+    if let batchSize { o.batchSize = batchSize }
+    if let epochs { o.epochs = epochs }
+    if let patience { o.patience = patience }
+    if let validationSplit { o.validationSplit = validationSplit }
+    if let maxLength { o.maxLength = maxLength }
+    if let truncate { o.truncation = truncate }
+    if let numWords { o.numWords = numWords }
+    if let logInterval { o.logInterval = logInterval }
+    if let seed { o.seed = seed }
+    return o
+  }
+
+  /// The model configuration the flags give, for a vocabulary and class count from the data.
+  public func config(vocabularySize: Int, classes: Int) -> ClassifierConfig {
+    ClassifierConfig(
+      vocabularySize: vocabularySize, embeddingSize: emsize ?? 64, hiddenSize: nhid ?? 64,
+      layers: bagOfWords ? 0 : nlayers ?? 1, cell: cell ?? .lstm, classes: classes, dropout: dropout ?? 0.2,
+      pooling: pooling ?? .last)
+  }
+}
+
+extension ClassifierPooling: ExpressibleByArgument {}
+extension Truncation: ExpressibleByArgument {}
+
+/// What ``runClassifierTraining(_:)`` ran and measured.
+public struct CompletedClassifierRun {
+  public let config: ClassifierConfig
+  public let options: ClassifierTrainingOptions
+  public let report: ClassifierReport
+  public let saveDirectory: String
+}
+
+/// Loads the labelled texts, builds or resumes the classifier's trainer, trains with console
+/// progress and metrics, and returns the report. Errors come back as one-line ``RunFailure``s
+/// or `ValidationError`s.
+public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedClassifierRun {
+  if let threads = flags.threads { ComputeThreads.set(threads) }
+  do {
+    var checkpoint: ClassifierCheckpoint?
+    if let resume = flags.resume {
+      checkpoint = try ClassifierCheckpoint.read(from: resume)
+      if let epochs = flags.epochs { checkpoint!.training.epochs = epochs }
+      if let logInterval = flags.logInterval { checkpoint!.training.logInterval = logInterval }
+      try checkpoint!.training.validate()
+    }
+    guard let dataDirectory = flags.data else {
+      throw ValidationError("give --data DIR (rnnlm make-data sentiment --output DIR writes the project's corpus)")
+    }
+    let saveDirectory =
+      flags.save ?? flags.resume.map { ($0 as NSString).deletingLastPathComponent }
+      ?? freshRunDirectory("classifier")
+    try checkRunDirectory(saveDirectory)
+    if checkpoint == nil {
+      for file in ["best.safetensors", "last.safetensors"]
+      where FileManager.default.fileExists(atPath: (saveDirectory as NSString).appendingPathComponent(file)) {
+        throw RunFailure(
+          "\(saveDirectory) already holds a run (\(file)); continue it with --resume \(saveDirectory)/last.safetensors or choose another --save directory"
+        )
+      }
+    }
+    let data = try LabelledTexts.load(directory: dataDirectory)
+    let trainer: ClassifierTrainer
+    if let checkpoint {
+      trainer = try ClassifierTrainer(resuming: checkpoint)
+      say(
+        "resuming \(flags.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
+      )
+    } else {
+      let options = flags.options()
+      let config = flags.config(vocabularySize: 3, classes: data.classes.count)
+      let prepared = ClassifierTrainer.prepare(
+        data: data, options: options, embeddingSize: config.embeddingSize, hiddenSize: config.hiddenSize,
+        layers: config.layers, cell: config.cell, dropout: config.dropout, pooling: config.pooling)
+      trainer = try ClassifierTrainer(
+        config: prepared.config, options: options, vocabulary: prepared.vocabulary, classes: data.classes)
+    }
+    let splits = try trainer.splits(of: data)
+    let c = trainer.config
+    let o = trainer.options
+    say(
+      "read \(data.layout) in \(dataDirectory): \(data.classes.count) classes (\(data.classes.joined(separator: ", "))); "
+        + "texts: train \(splits.train.count), valid \(splits.valid.count) (\(splits.validationSource)), test \(splits.test.count)"
+    )
+    say(
+      "model: \(c.encoderDescription), V \(c.vocabularySize), D \(c.embeddingSize), dropout \(c.dropout), "
+        + "\(c.classes == 2 ? "sigmoid" : "softmax") output, \(c.parameterCount) parameters")
+    say(
+      "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), max length \(o.maxLength) "
+        + "(keep the \(o.truncation.rawValue)), epochs \(o.epochs), patience \(o.patience), seed \(o.seed), "
+        + "threads \(ComputeThreads.count), OpenBLAS kernels \(BLASInfo.coreName)")
+    say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
+    trainer.log = ConsoleProgress.stdout
+    Trainer.stopOnInterrupt()
+    let report = try trainer.run(
+      splits,
+      limits: RunLimits(
+        maxMinutes: flags.maxMinutes, maxEpochs: flags.maxEpochs, maxBatches: flags.maxBatches,
+        saveDirectory: saveDirectory))
+    return CompletedClassifierRun(
+      config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
+  } catch let error as DataError {
+    throw RunFailure(error.description)
+  } catch let error as CheckpointError {
+    throw RunFailure(error.description)
+  } catch let error as TrainingError {
+    throw RunFailure(error.description)
+  } catch let error as AllocationError {
+    throw RunFailure(error.description)
+  } catch let error as FileError {
+    throw RunFailure(error.description)
+  } catch let error as ConfigurationError {
+    throw ValidationError(error.description)
+  }
+}

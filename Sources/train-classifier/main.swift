@@ -1,0 +1,30 @@
+import ArgumentParser
+import RNNLMCommandLine
+
+struct TrainClassifier: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train-classifier",
+    abstract: "Train a many-to-one text classifier (LSTM, GRU, RNN or bag of words) and report its test accuracy.",
+    discussion: """
+      Texts are lowercased and split into words (letters, digits, apostrophes), cut to
+      --max-length words and batched by length. After each epoch the validation loss decides:
+      better, and best.safetensors is saved; --patience epochs without improvement end the
+      run. The best parameters are restored and tested at the end. Ctrl-C stops after the
+      current batch and saves last.safetensors for --resume.
+
+      Examples:
+        rnnlm make-data sentiment --output data/sentiment
+        train-classifier --data data/sentiment
+        train-classifier --data data/sentiment --bag-of-words
+        train-classifier --data aclImdb --max-length 200 --num-words 20000 --cell gru --epochs 5
+        train-classifier --data data/sentiment --resume runs/classifier-1/last.safetensors
+      """)
+
+  @OptionGroup var flags: ClassifierFlags
+
+  func run() throws {
+    _ = try runClassifierTraining(flags)
+  }
+}
+
+TrainClassifier.mainWithOneLineErrors()
