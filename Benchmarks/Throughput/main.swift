@@ -118,6 +118,14 @@ func loopRates(cell: RecurrentCell, n: Int, h: Int, steps: Int, repeats: Int) th
 struct ThroughputBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "throughput-bench",
+    abstract: "Speed of training and evaluation steps against this machine's sgemm rate, measured in one run.",
+    subcommands: [LanguageModelThroughput.self, ClassifierThroughput.self],
+    defaultSubcommand: LanguageModelThroughput.self)
+}
+
+struct LanguageModelThroughput: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "lm",
     abstract: "Tokens/s and achieved GFLOP/s of training and evaluation steps against this machine's sgemm rate.",
     discussion: """
       Measures, in one run: sgemm GFLOP/s for the model's large shapes and its per-step shape;

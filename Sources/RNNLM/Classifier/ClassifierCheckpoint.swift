@@ -114,7 +114,7 @@ public struct ClassifierRunState: Codable, Sendable, Equatable {
   }
 }
 
-/// A text classifier and its run, in the toolkit's safetensors container (see ``SafeTensors``):
+/// A text classifier and its run, in the toolkit's safetensors container (safetensors):
 /// the parameters under PyTorch's names (`embedding.weight`; `rnn.*` as `nn.LSTM`/`nn.GRU`/
 /// `nn.RNN`, with zero `bias_hh` for the cells with one bias; `fc.weight`, `fc.bias`), the
 /// optimizer's moments (`optimizer.m`, `optimizer.v`) in a `last.safetensors`, and as metadata

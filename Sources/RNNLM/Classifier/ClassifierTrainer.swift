@@ -29,7 +29,7 @@ public struct ClassifierReport: Sendable {
   public var stoppedEarly: String?
 }
 
-/// Trains a ``TextClassifier`` in `Float` the way Keras users train one: shuffled batches of
+/// Trains a many-to-one text classifier in `Float` the way Keras users train one: shuffled batches of
 /// texts bucketed by length, Adam (or RMSprop, or SGD) with optional clipping, validation
 /// after every epoch, early stopping on validation loss with the best parameters restored
 /// (`best.safetensors`), and exact resumption from `last.safetensors`. It shares the language
@@ -385,27 +385,35 @@ public final class ClassifierTrainer {
     return report
   }
 
-  /// Class probabilities of each text of `texts` (token ids, at least one each) with the current
-  /// parameters, dropout off: one row of K per text, in order.
-  public func predict(_ texts: [[Int32]]) -> [[Float]] {
-    Self.predict(texts, model: model, batch: &batch)
+  /// Class probabilities of each raw text (tokenised by ``LabelledTexts/words(in:)`` and cut
+  /// as in training) with the current parameters, dropout off: one row of K per text, in
+  /// order; nil for a text with no words.
+  public func probabilities(of texts: [String]) -> [[Float]?] {
+    Self.probabilities(of: texts, vocabulary: vocabulary, options: options, model: model, batch: &batch)
   }
 
-  /// ``predict(_:)`` with a given model and batch.
-  package static func predict(_ texts: [[Int32]], model: TextClassifier<Float>, batch: inout ClassifierBatch)
-    -> [[Float]]
-  {
+  /// ``probabilities(of:)`` with a given model and batch.
+  package static func probabilities(
+    of texts: [String], vocabulary: ClassifierVocabulary, options: ClassifierTrainingOptions,
+    model: TextClassifier<Float>, batch: inout ClassifierBatch
+  ) -> [[Float]?] {
+    let encoded = texts.map {
+      EncodedText(
+        ids: vocabulary.ids(
+          of: LabelledTexts.words(in: $0), maxLength: options.maxLength, truncation: options.truncation),
+        label: 0)
+    }
+    let nonEmpty = encoded.indices.filter { !encoded[$0].ids.isEmpty }
     model.training = false
     defer { model.training = true }
-    let encoded = texts.map { EncodedText(ids: $0, label: 0) }
     let k = model.config.classes
-    var out: [[Float]] = []
-    for start in stride(from: 0, to: encoded.count, by: model.batchSize) {
-      let indices = encoded.indices[start..<min(start + model.batchSize, encoded.count)]
+    var out = [[Float]?](repeating: nil, count: texts.count)
+    for start in stride(from: 0, to: nonEmpty.count, by: model.batchSize) {
+      let indices = nonEmpty[start..<min(start + model.batchSize, nonEmpty.count)]
       batch.fill(from: encoded, indices: indices)
       _ = model.pass(batch, gradient: false)
-      for r in 0..<indices.count {
-        out.append(Array(UnsafeBufferPointer(start: model.probabilities.pointer + r * k, count: k)))
+      for (r, i) in indices.enumerated() {
+        out[i] = Array(UnsafeBufferPointer(start: model.probabilities.pointer + r * k, count: k))
       }
     }
     return out
@@ -469,11 +477,7 @@ public final class TrainedClassifier {
   /// Class probabilities of each text (raw text, tokenised by ``LabelledTexts/words(in:)``, cut
   /// as in training); nil for a text with no words.
   public func probabilities(of texts: [String]) -> [[Float]?] {
-    let ids = texts.map {
-      vocabulary.ids(of: LabelledTexts.words(in: $0), maxLength: options.maxLength, truncation: options.truncation)
-    }
-    let nonEmpty = ids.filter { !$0.isEmpty }
-    var results = ClassifierTrainer.predict(nonEmpty, model: model, batch: &batch).makeIterator()
-    return ids.map { $0.isEmpty ? nil : results.next() }
+    ClassifierTrainer.probabilities(
+      of: texts, vocabulary: vocabulary, options: options, model: model, batch: &batch)
   }
 }
