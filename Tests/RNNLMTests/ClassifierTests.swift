@@ -325,4 +325,38 @@ import Testing
     let p = predictor.probabilities(of: ["the plot was good", "!!!"])
     #expect(p[0].map { abs($0.reduce(0, +) - 1) < 1e-5 } == true && p[1] == nil)
   }
+
+  /// Damaged classifier checkpoints (the language-model fuzz test's damage: bit flips,
+  /// truncations, header edits) end in a CheckpointError or in a file that loads, predicts and
+  /// resumes (or refuses to resume with an error) without trapping.
+  @Test(.timeLimit(.minutes(2))) func damagedCheckpointsAreRefusedOrUsable() throws {
+    let data = try Self.corpus(train: 100, test: 20)
+    let t = try Self.trainer(data, cell: .gru, epochs: 1)
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cls-fuzz-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    _ = try t.run(try t.splits(of: data), limits: RunLimits(saveDirectory: dir))
+    let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/last.safetensors")))
+    var g = SeededGenerator(seed: 77)
+    var (refused, accepted) = (0, 0)
+    for i in 0..<150 {
+      let (kind, bytes) = damage(original, &g)
+      let path = dir + "/case-\(i).safetensors"
+      try Data(bytes).write(to: URL(fileURLWithPath: path))
+      do {
+        let c = try ClassifierCheckpoint.read(from: path)
+        _ = try ClassifierCheckpoint.Summary(contentsOf: path)
+        accepted += 1
+        let predictor = try TrainedClassifier(contentsOf: path, batchSize: 4)
+        _ = predictor.probabilities(of: ["the plot was good", "the film is not bad"])
+        _ = try? ClassifierTrainer(resuming: c)
+      } catch {
+        // A header that passes may still ask for more memory than there is.
+        #expect(
+          error is CheckpointError || error is AllocationError, "case \(i) (\(kind)): \(type(of: error)) \(error)")
+        refused += 1
+      }
+    }
+    print("damaged classifier checkpoints: \(refused) refused, \(accepted) accepted")
+    #expect(refused > 75 && accepted > 0, "\(refused) refused, \(accepted) accepted")
+  }
 }

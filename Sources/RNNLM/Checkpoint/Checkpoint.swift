@@ -12,6 +12,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
   case incompatibleVersion(path: String, found: String)
   /// Its tensors do not match its configuration.
   case mismatch(path: String, reason: String)
+  /// A checkpoint of the toolkit's other kind: `found` and `expected` are "language model" or
+  /// "text classifier"; `hint` names the command that reads it.
+  case wrongKind(path: String, found: String, expected: String, hint: String)
 
   /// One line for the user.
   public var description: String {
@@ -22,6 +25,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case .incompatibleVersion(let path, let found):
       return "\(path) has checkpoint format version \(found); this toolkit reads version \(Checkpoint.formatVersion)"
     case .mismatch(let path, let reason): return "\(path) is inconsistent: \(reason)"
+    case .wrongKind(let path, let found, let expected, let hint):
+      return "\(path) is a \(found)'s checkpoint, not a \(expected)'s (\(hint))"
     }
   }
 }
@@ -295,8 +300,8 @@ public struct Checkpoint {
       file = try SafeTensors.parseHeader(
         prefix, fileSize: fileSize, path: path, format: "rnnlm-checkpoint", version: formatVersion)
     } catch CheckpointError.notACheckpoint(let path, let reason) where reason == "format tag is rnnlm-classifier" {
-      throw CheckpointError.notACheckpoint(
-        path: path, reason: "it is a text classifier's checkpoint, not a language model's (see rnnlm classify)")
+      throw CheckpointError.wrongKind(
+        path: path, found: "text classifier", expected: "language model", hint: "use it with rnnlm classify")
     }
     func field<D: Decodable>(_ name: String, _ type: D.Type) throws -> D {
       try SafeTensors.field(name, type, in: file, path: path)

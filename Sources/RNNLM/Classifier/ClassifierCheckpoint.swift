@@ -181,8 +181,9 @@ public struct ClassifierCheckpoint {
       file = try SafeTensors.parseHeader(
         prefix, fileSize: fileSize, path: path, format: formatTag, version: formatVersion)
     } catch CheckpointError.notACheckpoint(let path, let reason) where reason == "format tag is rnnlm-checkpoint" {
-      throw CheckpointError.notACheckpoint(
-        path: path, reason: "it is a language model's checkpoint, not a text classifier's")
+      throw CheckpointError.wrongKind(
+        path: path, found: "language model", expected: "text classifier",
+        hint: "use it with rnnlm evaluate or rnnlm generate")
     }
     func field<D: Decodable>(_ name: String, _ type: D.Type) throws -> D {
       try SafeTensors.field(name, type, in: file, path: path)
