@@ -131,7 +131,7 @@ extension Truncation: ExpressibleByArgument {}
 public struct CompletedClassifierRun {
   public let config: ClassifierConfig
   public let options: ClassifierTrainingOptions
-  public let report: ClassifierReport
+  public let report: TaskReport
   public let saveDirectory: String
 }
 

@@ -56,64 +56,6 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable {
   }
 }
 
-/// What one epoch of a classifier's run measured.
-public struct ClassifierEpochRecord: Codable, Sendable, Equatable {
-  /// 1-based epoch.
-  public var epoch: Int
-  /// Mean cross-entropy and accuracy over the epoch's training texts (dropout on).
-  public var trainLoss: Double, trainAccuracy: Double
-  /// Mean cross-entropy and accuracy on the validation texts after the epoch.
-  public var validLoss: Double, validAccuracy: Double
-  /// Training texts per second during the epoch.
-  public var sequencesPerSecond: Double
-  /// Seconds of training since the run started (across resumptions).
-  public var elapsedSeconds: Double
-}
-
-/// Where a classifier's run stands, enough to continue it exactly.
-public struct ClassifierRunState: Codable, Sendable, Equatable {
-  /// Epochs completed, and batches done in the epoch under way.
-  public var epochsCompleted = 0, batchesInEpoch = 0
-  /// The epoch under way's summed loss, correct predictions and texts.
-  public var epochLossSum = 0.0, epochCorrect = 0, epochTexts = 0
-  /// Seconds of training steps in the epoch under way and in the whole run.
-  public var epochSeconds = 0.0, trainingSeconds = 0.0
-  /// Texts trained so far.
-  public var trainedTexts = 0
-  /// The best validation loss and its epoch (nil before the first validation).
-  public var bestValidLoss: Double?, bestEpoch: Int?
-  /// Epochs since the best (early stopping counts these).
-  public var epochsWithoutImprovement = 0
-  /// Whether early stopping ended the run.
-  public var stoppedEarly = false
-  /// Updates the optimizer has made (Adam's t).
-  public var optimizerSteps = 0
-  /// The run generator's state, as decimal strings.
-  public var generator: [String]
-  /// One record per completed epoch.
-  public var history: [ClassifierEpochRecord] = []
-
-  /// A state at the start of a run.
-  public init(generator: SeededGenerator) {
-    self.generator = []
-    setGenerator(generator)
-  }
-
-  /// Stores `g`'s state.
-  public mutating func setGenerator(_ g: SeededGenerator) {
-    generator = [g.state.0, g.state.1, g.state.2, g.state.3].map { String($0) }
-  }
-
-  /// The stored generator, or nil when malformed.
-  public func restoredGenerator() -> SeededGenerator? {
-    let words = generator.compactMap(UInt64.init)
-    guard words.count == 4 else { return nil }
-    var g = SeededGenerator(seed: 0)
-    g.state = (words[0], words[1], words[2], words[3])
-    return g
-  }
-}
-
 /// A text classifier and its run, in the toolkit's safetensors container (safetensors):
 /// the parameters under PyTorch's names (`embedding.weight`; `rnn.*` as `nn.LSTM`/`nn.GRU`/
 /// `nn.RNN`, with zero `bias_hh` for the cells with one bias; `fc.weight`, `fc.bias`), the
@@ -131,7 +73,7 @@ public struct ClassifierCheckpoint {
   /// The run's hyper-parameters (with the text preparation: maximum length, truncation).
   public var training: ClassifierTrainingOptions
   /// Where the run stands.
-  public var state: ClassifierRunState
+  public var state: TaskRunState
   /// Words by id.
   public var vocabulary: [String]
   /// Class names by id.
@@ -143,7 +85,7 @@ public struct ClassifierCheckpoint {
 
   /// Writes a checkpoint atomically, the tensors read in place.
   package static func write(
-    to path: String, config: ClassifierConfig, training: ClassifierTrainingOptions, state: ClassifierRunState,
+    to path: String, config: ClassifierConfig, training: ClassifierTrainingOptions, state: TaskRunState,
     vocabulary: [String], classes: [String], parameters: UnsafeBufferPointer<Float>,
     optimizerState: [UnsafeBufferPointer<Float>]
   ) throws {
@@ -168,7 +110,7 @@ public struct ClassifierCheckpoint {
     let file: SafeTensors.Header
     let config: ClassifierConfig
     let training: ClassifierTrainingOptions
-    let state: ClassifierRunState
+    let state: TaskRunState
     let vocabulary: [String]
     let classes: [String]
   }
@@ -192,7 +134,7 @@ public struct ClassifierCheckpoint {
     do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
     let training = try field("training", ClassifierTrainingOptions.self)
     do { try training.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
-    let state = try field("state", ClassifierRunState.self)
+    let state = try field("state", TaskRunState.self)
     // The embedding and the recurrent weights alone bound every size before the layout is made.
     let (v, d, h) = (Double(config.vocabularySize), Double(config.embeddingSize), Double(config.hiddenSize))
     let needed = 4 * (v * d + Double(config.layers) * Double(config.cell.gateCount) * h * (h + 1))
@@ -252,7 +194,7 @@ public struct ClassifierCheckpoint {
     /// The model's shape, the run's options and where it stood.
     public let config: ClassifierConfig
     public let training: ClassifierTrainingOptions
-    public let state: ClassifierRunState
+    public let state: TaskRunState
     /// Class names; number of words.
     public let classes: [String]
     public let vocabularySize: Int

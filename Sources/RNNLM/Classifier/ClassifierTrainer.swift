@@ -12,29 +12,12 @@ public struct ClassifierSplits: Sendable {
   public var validationSource: String
 }
 
-/// What a classifier's run (or one invocation of a resumed run) measured.
-public struct ClassifierReport: Sendable {
-  /// Every completed epoch of the run, resumed ones included.
-  public var epochs: [ClassifierEpochRecord] = []
-  /// Test loss and accuracy of the best parameters (by validation loss) at the end.
-  public var testLoss = Double.nan, testAccuracy = Double.nan
-  /// The epoch whose parameters were kept, and its validation loss.
-  public var bestEpoch: Int?, bestValidLoss: Double?
-  /// Training texts per second over the run's training steps.
-  public var sequencesPerSecond = 0.0
-  /// Wall time of this invocation, evaluations included.
-  public var seconds = 0.0
-  /// Why this invocation stopped before the run's last epoch (a budget, Ctrl-C or early
-  /// stopping), or nil.
-  public var stoppedEarly: String?
-}
-
 /// Trains a many-to-one text classifier in `Float` the way Keras users train one: shuffled batches of
 /// texts bucketed by length, Adam (or RMSprop, or SGD) with optional clipping, validation
 /// after every epoch, early stopping on validation loss with the best parameters restored
 /// (`best.safetensors`), and exact resumption from `last.safetensors`. It shares the language
 /// model trainer's budgets, Ctrl-C handling, optimizer and checkpoint container.
-public final class ClassifierTrainer {
+public final class ClassifierTrainer: EpochTask {
   /// The model's shape.
   public let config: ClassifierConfig
   /// The run's hyper-parameters.
@@ -48,7 +31,7 @@ public final class ClassifierTrainer {
   /// The optimizer's moments and update count.
   package let optimizerState: OptimizerState<Float>
   /// Where the run stands.
-  public private(set) var state: ClassifierRunState
+  public private(set) var state: TaskRunState
   /// Receives the run's log lines (progress, epochs, notes), each ending in a newline.
   public var log: (String) -> Void = { _ in }
   private var bestInMemory: [Float]?
@@ -71,7 +54,7 @@ public final class ClassifierTrainer {
     model = try TextClassifier(
       config: config, batchSize: options.batchSize, maxSteps: options.maxLength, generator: &generator)
     optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
-    state = ClassifierRunState(generator: model.generator)
+    state = TaskRunState(generator: model.generator)
     batch = ClassifierBatch(batchSize: options.batchSize, maxSteps: options.maxLength)
   }
 
@@ -171,7 +154,7 @@ public final class ClassifierTrainer {
 
   /// One training step on the texts of `texts` at `indices`: zero the gradients, forward and
   /// backward, clip, update. When the loss is not finite the parameters are left as they were.
-  package func trainingStep(_ texts: [EncodedText], indices: ArraySlice<Int>) -> ClassifierBatchResult {
+  package func trainingStep(_ texts: [EncodedText], indices: ArraySlice<Int>) -> BatchResult {
     batch.fill(from: texts, indices: indices)
     model.training = true
     model.parameters.zeroGradients()
@@ -201,11 +184,54 @@ public final class ClassifierTrainer {
     return (loss / Double(texts.count), Double(correct) / Double(texts.count))
   }
 
+  // MARK: The run, by runEpochs
+
+  package var epochs: Int { options.epochs }
+  package var patience: Int { options.patience }
+  package var logInterval: Int { options.logInterval }
+  package var parameters: ParameterStore<Float> { model.parameters }
+  package var exampleName: String { "texts" }
+  package var accuracyName: String { "accuracy" }
+  private var splits: ClassifierSplits?
+
+  package func batches(epoch: Int) -> [ArraySlice<Int>] {
+    Self.epochBatches(texts: splits!.train, batchSize: options.batchSize, seed: options.seed, epoch: epoch)
+  }
+
+  package func trainingStep(_ indices: ArraySlice<Int>) -> BatchResult { trainingStep(splits!.train, indices: indices) }
+
+  package func validate() -> (loss: Double, accuracy: Double) { evaluate(splits!.valid) }
+
+  package func test() -> (loss: Double, accuracy: Double) { evaluate(splits!.test) }
+
+  package func save(to path: String, best: Bool, state: TaskRunState) throws {
+    self.state = state
+    try save(to: path, best: best)
+  }
+
+  package func bestParameters(at path: String) throws -> [Float] {
+    try ClassifierCheckpoint.read(from: path).parameters
+  }
+
+  /// Trains until `options.epochs` epochs are done, early stopping ends the run, or a limit of
+  /// `limits` is reached; then restores the best parameters (by validation loss) and reports
+  /// their test loss and accuracy. With a save directory, `best.safetensors`,
+  /// `last.safetensors`, `metrics.csv` and `curve.svg` are written there.
+  public func run(_ splits: ClassifierSplits, limits: RunLimits = RunLimits()) throws -> TaskReport {
+    self.splits = splits
+    defer { self.splits = nil }
+    var state = self.state
+    defer { self.state = state }
+    return try runEpochs(
+      self, state: &state, limits: limits, stopRequested: { stopRequested.exchange(false, ordering: .relaxed) },
+      log: log)
+  }
+
   /// Asks the run under way to stop after its current batch and save, as Ctrl-C does.
   public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
   /// The run's state with the generator and optimizer count as they stand, as saved.
-  private var savedState: ClassifierRunState {
+  private var savedState: TaskRunState {
     var s = state
     s.setGenerator(model.generator)
     s.optimizerSteps = optimizerState.steps
@@ -226,163 +252,6 @@ public final class ClassifierTrainer {
     ClassifierCheckpoint(
       config: config, training: options, state: savedState, vocabulary: vocabulary.words, classes: classes,
       parameters: model.parameters.values.array, optimizerState: optimizerState.buffers.map(\.array))
-  }
-
-  /// Trains until `options.epochs` epochs are done, early stopping ends the run, or a limit of
-  /// `limits` is reached; then restores the best parameters (by validation loss) and reports
-  /// their test loss and accuracy. With a save directory, `best.safetensors`,
-  /// `last.safetensors`, `metrics.csv` and `curve.svg` are written there.
-  public func run(_ splits: ClassifierSplits, limits: RunLimits = RunLimits()) throws -> ClassifierReport {
-    let start = Date()
-    let paths = limits.saveDirectory.map { dir in
-      (
-        best: (dir as NSString).appendingPathComponent("best.safetensors"),
-        last: (dir as NSString).appendingPathComponent("last.safetensors"),
-        csv: (dir as NSString).appendingPathComponent("metrics.csv"),
-        svg: (dir as NSString).appendingPathComponent("curve.svg")
-      )
-    }
-    if let dir = limits.saveDirectory { try prepareRunDirectory(dir) }
-    if let paths, !FileManager.default.fileExists(atPath: paths.csv) {
-      try Self.appendLine(
-        "epoch,batch,train_loss,train_accuracy,valid_loss,valid_accuracy,sequences_per_s,elapsed_s", to: paths.csv,
-        create: true)
-    }
-    func lastGood() -> String? { paths.flatMap { FileManager.default.fileExists(atPath: $0.last) ? $0.last : nil } }
-    var epochsThisCall = 0
-    var batchesThisCall = 0
-    var stopReason: String?
-    let texts = splits.train
-
-    training: while state.epochsCompleted < options.epochs && !state.stoppedEarly {
-      let epoch = state.epochsCompleted + 1
-      let batches = Self.epochBatches(texts: texts, batchSize: options.batchSize, seed: options.seed, epoch: epoch)
-      var interval = (loss: 0.0, correct: 0, texts: 0, start: Date())
-      while state.batchesInEpoch < batches.count {
-        let b = state.batchesInEpoch
-        let stepStart = Date()
-        let r = trainingStep(texts, indices: batches[b])
-        guard r.lossSum.isFinite else {
-          throw TrainingError.diverged(epoch: epoch, batch: b + 1, loss: r.lossSum, kept: lastGood())
-        }
-        let seconds = Date().timeIntervalSince(stepStart)
-        state.epochSeconds += seconds
-        state.trainingSeconds += seconds
-        state.trainedTexts += r.count
-        state.batchesInEpoch = b + 1
-        state.epochLossSum += r.lossSum
-        state.epochCorrect += r.correct
-        state.epochTexts += r.count
-        interval.loss += r.lossSum
-        interval.correct += r.correct
-        interval.texts += r.count
-        batchesThisCall += 1
-        let epochDone = state.batchesInEpoch == batches.count
-        if state.batchesInEpoch % options.logInterval == 0 || epochDone {
-          let rate = Double(interval.texts) / max(Date().timeIntervalSince(interval.start), 1e-9)
-          log(
-            String(
-              format: "| epoch %3d | batch %5d/%d | loss %.4f | accuracy %.4f | %8.0f texts/s |\n", epoch,
-              state.batchesInEpoch, batches.count, interval.loss / Double(max(interval.texts, 1)),
-              Double(interval.correct) / Double(max(interval.texts, 1)), rate))
-          if let paths {
-            try Self.appendLine(
-              String(
-                format: "%d,%d,%.6f,%.6f,,,%.1f,%.2f", epoch, state.batchesInEpoch,
-                interval.loss / Double(max(interval.texts, 1)),
-                Double(interval.correct) / Double(max(interval.texts, 1)),
-                rate, state.trainingSeconds), to: paths.csv)
-          }
-          interval = (0, 0, 0, Date())
-        }
-        stopReason = limits.stopReasonAfterBatch(
-          start: start, batchesThisCall: batchesThisCall, epochDone: epochDone,
-          stopRequested: { stopRequested.exchange(false, ordering: .relaxed) })
-        if stopReason != nil { break training }
-      }
-
-      // End of epoch: validate, keep the best, count epochs without improvement.
-      let valid = evaluate(splits.valid)
-      guard valid.loss.isFinite else {
-        throw TrainingError.diverged(epoch: epoch, batch: batches.count, loss: valid.loss, kept: lastGood())
-      }
-      let record = ClassifierEpochRecord(
-        epoch: epoch, trainLoss: state.epochLossSum / Double(max(state.epochTexts, 1)),
-        trainAccuracy: Double(state.epochCorrect) / Double(max(state.epochTexts, 1)), validLoss: valid.loss,
-        validAccuracy: valid.accuracy, sequencesPerSecond: Double(state.epochTexts) / max(state.epochSeconds, 1e-9),
-        elapsedSeconds: state.trainingSeconds)
-      state.history.append(record)
-      state.epochsCompleted = epoch
-      (state.batchesInEpoch, state.epochLossSum, state.epochCorrect, state.epochTexts, state.epochSeconds) = (
-        0, 0, 0, 0, 0
-      )
-      let improved = state.bestValidLoss.map { valid.loss < $0 } ?? true
-      if improved {
-        (state.bestValidLoss, state.bestEpoch, state.epochsWithoutImprovement) = (valid.loss, epoch, 0)
-        if let paths { try save(to: paths.best, best: true) } else { bestInMemory = model.parameters.values.array }
-      } else {
-        state.epochsWithoutImprovement += 1
-      }
-      log(
-        String(
-          format:
-            "| end of epoch %3d | train loss %.4f accuracy %.4f | valid loss %.4f accuracy %.4f | %.0f texts/s |%@\n",
-          epoch, record.trainLoss, record.trainAccuracy, record.validLoss, record.validAccuracy,
-          record.sequencesPerSecond, improved ? " best so far" : " no better"))
-      if options.patience > 0 && state.epochsWithoutImprovement >= options.patience && epoch < options.epochs {
-        state.stoppedEarly = true
-        stopReason =
-          "early stopping: validation loss has not improved for \(options.patience) epoch\(options.patience == 1 ? "" : "s"); the best was epoch \(state.bestEpoch!)"
-      }
-      if let paths {
-        try Self.appendLine(
-          String(
-            format: "%d,end,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f", epoch, record.trainLoss, record.trainAccuracy,
-            record.validLoss, record.validAccuracy, record.sequencesPerSecond, record.elapsedSeconds), to: paths.csv)
-        try? Self.svg(state.history).write(toFile: paths.svg, atomically: true, encoding: .utf8)
-        try save(to: paths.last)
-      }
-      if state.stoppedEarly { break }
-      epochsThisCall += 1
-      if state.epochsCompleted < options.epochs,
-        let reason = limits.stopReasonAfterEpoch(start: start, epochsThisCall: epochsThisCall)
-      {
-        stopReason = reason
-        break
-      }
-    }
-
-    if let stopReason, !state.stoppedEarly, let paths {
-      if state.batchesInEpoch > 0 { try save(to: paths.last) }
-      log("stopped: \(stopReason); saved \(paths.last) (resume with --resume \(paths.last))\n")
-    } else if let stopReason {
-      log("stopped: \(stopReason)\n")
-    }
-
-    // Restore the best parameters (Keras' restore_best_weights) and test them; the current
-    // ones come back afterwards unless the run is over, so a resumed run continues from them.
-    var best = bestInMemory
-    if best == nil, let paths, FileManager.default.fileExists(atPath: paths.best) {
-      best = try ClassifierCheckpoint.read(from: paths.best).parameters
-    }
-    let current = model.parameters.values.array
-    if let best { model.parameters.values.pointer.update(from: best, count: best.count) }
-    let test = evaluate(splits.test)
-    let finished = state.epochsCompleted >= options.epochs || state.stoppedEarly
-    if !finished { model.parameters.values.pointer.update(from: current, count: current.count) }
-    var report = ClassifierReport()
-    report.epochs = state.history
-    (report.testLoss, report.testAccuracy) = test
-    (report.bestEpoch, report.bestValidLoss) = (state.bestEpoch, state.bestValidLoss)
-    report.sequencesPerSecond = Double(state.trainedTexts) / max(state.trainingSeconds, 1e-9)
-    report.seconds = Date().timeIntervalSince(start)
-    report.stoppedEarly = stopReason
-    log(
-      String(
-        format: "| end of training | test loss %.4f | test accuracy %.4f (%@) | %.0f texts/s | %.1f s |\n", test.loss,
-        test.accuracy, best == nil ? "current parameters" : "best epoch \(state.bestEpoch ?? 0)",
-        report.sequencesPerSecond, report.seconds))
-    return report
   }
 
   /// Class probabilities of each raw text (tokenised by ``LabelledTexts/words(in:)`` and cut
@@ -419,36 +288,6 @@ public final class ClassifierTrainer {
     return out
   }
 
-  /// Appends `line` to the file at `path` (creating it when `create`).
-  private static func appendLine(_ line: String, to path: String, create: Bool = false) throws {
-    if create {
-      do { try (line + "\n").write(toFile: path, atomically: true, encoding: .utf8) } catch {
-        throw FileError(path: path, reason: "cannot be written: \(fileFailure(path, error: error))")
-      }
-      return
-    }
-    guard let handle = FileHandle(forWritingAtPath: path) else {
-      throw FileError(path: path, reason: fileProblem(path) ?? "cannot be opened for writing")
-    }
-    defer { try? handle.close() }
-    handle.seekToEndOfFile()
-    handle.write(Data((line + "\n").utf8))
-  }
-
-  /// An SVG of training and validation loss and accuracy against epochs.
-  public static func svg(_ records: [ClassifierEpochRecord]) -> String {
-    func series(_ label: String, _ color: String, _ key: KeyPath<ClassifierEpochRecord, Double>) -> LinePlot.Series {
-      LinePlot.Series(
-        label: label, color: color, points: records.map { (Double($0.epoch), $0[keyPath: key]) }, markers: true)
-    }
-    return LinePlot(
-      series: [
-        series("training loss", "#1f77b4", \.trainLoss), series("validation loss", "#ff7f0e", \.validLoss),
-        series("training accuracy", "#2ca02c", \.trainAccuracy),
-        series("validation accuracy", "#d62728", \.validAccuracy),
-      ], xLabel: "epoch", yLabel: "cross-entropy and accuracy (log scale)", integerTicks: true
-    ).svg()
-  }
 }
 
 /// A trained classifier loaded from a checkpoint, for predictions.

@@ -161,16 +161,6 @@ public struct EncodedText: Sendable, Equatable {
   }
 }
 
-/// What one pass over a batch measured.
-package struct ClassifierBatchResult {
-  /// Sum of the texts' cross-entropies (natural log), filler rows excluded.
-  package var lossSum: Double
-  /// Texts whose most probable class is their label.
-  package var correct: Int
-  /// Texts counted (filler rows excluded).
-  package var count: Int
-}
-
 /// The many-to-one text classifier: TimeEmbedding → L recurrent layers → pooling over each
 /// text's real steps → dropout → affine → sigmoid or softmax with cross-entropy (see
 /// ``ClassifierConfig``).
@@ -286,7 +276,7 @@ package final class TextClassifier<T: BLASScalar> {
   /// Runs the model over `batch` and returns its summed loss and accuracy; fills
   /// ``probabilities``. With `gradient`, backpropagates the MEAN loss over the batch's texts and
   /// ADDS the gradients into ``parameters``' gradient buffer.
-  package func pass(_ batch: ClassifierBatch, gradient: Bool) -> ClassifierBatchResult {
+  package func pass(_ batch: ClassifierBatch, gradient: Bool) -> BatchResult {
     let n = batchSize
     precondition(batch.lengths.count == n && batch.steps <= maxSteps, "batch does not fit the model")
     steps = batch.steps
@@ -313,7 +303,7 @@ package final class TextClassifier<T: BLASScalar> {
     // Loss, probabilities and the gradient of the mean loss over real texts, row by row (N × K
     // is small next to the products above).
     let real = batch.weights.reduce(0, +)
-    var result = ClassifierBatchResult(lossSum: 0, correct: 0, count: Int(real))
+    var result = BatchResult(lossSum: 0, correct: 0, count: Int(real), examples: Int(real))
     let logits = classifier.output.pointer
     let k = config.classes
     for r in 0..<n {
