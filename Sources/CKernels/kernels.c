@@ -132,8 +132,10 @@ void rl_lstm_forward_loop_f(int steps, int n, int h, const float *w_hh, float *g
   DISPATCH(lstm_forward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, hs, cs, tanh_c);
 }
 void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, const float *cs,
-                             const float *tanh_c, const float *dh_out, float *dh, float *dc, float *dh_hist) {
-  DISPATCH(lstm_backward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc, dh_hist);
+                             const float *tanh_c, const float *dh_out, const float *dc_out, float *dh, float *dc,
+                             float *dh_hist) {
+  DISPATCH(lstm_backward_loop, RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dc_out, dh, dc,
+           dh_hist);
 }
 int rl_test_lstm_forward_loop_f(int level, int max_threads, int steps, int n, int h, const float *w_hh,
                                 float *gates, float *hs, float *cs, float *tanh_c) {
@@ -144,7 +146,7 @@ int rl_test_lstm_backward_loop_f(int level, int max_threads, int steps, int n, i
                                  float *gates, const float *cs, const float *tanh_c, const float *dh_out, float *dh,
                                  float *dc) {
   return DISPATCH_AT(rl_capped_level(level), lstm_backward_loop, max_threads, steps, n, h, w_hh, gates, cs, tanh_c,
-                     dh_out, dh, dc, NULL);
+                     dh_out, NULL, dh, dc, NULL);
 }
 
 void rl_gru_forward_loop_f(int steps, int n, int h, const float *w_hh, const float *b_hn, float *gates, float *un,
@@ -338,8 +340,9 @@ void rl_lstm_forward_loop_d(int steps, int n, int h, const double *w_hh, double 
   lstm_forward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, hs, cs, tanh_c);
 }
 void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, const double *cs,
-                             const double *tanh_c, const double *dh_out, double *dh, double *dc, double *dh_hist) {
-  lstm_backward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dh, dc, dh_hist);
+                             const double *tanh_c, const double *dh_out, const double *dc_out, double *dh,
+                             double *dc, double *dh_hist) {
+  lstm_backward_loop_dbl(RL_MAX_THREADS, steps, n, h, w_hh, gates, cs, tanh_c, dh_out, dc_out, dh, dc, dh_hist);
 }
 void rl_gru_forward_loop_d(int steps, int n, int h, const double *w_hh, const double *b_hn, double *gates,
                            double *un, double *hs) {

@@ -81,7 +81,7 @@ import Testing
       rl_lstm_forward_loop_d(steps, n, h, c.w, &gates, &hs, &cs, &tanhC)
       let forward = [gates, hs, cs, tanhC]
       var dc = dh
-      rl_lstm_backward_loop_d(steps, n, h, c.w, &gates, cs, tanhC, c.dhOut, &dh, &dc, nil)
+      rl_lstm_backward_loop_d(steps, n, h, c.w, &gates, cs, tanhC, c.dhOut, nil, &dh, &dc, nil)
       return (Array(hs[(c.n * c.h)...]), forward + [gates, dc])
     case .gru:
       var un = slots

@@ -51,6 +51,53 @@ import Testing
     }
   }
 
+  /// The gradients reaching the initial state (what an encoder receives from its decoder) and,
+  /// for the LSTM, gradients from outside reaching every c_t: the loss also weighs the cell
+  /// states, L = Σ w ⊙ h_t + Σ v ⊙ c_t, checked against central differences in the parameters
+  /// and in the initial state.
+  @Test(arguments: RecurrentCell.allCases)
+  func initialStateAndCellGradients(cell: RecurrentCell) throws {
+    var g = SeededGenerator(seed: 13)
+    let (n, steps, d, h) = (2, 4, 3, 5)
+    let (layer, store, state0) = try Self.layer(cell, n: n, steps: steps, d: d, h: h, &g)
+    let x = randomArray(steps * n * d, &g)
+    let w = randomArray(steps * n * h, &g)
+    let v = cell == .lstm ? randomArray(steps * n * h, &g) : []
+    var state = state0
+    func loss() -> Double {
+      layer.setState(state)
+      x.withUnsafeBufferPointer { layer.forward(input: $0.baseAddress!, steps: steps) }
+      var l = (0..<w.count).reduce(0.0) { $0 + w[$1] * layer.output[$1] }
+      if cell == .lstm {
+        let cs = layer.stateSequences[1] + n * h
+        l += (0..<v.count).reduce(0.0) { $0 + v[$1] * cs[$1] }
+      }
+      return l
+    }
+    _ = loss()
+    store.zeroGradients()
+    v.withUnsafeBufferPointer { vp in
+      layer.backward(dOutput: w, stateGradients: nil, cellGradients: cell == .lstm ? vp.baseAddress : nil)
+    }
+    let buffers = state.map { _ in UnsafeMutablePointer<Double>.allocate(capacity: n * h) }
+    defer { buffers.forEach { $0.deallocate() } }
+    layer.initialStateGradients(into: buffers)
+    let analyticState = buffers.map { Array(UnsafeBufferPointer(start: $0, count: n * h)) }
+    expectGradient(
+      "\(cell) parameters with cell-state gradients", analytic: store.gradients.array, at: store.values.pointer,
+      count: store.count, loss: loss)
+    for k in state.indices {
+      var values = state[k]
+      values.withUnsafeMutableBufferPointer { p in
+        expectGradient("\(cell) initial \(cell.stateNames[k])", analytic: analyticState[k], at: p.baseAddress!, count: p.count) {
+          state[k] = Array(p)
+          defer { state[k] = state0[k] }
+          return loss()
+        }
+      }
+    }
+  }
+
   /// The gradient the backward loops record for each h_t (the gradient-flow experiment) is the
   /// whole derivative of the loss with respect to h_t: checked at t = 0 by running step 0, then
   /// the other steps from a perturbed h_0 (the LSTM's c_0 held fixed).

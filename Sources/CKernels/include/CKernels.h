@@ -36,13 +36,17 @@ void rl_lstm_forward_loop_d(int steps, int n, int h, const double *w_hh, double 
 /// The whole time loop of an LSTM layer's backward pass, from step steps-1 down to 0.
 /// gates: (steps*n, 4h), the activations the forward loop left on entry, the gradient of the
 /// pre-activations on return (in place). cs, tanh_c as the forward loop left them; dh_out:
-/// (steps*n, h), the gradient of the outputs. dh, dc: (n, h), zero on entry (scratch for the
-/// carried gradients; dc ends holding the gradient reaching c_{-1}). dh_hist: NULL, or
-/// (steps*n, h) receiving the whole gradient reaching each h_t (dh_out plus the carried part).
+/// (steps*n, h), the gradient of the outputs. dc_out: NULL, or (steps*n, h), a gradient reaching
+/// each c_t from outside the layer (a decoder started from an encoder's cell state at step t).
+/// dh, dc: (n, h), zero on entry (scratch for the carried gradients; dc ends holding the gradient
+/// reaching c_{-1}). dh_hist: NULL, or (steps*n, h) receiving the whole gradient reaching each h_t
+/// (dh_out plus the carried part).
 void rl_lstm_backward_loop_f(int steps, int n, int h, const float *w_hh, float *gates, const float *cs,
-                             const float *tanh_c, const float *dh_out, float *dh, float *dc, float *dh_hist);
+                             const float *tanh_c, const float *dh_out, const float *dc_out, float *dh, float *dc,
+                             float *dh_hist);
 void rl_lstm_backward_loop_d(int steps, int n, int h, const double *w_hh, double *gates, const double *cs,
-                             const double *tanh_c, const double *dh_out, double *dh, double *dc, double *dh_hist);
+                             const double *tanh_c, const double *dh_out, const double *dc_out, double *dh,
+                             double *dc, double *dh_hist);
 
 /// The GRU's forward time loop. gates: (steps*n, 3h), holding X·W_ihᵀ + b_ih + [b_hr, b_hz, 0] on
 /// entry, the activations r, z, n on return. w_hh: (3h, h); b_hn: (h). un: (steps*n, h) receives

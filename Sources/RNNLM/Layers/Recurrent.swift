@@ -98,7 +98,19 @@ package protocol RecurrentLayer<Scalar>: AnyObject {
   func forward(input: UnsafePointer<Scalar>, steps: Int)
   /// Backpropagates `dOutput` (steps·N, H): adds into the parameter gradients, writes ``dInput``.
   /// `stateGradients`, when given, (steps·N, H), receives the whole gradient reaching each h_t.
-  func backward(dOutput: UnsafePointer<Scalar>, stateGradients: UnsafeMutablePointer<Scalar>?)
+  /// `cellGradients`, the LSTM's only, when given, (steps·N, H): gradients reaching each c_t
+  /// from outside the layer (a decoder that starts from the cell state at a text's last step).
+  func backward(
+    dOutput: UnsafePointer<Scalar>, stateGradients: UnsafeMutablePointer<Scalar>?,
+    cellGradients: UnsafePointer<Scalar>?)
+  /// The carried states at every step of the last forward pass, in ``RecurrentCell/stateNames``
+  /// order, each ((T+1)·N, H): slot 0 the state the pass started from, slot t + 1 the state
+  /// after step t (row t·N + n of slot t + 1 is at offset ((t + 1)·N + n)·H).
+  var stateSequences: [UnsafePointer<Scalar>] { get }
+  /// After ``backward(dOutput:stateGradients:cellGradients:)``: writes the gradient reaching each
+  /// state the pass started from (``RecurrentCell/stateNames`` order), each (N, H), into
+  /// `gradients`, so that an encoder can receive its decoder's.
+  func initialStateGradients(into gradients: [UnsafeMutablePointer<Scalar>])
   /// Forgets the carried state (zeros).
   func resetState()
   /// The carried state tensors in ``RecurrentCell/stateNames`` order, each (N, H) row-major.
@@ -108,8 +120,15 @@ package protocol RecurrentLayer<Scalar>: AnyObject {
 }
 
 extension RecurrentLayer {
-  /// ``backward(dOutput:stateGradients:)`` without recording the state gradients.
-  package func backward(dOutput: UnsafePointer<Scalar>) { backward(dOutput: dOutput, stateGradients: nil) }
+  /// Backward without gradients from outside the layer reaching its cell states.
+  package func backward(dOutput: UnsafePointer<Scalar>, stateGradients: UnsafeMutablePointer<Scalar>?) {
+    backward(dOutput: dOutput, stateGradients: stateGradients, cellGradients: nil)
+  }
+
+  /// Backward without recording the state gradients.
+  package func backward(dOutput: UnsafePointer<Scalar>) {
+    backward(dOutput: dOutput, stateGradients: nil, cellGradients: nil)
+  }
 }
 
 /// One layer's parameter and gradient views: W_ih (G·H, inputSize), W_hh (G·H, H), b_ih (G·H),

@@ -110,7 +110,10 @@ package final class TimeGRU<T: BLASScalar>: RecurrentLayer {
   /// Backpropagates `dOutput` (steps·N, H) through the last forward pass: adds into the
   /// parameter gradients and writes ``dInput``; `stateGradients` (steps·N, H), when given,
   /// receives the whole gradient reaching each h_t.
-  package func backward(dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?) {
+  package func backward(
+    dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?, cellGradients: UnsafePointer<T>?
+  ) {
+    precondition(cellGradients == nil, "a GRU has no cell state")
     guard let input else { preconditionFailure("backward before forward") }
     let (n, h) = (batchSize, hiddenSize)
     let rows = n * steps
@@ -138,5 +141,18 @@ package final class TimeGRU<T: BLASScalar>: RecurrentLayer {
         gates.pointer, rows: rows, width: 3 * h, input: input, inputSize: inputSize, wIH: weights.wIH,
         dWIH: weights.dWIH, dBias: nil, dInput: dInput.pointer)
     }
+  }
+
+  /// [hs]: ((T+1)·N, H).
+  package var stateSequences: [UnsafePointer<T>] { [UnsafePointer(hs.pointer)] }
+
+  /// [dh_{-1}]: the direct part dh ⊙ z the loop leaves at step 0, plus [dA_r, dA_z]·W_hh[r, z] and
+  /// dU_n·W_hn of step 0.
+  package func initialStateGradients(into gradients: [UnsafeMutablePointer<T>]) {
+    let (n, h) = (batchSize, hiddenSize)
+    let wHH = weights.wHH
+    gradients[0].update(from: dh.pointer, count: n * h)
+    gemm(m: n, n: h, k: 2 * h, a: gates.pointer, lda: 3 * h, b: wHH, ldb: h, beta: 1, c: gradients[0], ldc: h)
+    gemm(m: n, n: h, k: h, a: un.pointer, lda: h, b: wHH + 2 * h * h, ldb: h, beta: 1, c: gradients[0], ldc: h)
   }
 }

@@ -124,7 +124,9 @@ package final class TimeLSTM<T: BLASScalar>: RecurrentLayer {
   /// Backpropagates `dOutput` (steps·N, H), the gradient of ``output``, through the last
   /// forward pass: adds into the parameter gradients and writes ``dInput``; `stateGradients`
   /// (steps·N, H), when given, receives the whole gradient reaching each h_t.
-  package func backward(dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?) {
+  package func backward(
+    dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?, cellGradients: UnsafePointer<T>?
+  ) {
     guard let input else { preconditionFailure("backward before forward") }
     let n = batchSize
     let h = hiddenSize
@@ -133,9 +135,20 @@ package final class TimeLSTM<T: BLASScalar>: RecurrentLayer {
     dc.zero()
     profiler.time("lstm bwd: recurrent loop gates + dA·W_hh (per step)") {
       T._lstmBackwardLoop(
-        steps, n, h, wHH, gates.pointer, cs.pointer, tanhC.pointer, dOutput, dh.pointer, dc.pointer, stateGradients)
+        steps, n, h, wHH, gates.pointer, cs.pointer, tanhC.pointer, dOutput, cellGradients, dh.pointer, dc.pointer,
+        stateGradients)
     }
     profiler.time("lstm bwd: dW_ih, dW_hh, db, dX (batched)") { batchedGradients(input: input, rows: rows) }
+  }
+
+  /// [hs, cs]: ((T+1)·N, H) each.
+  package var stateSequences: [UnsafePointer<T>] { [UnsafePointer(hs.pointer), UnsafePointer(cs.pointer)] }
+
+  /// [dh_{-1}, dc_{-1}]: dA_0·W_hh, and the carried dc the backward loop ends with.
+  package func initialStateGradients(into gradients: [UnsafeMutablePointer<T>]) {
+    let (n, h) = (batchSize, hiddenSize)
+    gemm(m: n, n: h, k: 4 * h, a: gates.pointer, lda: 4 * h, b: wHH, ldb: h, c: gradients[0], ldc: h)
+    gradients[1].update(from: dc.pointer, count: n * h)
   }
 
   private func batchedGradients(input: UnsafePointer<T>, rows: Int) {

@@ -95,7 +95,10 @@ package final class TimeRNN<T: BLASScalar>: RecurrentLayer {
   /// Backpropagates `dOutput` (steps·N, H) through the last forward pass: adds into the
   /// parameter gradients and writes ``dInput``; `stateGradients` (steps·N, H), when given,
   /// receives the whole gradient reaching each h_t.
-  package func backward(dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?) {
+  package func backward(
+    dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?, cellGradients: UnsafePointer<T>?
+  ) {
+    precondition(cellGradients == nil, "a plain RNN has no cell state")
     guard let input else { preconditionFailure("backward before forward") }
     let (n, h) = (batchSize, hiddenSize)
     let rows = n * steps
@@ -111,5 +114,14 @@ package final class TimeRNN<T: BLASScalar>: RecurrentLayer {
         gates.pointer, rows: rows, width: h, input: input, inputSize: inputSize, wIH: weights.wIH,
         dWIH: weights.dWIH, dBias: weights.dBias, dInput: dInput.pointer)
     }
+  }
+
+  /// [hs]: ((T+1)·N, H).
+  package var stateSequences: [UnsafePointer<T>] { [UnsafePointer(hs.pointer)] }
+
+  /// [dh_{-1}]: dA_0·W_hh.
+  package func initialStateGradients(into gradients: [UnsafeMutablePointer<T>]) {
+    let (n, h) = (batchSize, hiddenSize)
+    gemm(m: n, n: h, k: h, a: gates.pointer, lda: h, b: weights.wHH, ldb: h, c: gradients[0], ldc: h)
   }
 }

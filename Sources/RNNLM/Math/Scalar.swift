@@ -44,7 +44,8 @@ package protocol BLASScalar: BinaryFloatingPoint, Sendable {
   static func _lstmBackwardLoop(
     _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Self>, _ gates: UnsafeMutablePointer<Self>,
     _ cs: UnsafePointer<Self>, _ tanhC: UnsafePointer<Self>, _ dhOut: UnsafePointer<Self>,
-    _ dh: UnsafeMutablePointer<Self>, _ dc: UnsafeMutablePointer<Self>, _ dhHistory: UnsafeMutablePointer<Self>?)
+    _ dcOut: UnsafePointer<Self>?, _ dh: UnsafeMutablePointer<Self>, _ dc: UnsafeMutablePointer<Self>,
+    _ dhHistory: UnsafeMutablePointer<Self>?)
 
   /// A GRU layer's forward time loop (see `rl_gru_forward_loop_f` in `CKernels.h`).
   static func _gruForwardLoop(
@@ -127,9 +128,10 @@ extension Float: BLASScalar {
   package static func _lstmBackwardLoop(
     _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ gates: UnsafeMutablePointer<Float>,
     _ cs: UnsafePointer<Float>, _ tanhC: UnsafePointer<Float>, _ dhOut: UnsafePointer<Float>,
-    _ dh: UnsafeMutablePointer<Float>, _ dc: UnsafeMutablePointer<Float>, _ dhHistory: UnsafeMutablePointer<Float>?
+    _ dcOut: UnsafePointer<Float>?, _ dh: UnsafeMutablePointer<Float>, _ dc: UnsafeMutablePointer<Float>,
+    _ dhHistory: UnsafeMutablePointer<Float>?
   ) {
-    rl_lstm_backward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dh, dc, dhHistory)
+    rl_lstm_backward_loop_f(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dcOut, dh, dc, dhHistory)
   }
   package static func _gruForwardLoop(
     _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Float>, _ bHN: UnsafePointer<Float>,
@@ -219,9 +221,10 @@ extension Double: BLASScalar {
   package static func _lstmBackwardLoop(
     _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ gates: UnsafeMutablePointer<Double>,
     _ cs: UnsafePointer<Double>, _ tanhC: UnsafePointer<Double>, _ dhOut: UnsafePointer<Double>,
-    _ dh: UnsafeMutablePointer<Double>, _ dc: UnsafeMutablePointer<Double>, _ dhHistory: UnsafeMutablePointer<Double>?
+    _ dcOut: UnsafePointer<Double>?, _ dh: UnsafeMutablePointer<Double>, _ dc: UnsafeMutablePointer<Double>,
+    _ dhHistory: UnsafeMutablePointer<Double>?
   ) {
-    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dh, dc, dhHistory)
+    rl_lstm_backward_loop_d(Int32(steps), Int32(n), Int32(h), wHH, gates, cs, tanhC, dhOut, dcOut, dh, dc, dhHistory)
   }
   package static func _gruForwardLoop(
     _ steps: Int, _ n: Int, _ h: Int, _ wHH: UnsafePointer<Double>, _ bHN: UnsafePointer<Double>,
