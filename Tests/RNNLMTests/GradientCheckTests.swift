@@ -89,7 +89,9 @@ import Testing
     for k in state.indices {
       var values = state[k]
       values.withUnsafeMutableBufferPointer { p in
-        expectGradient("\(cell) initial \(cell.stateNames[k])", analytic: analyticState[k], at: p.baseAddress!, count: p.count) {
+        expectGradient(
+          "\(cell) initial \(cell.stateNames[k])", analytic: analyticState[k], at: p.baseAddress!, count: p.count
+        ) {
           state[k] = Array(p)
           defer { state[k] = state0[k] }
           return loss()

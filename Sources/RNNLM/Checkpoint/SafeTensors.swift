@@ -258,10 +258,13 @@ package enum SafeTensors {
 
 extension RecurrentCell {
   /// The recurrent bias PyTorch's module has beside `name` when this cell keeps one bias: the
-  /// `rnn.bias_hh_l{k}` for an `rnn.bias_ih_l{k}` of the LSTM or the RNN, else nil.
+  /// `….bias_hh_l{k}` for a `….bias_ih_l{k}` (`rnn.bias_ih_l0`, `encoder.rnn.bias_ih_l1`) of the
+  /// LSTM or the RNN, else nil.
   package func zeroRecurrentBias(besides name: String) -> String? {
-    guard !hasRecurrentBias, name.hasPrefix("rnn.bias_ih_l") else { return nil }
-    return name.replacingOccurrences(of: "bias_ih", with: "bias_hh")
+    guard !hasRecurrentBias, let range = name.range(of: "bias_ih_l"),
+      range.lowerBound == name.startIndex || name[name.index(before: range.lowerBound)] == "."
+    else { return nil }
+    return name.replacingCharacters(in: range, with: "bias_hh_l")
   }
 
   /// The tensors of `views` over `values` as PyTorch's modules name them: each view, and beside

@@ -39,13 +39,17 @@ public enum RecurrentCell: String, Codable, Sendable, CaseIterable, CustomString
     }
   }
 
-  /// Parameter names and shapes of layer `layer` with `inputSize` inputs and `hiddenSize` units.
-  public func parameterLayout(layer l: Int, inputSize: Int, hiddenSize h: Int) -> [(name: String, shape: [Int])] {
+  /// Parameter names and shapes of layer `layer` with `inputSize` inputs and `hiddenSize` units,
+  /// named `<prefix>weight_ih_l<layer>` and so on (`rnn.` for a model's one recurrent stack).
+  public func parameterLayout(layer l: Int, inputSize: Int, hiddenSize h: Int, prefix: String = "rnn.") -> [(
+    name: String, shape: [Int]
+  )] {
     let g = gateCount * h
     var layout: [(name: String, shape: [Int])] = [
-      ("rnn.weight_ih_l\(l)", [g, inputSize]), ("rnn.weight_hh_l\(l)", [g, h]), ("rnn.bias_ih_l\(l)", [g]),
+      ("\(prefix)weight_ih_l\(l)", [g, inputSize]), ("\(prefix)weight_hh_l\(l)", [g, h]),
+      ("\(prefix)bias_ih_l\(l)", [g]),
     ]
-    if hasRecurrentBias { layout.append(("rnn.bias_hh_l\(l)", [g])) }
+    if hasRecurrentBias { layout.append(("\(prefix)bias_hh_l\(l)", [g])) }
     return layout
   }
 
@@ -59,10 +63,10 @@ public enum RecurrentCell: String, Codable, Sendable, CaseIterable, CustomString
   /// their views, when given).
   package func makeLayer<T: BLASScalar>(
     layer l: Int, inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int, parameters p: ParameterStore<T>,
-    scratch: ScratchPool<T>, weights given: RecurrentWeights<T>? = nil
+    scratch: ScratchPool<T>, weights given: RecurrentWeights<T>? = nil, prefix: String = "rnn."
   ) throws -> any RecurrentLayer<T> {
-    let weights = try given ?? RecurrentWeights(store: p, layer: l, recurrentBias: hasRecurrentBias)
-    let name = "\(rawValue)\(l)"
+    let weights = try given ?? RecurrentWeights(store: p, layer: l, recurrentBias: hasRecurrentBias, prefix: prefix)
+    let name = "\(prefix)\(rawValue)\(l)"
     switch self {
     case .lstm:
       return try TimeLSTM(
@@ -151,19 +155,20 @@ package struct RecurrentWeights<T: BLASScalar> {
   /// What owns the memory the views point into, kept alive as long as the views.
   private let owner: AnyObject?
 
-  /// The views of layer `l` in `store`, with weight drop of rate `weightDrop` (0: none).
-  package init(store p: ParameterStore<T>, layer l: Int, recurrentBias: Bool, weightDrop: Double = 0) throws {
+  /// The views of layer `l` in `store` (names starting `prefix`), with weight drop of rate
+  /// `weightDrop` (0: none).
+  package init(
+    store p: ParameterStore<T>, layer l: Int, recurrentBias: Bool, weightDrop: Double = 0, prefix: String = "rnn."
+  ) throws {
     owner = p
-    (wIH, storedWHH, bias) = (
-      p.value("rnn.weight_ih_l\(l)"), p.value("rnn.weight_hh_l\(l)"), p.value("rnn.bias_ih_l\(l)")
+    let (ih, hh, b, bhh) = (
+      "\(prefix)weight_ih_l\(l)", "\(prefix)weight_hh_l\(l)", "\(prefix)bias_ih_l\(l)", "\(prefix)bias_hh_l\(l)"
     )
-    let count = p.views.first { $0.name == "rnn.weight_hh_l\(l)" }!.count
-    self.weightDrop = weightDrop > 0 ? try WeightDrop(rate: weightDrop, count: count) : nil
-    (dWIH, dWHH, dBias) = (
-      p.gradient("rnn.weight_ih_l\(l)"), p.gradient("rnn.weight_hh_l\(l)"), p.gradient("rnn.bias_ih_l\(l)")
-    )
-    self.recurrentBias = recurrentBias ? p.value("rnn.bias_hh_l\(l)") : nil
-    dRecurrentBias = recurrentBias ? p.gradient("rnn.bias_hh_l\(l)") : nil
+    (wIH, storedWHH, bias) = (p.value(ih), p.value(hh), p.value(b))
+    self.weightDrop = weightDrop > 0 ? try WeightDrop(rate: weightDrop, count: p.view(hh).count) : nil
+    (dWIH, dWHH, dBias) = (p.gradient(ih), p.gradient(hh), p.gradient(b))
+    self.recurrentBias = recurrentBias ? p.value(bhh) : nil
+    dRecurrentBias = recurrentBias ? p.gradient(bhh) : nil
   }
 
 }
