@@ -149,4 +149,49 @@ import Testing
     #expect(abs(lossSum - all.lossSum) < 1e-10, "summed loss \(all.lossSum) vs pairs alone \(lossSum)")
     expectClose(together.parameters.gradients.array, sum, tolerance: 1e-12, "\(config.description): padded vs alone")
   }
+
+  /// Beam search of width 1 is greedy decoding, for every sequence of a batch; a wider beam's
+  /// output is never less probable than greedy's.
+  @Test(arguments: 0..<shapes.count)
+  func beamOfOneIsGreedyAndWiderIsNoWorse(index: Int) throws {
+    let config = Self.shapes[index]
+    var g = SeededGenerator(seed: UInt64(50 + index))
+    let pairs = Self.pairs(6, &g)
+    let batched = try Self.model(config, batchSize: 6)
+    var batch = Seq2SeqBatch(batchSize: 6, maxSourceSteps: 5, maxTargetSteps: 4)
+    batch.fill(from: pairs, indices: 0..<6, reverse: config.reverseSource)
+    let greedy = batched.greedyDecode(batch, maxLength: 6)
+    let one = try Seq2SeqModel<Double>(
+      config: config, parameters: batched.parameters, batchSize: 1, maxSourceSteps: 5, maxTargetSteps: 1)
+    let three = try Seq2SeqModel<Double>(
+      config: config, parameters: batched.parameters, batchSize: 3, maxSourceSteps: 5, maxTargetSteps: 1)
+    for (i, pair) in pairs.enumerated() {
+      let beam1 = one.beamSearch(source: pair.source, maxLength: 6)
+      #expect(beam1.tokens == greedy[i].tokens, "pair \(i): beam 1 \(beam1.tokens), greedy \(greedy[i].tokens)")
+      #expect(abs(beam1.logProbability - greedy[i].logProbability) < 1e-9)
+      let beam3 = three.beamSearch(source: pair.source, maxLength: 6)
+      #expect(beam3.logProbability >= greedy[i].logProbability - 1e-12, "pair \(i)")
+    }
+  }
+
+  /// End to end in a debug build: an LSTM with attention learns 2-digit addition.
+  @Test func learnsTwoDigitAddition() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("s2s-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try Seq2SeqTasks.write(
+      Seq2SeqTasks.addition(count: 4000, seed: 3, digits: 2), to: dir, validCount: 200, testCount: 300)
+    let data = try SequencePairs.load(directory: dir)
+    var o = Seq2SeqTrainingOptions()
+    (o.epochs, o.batchSize, o.learningRate, o.patience) = (12, 32, 0.01, 0)
+    let (source, target) = Seq2SeqTrainer.vocabularies(for: data, tokens: .characters)
+    let config = Seq2SeqConfig(
+      sourceVocabularySize: source.count, targetVocabularySize: target.count, embeddingSize: 16, hiddenSize: 64,
+      attention: .dot, reverseSource: true)
+    let t = try Seq2SeqTrainer(config: config, options: o, sourceVocabulary: source, targetVocabulary: target)
+    let report = try t.run(try t.splits(of: data))
+    print(
+      "2-digit addition: test exact match \(report.testAccuracy) after \(report.epochs.count) epochs, \(report.seconds) s"
+    )
+    #expect(report.testAccuracy > 0.9, "\(report.epochs.map(\.validAccuracy))")
+  }
 }

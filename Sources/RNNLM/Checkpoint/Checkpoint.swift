@@ -295,14 +295,8 @@ public struct Checkpoint {
   /// header) of a file of `fileSize` bytes. The header alone decides whether the file can be
   /// loaded: nothing of the model's size is built or allocated before every check has passed.
   fileprivate static func parseHeader(_ prefix: [UInt8], fileSize: Int, path: String) throws -> Header {
-    let file: SafeTensors.Header
-    do {
-      file = try SafeTensors.parseHeader(
-        prefix, fileSize: fileSize, path: path, format: "rnnlm-checkpoint", version: formatVersion)
-    } catch CheckpointError.notACheckpoint(let path, let reason) where reason == "format tag is rnnlm-classifier" {
-      throw CheckpointError.wrongKind(
-        path: path, found: "text classifier", expected: "language model", hint: "use it with rnnlm classify")
-    }
+    let file = try SafeTensors.parseHeader(
+      prefix, fileSize: fileSize, path: path, format: "rnnlm-checkpoint", version: formatVersion)
     func field<D: Decodable>(_ name: String, _ type: D.Type) throws -> D {
       try SafeTensors.field(name, type, in: file, path: path)
     }

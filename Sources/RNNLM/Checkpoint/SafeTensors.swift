@@ -119,6 +119,13 @@ package enum SafeTensors {
     return (prefix, size)
   }
 
+  /// The toolkit's checkpoint kinds by format tag: what each is, and what reads it.
+  package static let kinds: [String: (name: String, hint: String)] = [
+    "rnnlm-checkpoint": ("language model", "use it with rnnlm evaluate or rnnlm generate"),
+    "rnnlm-classifier": ("text classifier", "use it with rnnlm classify"),
+    "rnnlm-seq2seq": ("sequence-to-sequence model", "use it with rnnlm translate"),
+  ]
+
   /// Parses the header from the file's first bytes (`prefix`, at least the header) of a file of
   /// `fileSize` bytes, and checks that it has `format` and `version` in its metadata and that
   /// every entry is a float32 tensor whose byte ranges tile the data section exactly (no
@@ -143,6 +150,9 @@ package enum SafeTensors {
       let meta = header["__metadata__"] as? [String: String]
     else { throw CheckpointError.notACheckpoint(path: path, reason: "no JSON header with __metadata__") }
     guard meta["format"] == format else {
+      if let found = meta["format"].flatMap({ kinds[$0] }), let expected = kinds[format] {
+        throw CheckpointError.wrongKind(path: path, found: found.name, expected: expected.name, hint: found.hint)
+      }
       throw CheckpointError.notACheckpoint(path: path, reason: "format tag is \(meta["format"] ?? "missing")")
     }
     guard meta["version"] == version else {
@@ -309,5 +319,42 @@ extension RecurrentCell {
       parameters += p
     }
     return parameters
+  }
+}
+
+extension SafeTensors {
+  /// Writes a model checkpoint atomically: the parameters of `layout` read in place from
+  /// `parameters` under PyTorch's names (``RecurrentCell/pytorchTensors(views:values:zeros:)``),
+  /// then the optimizer's state tensors, each of the parameters' size.
+  package static func writeModel(
+    to path: String, metadata: [String: String], layout: [(name: String, shape: [Int])], cell: RecurrentCell,
+    parameters: UnsafeBufferPointer<Float>, optimizerNames: [String], optimizerState: [UnsafeBufferPointer<Float>]
+  ) throws {
+    let views = ParameterStore<Float>.views(for: layout)
+    let zeros = [Float](repeating: 0, count: views.map(\.count).max() ?? 0)
+    try zeros.withUnsafeBufferPointer { z in
+      var tensors = cell.pytorchTensors(views: views, values: parameters, zeros: z)
+      for (name, values) in zip(optimizerNames, optimizerState) {
+        tensors.append(Source(name: name, shape: [values.count], values: values))
+      }
+      try write(to: path, metadata: metadata, tensors: tensors)
+    }
+  }
+
+  /// Checks that `file` holds exactly the tensors ``writeModel(to:metadata:layout:cell:parameters:optimizerNames:optimizerState:)``
+  /// writes for `layout`, with the optimizer's all or none; `model` names the model in errors.
+  package static func checkModelTensors(
+    _ file: Header, layout: [(name: String, shape: [Int])], cell: RecurrentCell, optimizer: OptimizerKind,
+    model: String, path: String
+  ) throws {
+    var expected = cell.pytorchShapes(layout)
+    let count = layout.reduce(0) { $0 + $1.shape.reduce(1, *) }
+    for name in optimizer.stateNames { expected[name] = [count] }
+    try checkTensors(file, expected: expected, required: Set(layout.map(\.name)), model: model, path: path)
+    let present = optimizer.stateNames.filter { file.tensors[$0] != nil }.count
+    if present != 0 && present != optimizer.stateNames.count {
+      throw CheckpointError.mismatch(
+        path: path, reason: "it holds \(present) of the \(optimizer.stateNames.count) \(optimizer) state tensors")
+    }
   }
 }

@@ -89,20 +89,14 @@ public struct ClassifierCheckpoint {
     vocabulary: [String], classes: [String], parameters: UnsafeBufferPointer<Float>,
     optimizerState: [UnsafeBufferPointer<Float>]
   ) throws {
-    let views = ParameterStore<Float>.views(for: config.parameterLayout)
-    let zeros = [Float](repeating: 0, count: views.map(\.count).max() ?? 0)
     let metadata = [
       "format": formatTag, "version": formatVersion, "config": try SafeTensors.json(config),
       "training": try SafeTensors.json(training), "state": try SafeTensors.json(state),
       "vocabulary": try SafeTensors.json(vocabulary), "classes": try SafeTensors.json(classes),
     ]
-    try zeros.withUnsafeBufferPointer { z in
-      var tensors = config.cell.pytorchTensors(views: views, values: parameters, zeros: z)
-      for (name, values) in zip(training.optimizer.stateNames, optimizerState) {
-        tensors.append(SafeTensors.Source(name: name, shape: [values.count], values: values))
-      }
-      try SafeTensors.write(to: path, metadata: metadata, tensors: tensors)
-    }
+    try SafeTensors.writeModel(
+      to: path, metadata: metadata, layout: config.parameterLayout, cell: config.cell, parameters: parameters,
+      optimizerNames: training.optimizer.stateNames, optimizerState: optimizerState)
   }
 
   /// The validated header: configuration, options, state, vocabulary and classes.
@@ -118,15 +112,8 @@ public struct ClassifierCheckpoint {
   /// Parses and checks a header: the format, the configuration and options, the tensors exactly
   /// those of the configuration (the optimizer's all or none), the vocabulary and classes.
   fileprivate static func parseHeader(_ prefix: [UInt8], fileSize: Int, path: String) throws -> Header {
-    let file: SafeTensors.Header
-    do {
-      file = try SafeTensors.parseHeader(
-        prefix, fileSize: fileSize, path: path, format: formatTag, version: formatVersion)
-    } catch CheckpointError.notACheckpoint(let path, let reason) where reason == "format tag is rnnlm-checkpoint" {
-      throw CheckpointError.wrongKind(
-        path: path, found: "language model", expected: "text classifier",
-        hint: "use it with rnnlm evaluate or rnnlm generate")
-    }
+    let file = try SafeTensors.parseHeader(
+      prefix, fileSize: fileSize, path: path, format: formatTag, version: formatVersion)
     func field<D: Decodable>(_ name: String, _ type: D.Type) throws -> D {
       try SafeTensors.field(name, type, in: file, path: path)
     }
@@ -145,18 +132,9 @@ public struct ClassifierCheckpoint {
           "its configuration needs at least \(String(format: "%.0f", needed)) bytes of tensors; the file holds \(file.dataSize)"
       )
     }
-    let layout = config.parameterLayout
-    var expected = config.cell.pytorchShapes(layout)
-    for name in training.optimizer.stateNames { expected[name] = [config.parameterCount] }
-    try SafeTensors.checkTensors(
-      file, expected: expected, required: Set(layout.map(\.name)),
+    try SafeTensors.checkModelTensors(
+      file, layout: config.parameterLayout, cell: config.cell, optimizer: training.optimizer,
       model: "a classifier of \(config.encoderDescription)", path: path)
-    let present = training.optimizer.stateNames.filter { file.tensors[$0] != nil }.count
-    if present != 0 && present != training.optimizer.stateNames.count {
-      throw CheckpointError.mismatch(
-        path: path,
-        reason: "it holds \(present) of the \(training.optimizer.stateNames.count) \(training.optimizer) state tensors")
-    }
     let vocabulary = try field("vocabulary", [String].self)
     guard vocabulary.count == config.vocabularySize else {
       throw CheckpointError.mismatch(

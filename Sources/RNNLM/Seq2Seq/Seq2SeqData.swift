@@ -42,7 +42,8 @@ public struct Seq2SeqVocabulary: Sendable, Equatable {
   /// token twice.
   public init(tokens: [String]) throws {
     guard tokens.count > Self.specials.count, Array(tokens.prefix(Self.specials.count)) == Self.specials else {
-      throw DataError.malformed("a sequence vocabulary starts with \(Self.specials.joined(separator: " ")) and has a token")
+      throw DataError.malformed(
+        "a sequence vocabulary starts with \(Self.specials.joined(separator: " ")) and has a token")
     }
     var ids: [String: Int32] = [:]
     for (i, t) in tokens.enumerated() {
@@ -104,7 +105,9 @@ public struct SequencePairs: Sendable {
     for name in ["train.tsv", "test.tsv"] where !FileManager.default.fileExists(atPath: join(name)) {
       throw DataError.notFound(
         what: name, searched: [join(name)],
-        hint: "Give a directory with train.tsv and test.tsv of source<TAB>target lines (rnnlm make-data addition|dates writes one)")
+        hint:
+          "Give a directory with train.tsv and test.tsv of source<TAB>target lines (rnnlm make-data addition|dates writes one)"
+      )
     }
     let valid = FileManager.default.fileExists(atPath: join("valid.tsv")) ? try read(join("valid.tsv")) : nil
     return SequencePairs(train: try read(join("train.tsv")), valid: valid, test: try read(join("test.tsv")))
@@ -114,16 +117,17 @@ public struct SequencePairs: Sendable {
 /// The project's own sequence-to-sequence tasks, generated with a fixed seed (nothing is
 /// downloaded): addition and date normalisation, as `source<TAB>target` lines.
 public enum Seq2SeqTasks {
-  /// `count` distinct additions "a+b" → "a + b" for a, b in 0...999 (each up to 3 digits), drawn
-  /// with `seed`.
-  public static func addition(count: Int, seed: UInt64) -> [(source: String, target: String)] {
+  /// `count` distinct additions "a+b" → the sum, for a, b of up to `digits` digits (0...999 by
+  /// default), drawn with `seed`.
+  public static func addition(count: Int, seed: UInt64, digits: Int = 3) -> [(source: String, target: String)] {
     var g = SeededGenerator(seed: seed)
     var seen = Set<Int>()
     var pairs: [(String, String)] = []
-    precondition(count <= 1_000_000, "there are 10⁶ additions of numbers up to 999")
+    let limit = Int(pow(10, Double(digits)))
+    precondition(count <= limit * limit, "there are \(limit * limit) additions of numbers below \(limit)")
     while pairs.count < count {
-      let (a, b) = (Int(g.next() % 1000), Int(g.next() % 1000))
-      guard seen.insert(a * 1000 + b).inserted else { continue }
+      let (a, b) = (Int(g.next() % UInt64(limit)), Int(g.next() % UInt64(limit)))
+      guard seen.insert(a * limit + b).inserted else { continue }
       pairs.append(("\(a)+\(b)", "\(a + b)"))
     }
     return pairs
@@ -141,16 +145,20 @@ public enum Seq2SeqTasks {
     @Sendable func abbreviation(_ m: Int) -> String { String(months[m - 1].prefix(3)) }
     @Sendable func two(_ x: Int) -> String { x < 10 ? "0\(x)" : "\(x)" }
     @Sendable func ordinal(_ d: Int) -> String {
-      let suffix = (11...13).contains(d % 100) ? "th" : ["th", "st", "nd", "rd", "th", "th", "th", "th", "th", "th"][d % 10]
+      let suffix =
+        (11...13).contains(d % 100) ? "th" : ["th", "st", "nd", "rd", "th", "th", "th", "th", "th", "th"][d % 10]
       return "\(d)\(suffix)"
     }
     return [
       ("september 27, 1994", { y, m, d, _ in "\(name(m)) \(d), \(y)" }),
       ("27 SEP 1994", { y, m, d, _ in "\(d) \(abbreviation(m).uppercased()) \(y)" }),
       ("9/27/94", { y, m, d, _ in "\(m)/\(d)/\(two(y % 100))" }),
-      ("Tuesday, September 27, 1994", { y, m, d, w in
-        "\(weekdays[w].capitalized), \(name(m).capitalized) \(d), \(y)"
-      }),
+      (
+        "Tuesday, September 27, 1994",
+        { y, m, d, w in
+          "\(weekdays[w].capitalized), \(name(m).capitalized) \(d), \(y)"
+        }
+      ),
       ("1994.09.27", { y, m, d, _ in "\(y).\(two(m)).\(two(d))" }),
       ("27.09.1994", { y, m, d, _ in "\(two(d)).\(two(m)).\(y)" }),
       ("Sep 27 1994", { y, m, d, _ in "\(abbreviation(m).capitalized) \(d) \(y)" }),

@@ -37,7 +37,9 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
 
   /// Throws ``ConfigurationError`` when the values cannot make a model.
   public func validate() throws {
-    for (name, value) in [("source vocabulary size", sourceVocabularySize), ("target vocabulary size", targetVocabularySize)]
+    for (name, value) in [
+      ("source vocabulary size", sourceVocabularySize), ("target vocabulary size", targetVocabularySize),
+    ]
     where value < Seq2SeqVocabulary.specials.count + 1 {
       throw ConfigurationError("\(name) must be at least \(Seq2SeqVocabulary.specials.count + 1), got \(value)")
     }
@@ -129,7 +131,9 @@ package struct Seq2SeqBatch {
     }
     precondition(sourceSteps * n <= source.count && targetSteps * n <= targets.count, "a pair exceeds the batch's room")
     for i in 0..<(sourceSteps * n) { source[i] = Seq2SeqVocabulary.padID }
-    for i in 0..<(targetSteps * n) { (decoderInput[i], targets[i]) = (Seq2SeqVocabulary.padID, Seq2SeqVocabulary.padID) }
+    for i in 0..<(targetSteps * n) {
+      (decoderInput[i], targets[i]) = (Seq2SeqVocabulary.padID, Seq2SeqVocabulary.padID)
+    }
     for r in 0..<n {
       (sourceLengths[r], targetLengths[r], weights[r]) = (1, 1, 0)
       decoderInput[r] = Seq2SeqVocabulary.startID

@@ -1,0 +1,432 @@
+import Foundation
+import Synchronization
+
+/// Hyper-parameters of a sequence-to-sequence run.
+public struct Seq2SeqTrainingOptions: Codable, Sendable, Equatable {
+  /// Pairs per batch N.
+  public var batchSize = 64
+  /// Epochs of the whole run (early stopping may end it sooner).
+  public var epochs = 20
+  /// The update rule (Adam by default) and its learning rate.
+  public var optimizer = OptimizerKind.adam
+  public var learningRate = 0.001
+  /// Global gradient-norm bound; 0 turns clipping off.
+  public var clip = 5.0
+  /// L2 weight decay; 0 turns it off.
+  public var weightDecay = 0.0
+  /// Early stopping on validation loss after this many epochs without improvement; 0 never.
+  public var patience = 3
+  /// The fraction of training pairs held out for validation when the data has no valid.tsv.
+  public var validationSplit = 0.1
+  /// Sources and targets longer than this many tokens are an error (they would not fit).
+  public var maxSourceLength = 100, maxTargetLength = 100
+  /// Characters or words.
+  public var tokens = TokenLevel.characters
+  /// Seed of the run's generator.
+  public var seed: UInt64 = 1
+  /// Batches between log lines.
+  public var logInterval = 100
+
+  /// The defaults.
+  public init() {}
+
+  /// Throws ``ConfigurationError`` for values that cannot make a run.
+  public func validate() throws {
+    if batchSize < 1 { throw ConfigurationError("batch size must be at least 1, got \(batchSize)") }
+    if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
+    if !(learningRate > 0) || !learningRate.isFinite {
+      throw ConfigurationError("learning rate must be a positive number, got \(learningRate)")
+    }
+    if !(clip >= 0) || !clip.isFinite { throw ConfigurationError("clip must be 0 (off) or positive, got \(clip)") }
+    if !(weightDecay >= 0) || !weightDecay.isFinite {
+      throw ConfigurationError("weight decay must be 0 (off) or positive, got \(weightDecay)")
+    }
+    if patience < 0 { throw ConfigurationError("patience must be 0 (off) or more, got \(patience)") }
+    if !(validationSplit >= 0 && validationSplit < 1) {
+      throw ConfigurationError("validation split must be in [0, 1), got \(validationSplit)")
+    }
+    if maxSourceLength < 1 || maxTargetLength < 1 {
+      throw ConfigurationError("the maximum lengths must be at least 1")
+    }
+    if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
+  }
+}
+
+/// A data set encoded for a sequence-to-sequence model.
+public struct Seq2SeqSplits: Sendable {
+  /// The pairs of each split.
+  public var train: [EncodedPair], valid: [EncodedPair], test: [EncodedPair]
+  /// Where the validation pairs came from, for the header.
+  public var validationSource: String
+}
+
+/// Trains a ``Seq2SeqConfig`` model in `Float` with teacher forcing: batches bucketed by source
+/// length, Adam with clipping, validation loss and exact-match accuracy of greedy decoding after
+/// every epoch, early stopping with the best parameters restored, exact resumption — the
+/// classifier's run machinery (``TaskReport``, `best.safetensors`, `last.safetensors`,
+/// `metrics.csv`, `curve.svg`).
+public final class Seq2SeqTrainer: EpochTask {
+  /// The model's shape, the run's options, the two vocabularies.
+  public let config: Seq2SeqConfig
+  public let options: Seq2SeqTrainingOptions
+  public let sourceVocabulary: Seq2SeqVocabulary, targetVocabulary: Seq2SeqVocabulary
+  /// The model (N = options.batchSize).
+  package let model: Seq2SeqModel<Float>
+  package let optimizerState: OptimizerState<Float>
+  /// Where the run stands.
+  public private(set) var state: TaskRunState
+  /// Receives the run's log lines.
+  public var log: (String) -> Void = { _ in }
+  private var batch: Seq2SeqBatch
+  private var splits: Seq2SeqSplits?
+  private let stopRequested = Atomic<Bool>(false)
+
+  /// A fresh run: weights initialised from `options.seed`.
+  public init(
+    config: Seq2SeqConfig, options: Seq2SeqTrainingOptions, sourceVocabulary: Seq2SeqVocabulary,
+    targetVocabulary: Seq2SeqVocabulary
+  ) throws {
+    try options.validate()
+    try config.validate()
+    guard sourceVocabulary.count == config.sourceVocabularySize, targetVocabulary.count == config.targetVocabularySize
+    else { throw ConfigurationError("the vocabularies do not have the configuration's sizes") }
+    (self.config, self.options, self.sourceVocabulary, self.targetVocabulary) = (
+      config, options, sourceVocabulary, targetVocabulary
+    )
+    var generator = SeededGenerator(seed: options.seed)
+    model = try Seq2SeqModel(
+      config: config, batchSize: options.batchSize, maxSourceSteps: options.maxSourceLength,
+      maxTargetSteps: options.maxTargetLength + 1, generator: &generator)
+    optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
+    state = TaskRunState(generator: model.generator)
+    batch = Seq2SeqBatch(
+      batchSize: options.batchSize, maxSourceSteps: options.maxSourceLength, maxTargetSteps: options.maxTargetLength + 1
+    )
+  }
+
+  /// Continues the run saved in `checkpoint` exactly where it stopped.
+  public convenience init(resuming checkpoint: Seq2SeqCheckpoint) throws {
+    guard let generator = checkpoint.state.restoredGenerator() else {
+      throw ConfigurationError("the checkpoint's generator state is malformed")
+    }
+    try self.init(
+      config: checkpoint.config, options: checkpoint.training,
+      sourceVocabulary: try Seq2SeqVocabulary(tokens: checkpoint.sourceVocabulary),
+      targetVocabulary: try Seq2SeqVocabulary(tokens: checkpoint.targetVocabulary))
+    model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
+    model.generator = generator
+    for (buffer, values) in zip(optimizerState.buffers, checkpoint.optimizerState) {
+      buffer.pointer.update(from: values, count: values.count)
+    }
+    optimizerState.steps = checkpoint.optimizerState.isEmpty ? 0 : checkpoint.state.optimizerSteps
+    state = checkpoint.state
+  }
+
+  /// A new run's vocabularies (every training token) for `data`.
+  public static func vocabularies(for data: SequencePairs, tokens: TokenLevel) -> (
+    source: Seq2SeqVocabulary, target: Seq2SeqVocabulary
+  ) {
+    (
+      Seq2SeqVocabulary(counting: data.train.map { tokens.tokens($0.source) }),
+      Seq2SeqVocabulary(counting: data.train.map { tokens.tokens($0.target) })
+    )
+  }
+
+  /// Encodes `data`: the validation pairs are the data's own or the last `validationSplit` of
+  /// the training pairs after a seeded shuffle. A pair longer than the maximum lengths is an
+  /// error naming its line.
+  public func splits(of data: SequencePairs) throws -> Seq2SeqSplits {
+    func encode(_ pairs: [SequencePairs.Pair]) throws -> [EncodedPair] {
+      try pairs.map { p in
+        let source = sourceVocabulary.ids(of: options.tokens.tokens(p.source))
+        let target = targetVocabulary.ids(of: options.tokens.tokens(p.target))
+        if source.isEmpty { throw DataError.malformed("\(p.origin): the source has no \(options.tokens.rawValue)") }
+        if source.count > options.maxSourceLength || target.count > options.maxTargetLength {
+          throw DataError.malformed(
+            "\(p.origin): \(source.count) source and \(target.count) target tokens; the maximum lengths are \(options.maxSourceLength) and \(options.maxTargetLength) (raise --max-source-length or --max-target-length)"
+          )
+        }
+        return EncodedPair(source: source, target: target)
+      }
+    }
+    var train = try encode(data.train)
+    let valid: [EncodedPair]
+    let source: String
+    if let own = data.valid {
+      valid = try encode(own)
+      source = "valid.tsv"
+    } else {
+      let held = Int((Double(train.count) * options.validationSplit).rounded())
+      guard held >= 1, held < train.count else {
+        throw ConfigurationError(
+          "a validation split of \(options.validationSplit) of \(train.count) training pairs holds \(held); give valid.tsv or another --validation-split"
+        )
+      }
+      var g = SeededGenerator(seed: options.seed ^ 0x5EED_0F5A_11D5)
+      var order = Array(train.indices)
+      for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+      valid = order.suffix(held).map { train[$0] }
+      train = order.prefix(train.count - held).sorted().map { train[$0] }
+      source = String(format: "%g%% of the training pairs (seed %llu)", 100 * options.validationSplit, options.seed)
+    }
+    return Seq2SeqSplits(train: train, valid: valid, test: try encode(data.test), validationSource: source)
+  }
+
+  // MARK: The run, by runEpochs
+
+  package var epochs: Int { options.epochs }
+  package var patience: Int { options.patience }
+  package var logInterval: Int { options.logInterval }
+  package var parameters: ParameterStore<Float> { model.parameters }
+  package var exampleName: String { "pairs" }
+  package var accuracyName: String { "exact match" }
+
+  /// The batches of epoch `epoch`: a seeded shuffle, then groups of 20 batches' pairs sorted by
+  /// source and target length, cut into batches, in shuffled order.
+  package func batches(epoch: Int) -> [ArraySlice<Int>] {
+    let pairs = splits!.train
+    let n = options.batchSize
+    var g = SeededGenerator(seed: options.seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch))
+    var order = Array(pairs.indices)
+    for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+    var batches: [ArraySlice<Int>] = []
+    for start in stride(from: 0, to: order.count, by: 20 * n) {
+      let sorted = order[start..<min(start + 20 * n, order.count)].sorted {
+        (pairs[$0].source.count, pairs[$0].target.count, $0) < (pairs[$1].source.count, pairs[$1].target.count, $1)
+      }
+      for b in stride(from: 0, to: sorted.count, by: n) { batches.append(sorted[b..<min(b + n, sorted.count)]) }
+    }
+    for i in stride(from: batches.count - 1, to: 0, by: -1) { batches.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+    return batches
+  }
+
+  package func trainingStep(_ indices: ArraySlice<Int>) -> BatchResult {
+    batch.fill(from: splits!.train, indices: indices, reverse: config.reverseSource)
+    model.training = true
+    model.parameters.zeroGradients()
+    let result = model.pass(batch, gradient: true)
+    guard result.lossSum.isFinite else { return result }
+    Optimizer.step(
+      model.parameters, state: optimizerState, learningRate: options.learningRate, maxNorm: options.clip,
+      weightDecay: options.weightDecay)
+    return result
+  }
+
+  /// Mean loss per target token (teacher forcing) and exact-match accuracy of greedy decoding on
+  /// `pairs`, dropout off.
+  public func evaluate(_ pairs: [EncodedPair]) -> (loss: Double, accuracy: Double) {
+    guard !pairs.isEmpty else { return (.nan, .nan) }
+    model.training = false
+    defer { model.training = true }
+    let order = pairs.indices.sorted { (pairs[$0].source.count, $0) < (pairs[$1].source.count, $1) }
+    var (loss, tokens, exact) = (0.0, 0, 0)
+    for start in stride(from: 0, to: order.count, by: options.batchSize) {
+      let indices = order[start..<min(start + options.batchSize, order.count)]
+      batch.fill(from: pairs, indices: indices, reverse: config.reverseSource)
+      let r = model.pass(batch, gradient: false)
+      loss += r.lossSum
+      tokens += r.count
+      let decoded = model.greedyDecode(batch, maxLength: options.maxTargetLength)
+      for (row, i) in indices.enumerated() where decoded[row].tokens == pairs[i].target { exact += 1 }
+    }
+    return (loss / Double(tokens), Double(exact) / Double(pairs.count))
+  }
+
+  package func validate() -> (loss: Double, accuracy: Double) { evaluate(splits!.valid) }
+  package func test() -> (loss: Double, accuracy: Double) { evaluate(splits!.test) }
+
+  package func save(to path: String, best: Bool, state: TaskRunState) throws {
+    var s = state
+    s.setGenerator(model.generator)
+    s.optimizerSteps = optimizerState.steps
+    self.state = s
+    let metadata = [
+      "format": Seq2SeqCheckpoint.formatTag, "version": Seq2SeqCheckpoint.formatVersion,
+      "config": try SafeTensors.json(config), "training": try SafeTensors.json(options),
+      "state": try SafeTensors.json(s), "sourceVocabulary": try SafeTensors.json(sourceVocabulary.tokens),
+      "targetVocabulary": try SafeTensors.json(targetVocabulary.tokens),
+    ]
+    try SafeTensors.writeModel(
+      to: path, metadata: metadata, layout: config.parameterLayout, cell: config.cell,
+      parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
+      optimizerNames: options.optimizer.stateNames,
+      optimizerState: best ? [] : optimizerState.buffers.map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) }
+    )
+  }
+
+  package func bestParameters(at path: String) throws -> [Float] { try Seq2SeqCheckpoint.read(from: path).parameters }
+
+  /// Asks the run under way to stop after its current batch and save, as Ctrl-C does.
+  public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
+  /// Trains until the epochs are done, early stopping ends the run or a limit is reached; then
+  /// restores the best parameters and reports their test loss and exact-match accuracy.
+  public func run(_ splits: Seq2SeqSplits, limits: RunLimits = RunLimits()) throws -> TaskReport {
+    self.splits = splits
+    defer { self.splits = nil }
+    var state = self.state
+    defer { self.state = state }
+    return try runEpochs(
+      self, state: &state, limits: limits, stopRequested: { stopRequested.exchange(false, ordering: .relaxed) },
+      log: log)
+  }
+}
+
+/// A sequence-to-sequence model and its run in the toolkit's safetensors container: the
+/// parameters under PyTorch-style names (`encoder.*`, `decoder.*`, `attention.*`, `output.*`,
+/// the recurrent ones as `nn.LSTM`/`nn.GRU`/`nn.RNN` name theirs), the optimizer's moments in a
+/// `last.safetensors`, and as metadata `format` = `rnnlm-seq2seq`, `version`, `config`,
+/// `training`, `state`, `sourceVocabulary` and `targetVocabulary` (JSON).
+public struct Seq2SeqCheckpoint {
+  /// The format version and tag.
+  public static let formatVersion = "1"
+  public static let formatTag = "rnnlm-seq2seq"
+
+  /// The checkpoint's parts.
+  public var config: Seq2SeqConfig
+  public var training: Seq2SeqTrainingOptions
+  public var state: TaskRunState
+  public var sourceVocabulary: [String], targetVocabulary: [String]
+  public var parameters: [Float]
+  public var optimizerState: [[Float]]
+
+  /// The validated header.
+  fileprivate struct Header {
+    let file: SafeTensors.Header
+    let config: Seq2SeqConfig
+    let training: Seq2SeqTrainingOptions
+    let state: TaskRunState
+    let sourceVocabulary: [String], targetVocabulary: [String]
+  }
+
+  fileprivate static func parseHeader(_ prefix: [UInt8], fileSize: Int, path: String) throws -> Header {
+    let file = try SafeTensors.parseHeader(
+      prefix, fileSize: fileSize, path: path, format: formatTag, version: formatVersion)
+    func field<D: Decodable>(_ name: String, _ type: D.Type) throws -> D {
+      try SafeTensors.field(name, type, in: file, path: path)
+    }
+    let config = try field("config", Seq2SeqConfig.self)
+    do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
+    let training = try field("training", Seq2SeqTrainingOptions.self)
+    do { try training.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
+    let state = try field("state", TaskRunState.self)
+    let (v, d, h) = (
+      Double(config.sourceVocabularySize + config.targetVocabularySize), Double(config.embeddingSize),
+      Double(config.hiddenSize)
+    )
+    let needed = 4 * (v * d + 2 * Double(config.layers) * Double(config.cell.gateCount) * h * (h + 1))
+    guard needed <= Double(file.dataSize) else {
+      throw CheckpointError.mismatch(
+        path: path,
+        reason:
+          "its configuration needs at least \(String(format: "%.0f", needed)) bytes of tensors; the file holds \(file.dataSize)"
+      )
+    }
+    try SafeTensors.checkModelTensors(
+      file, layout: config.parameterLayout, cell: config.cell, optimizer: training.optimizer,
+      model: "a sequence-to-sequence model of \(config.description)", path: path)
+    let source = try field("sourceVocabulary", [String].self)
+    let target = try field("targetVocabulary", [String].self)
+    guard source.count == config.sourceVocabularySize, target.count == config.targetVocabularySize else {
+      throw CheckpointError.mismatch(path: path, reason: "its vocabularies do not have the configuration's sizes")
+    }
+    do {
+      _ = try Seq2SeqVocabulary(tokens: source)
+      _ = try Seq2SeqVocabulary(tokens: target)
+    } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
+    return Header(
+      file: file, config: config, training: training, state: state, sourceVocabulary: source, targetVocabulary: target)
+  }
+
+  /// Reads and validates a sequence-to-sequence checkpoint.
+  public static func read(from path: String) throws -> Seq2SeqCheckpoint {
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+      throw CheckpointError.io(path: path, reason: fileFailure(path, error: error))
+    }
+    let bytes = [UInt8](data)
+    let h = try parseHeader(bytes, fileSize: bytes.count, path: path)
+    func values(_ name: String) -> [Float]? { SafeTensors.values(name, in: h.file, bytes: bytes) }
+    return Seq2SeqCheckpoint(
+      config: h.config, training: h.training, state: h.state, sourceVocabulary: h.sourceVocabulary,
+      targetVocabulary: h.targetVocabulary,
+      parameters: h.config.cell.parameters(h.config.parameterLayout, values: values),
+      optimizerState: h.training.optimizer.stateNames.compactMap { values($0) })
+  }
+
+  /// What a checkpoint holds, from its header alone (for `rnnlm info`).
+  public struct Summary {
+    public let config: Seq2SeqConfig
+    public let training: Seq2SeqTrainingOptions
+    public let state: TaskRunState
+    public let sourceVocabularySize: Int, targetVocabularySize: Int
+    public let tensors: [(name: String, shape: [Int])]
+    public let fileSize: Int
+
+    /// Reads the header of the checkpoint at `path`.
+    public init(contentsOf path: String) throws {
+      let (prefix, size) = try SafeTensors.readPrefix(of: path)
+      let h = try Seq2SeqCheckpoint.parseHeader(prefix, fileSize: size, path: path)
+      (config, training, state) = (h.config, h.training, h.state)
+      (sourceVocabularySize, targetVocabularySize) = (h.sourceVocabulary.count, h.targetVocabulary.count)
+      tensors = h.file.tensors.map { (name: $0.key, shape: $0.value.shape) }.sorted { $0.name < $1.name }
+      fileSize = size
+    }
+  }
+}
+
+/// A trained sequence-to-sequence model loaded from a checkpoint, for translation.
+public final class TrainedSeq2Seq {
+  /// The checkpoint's parts.
+  public let config: Seq2SeqConfig
+  public let options: Seq2SeqTrainingOptions
+  public let sourceVocabulary: Seq2SeqVocabulary, targetVocabulary: Seq2SeqVocabulary
+  private let parameters: ParameterStore<Float>
+  private var models: [Int: Seq2SeqModel<Float>] = [:]
+
+  /// The model saved at `path`.
+  public init(contentsOf path: String) throws {
+    let c = try Seq2SeqCheckpoint.read(from: path)
+    (config, options) = (c.config, c.training)
+    sourceVocabulary = try Seq2SeqVocabulary(tokens: c.sourceVocabulary)
+    targetVocabulary = try Seq2SeqVocabulary(tokens: c.targetVocabulary)
+    parameters = try ParameterStore<Float>(layout: c.config.parameterLayout)
+    parameters.values.pointer.update(from: c.parameters, count: c.parameters.count)
+  }
+
+  /// A model over the parameters with batch size `n` (made once per size).
+  private func model(batchSize n: Int, sourceSteps: Int) throws -> Seq2SeqModel<Float> {
+    if let m = models[n], m.maxSourceSteps >= sourceSteps { return m }
+    let m = try Seq2SeqModel<Float>(
+      config: config, parameters: parameters, batchSize: n, maxSourceSteps: max(sourceSteps, options.maxSourceLength),
+      maxTargetSteps: 1)
+    m.training = false
+    models[n] = m
+    return m
+  }
+
+  /// The source's tokens as the model reads them (ids), or nil when it has none.
+  public func sourceIDs(_ text: String) -> [Int32]? {
+    let ids = sourceVocabulary.ids(of: options.tokens.tokens(text))
+    return ids.isEmpty ? nil : ids
+  }
+
+  /// Decodes `text`: greedy with `beam` 1, else beam search of that width — which returns the
+  /// greedy output instead when greedy's is more probable, so a beam is never worse than greedy.
+  /// The output stops at `<eos>` or after `maxLength` tokens (default: the training maximum).
+  public func decode(_ text: String, beam: Int = 1, maxLength: Int? = nil, recordAttention: Bool = false) throws
+    -> Decoded
+  {
+    guard let source = sourceIDs(text) else { throw DataError.malformed("the source \"\(text)\" has no tokens") }
+    let limit = maxLength ?? options.maxTargetLength
+    let greedy = try model(batchSize: 1, sourceSteps: source.count).beamSearch(
+      source: source, maxLength: limit, recordAttention: recordAttention)
+    guard beam > 1 else { return greedy }
+    let searched = try model(batchSize: beam, sourceSteps: source.count).beamSearch(
+      source: source, maxLength: limit, recordAttention: recordAttention)
+    return searched.logProbability >= greedy.logProbability ? searched : greedy
+  }
+
+  /// The output tokens of `decoded` as text.
+  public func text(of decoded: Decoded) -> String { options.tokens.join(targetVocabulary.tokens(of: decoded.tokens)) }
+}
