@@ -7,6 +7,7 @@ let package = Package(
     .library(name: "RNNLM", targets: ["RNNLM"]),
     .executable(name: "train-ptb", targets: ["train-ptb"]),
     .executable(name: "train-classifier", targets: ["train-classifier"]),
+    .executable(name: "train-seq2seq", targets: ["train-seq2seq"]),
     .executable(name: "rnnlm", targets: ["rnnlm"]),
     .executable(name: "ppl-bench", targets: ["ppl-bench"]),
   ],
@@ -45,6 +46,10 @@ let package = Package(
     ),
     .executableTarget(
       name: "train-classifier",
+      dependencies: ["RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+    .executableTarget(
+      name: "train-seq2seq",
       dependencies: ["RNNLMCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
     .executableTarget(

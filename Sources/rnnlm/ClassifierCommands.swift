@@ -48,39 +48,6 @@ struct Classify: ParsableCommand {
   }
 }
 
-struct MakeData: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "make-data",
-    abstract: "Write the project's own generated data sets (nothing is downloaded).",
-    discussion: """
-      sentiment: short film reviews from a grammar in which negation and contrast decide the
-      label ("not good", "boring, but moving"), as train.tsv and test.tsv of label<TAB>text lines.
-
-      Example:
-        rnnlm make-data sentiment --output data/sentiment
-      """)
-
-  @Argument(help: "Which data set: sentiment.") var kind: String
-  @Option(help: "Directory to write into (created when missing).") var output: String
-  @Option(name: .customLong("train-size"), help: "Training texts.") var trainSize = 10_000
-  @Option(name: .customLong("test-size"), help: "Test texts.") var testSize = 2_000
-  @Option(help: "Seed.") var seed: UInt64 = 1
-
-  func validate() throws {
-    guard kind == "sentiment" else { throw ValidationError("unknown data set '\(kind)'; the one there is: sentiment") }
-    guard trainSize >= 2, testSize >= 1 else {
-      throw ValidationError("--train-size must be at least 2 and --test-size at least 1")
-    }
-  }
-
-  func run() throws {
-    try reporting {
-      try SentimentCorpus.write(to: output, trainCount: trainSize, testCount: testSize, seed: seed)
-      say("wrote \(output)/train.tsv (\(trainSize) reviews) and \(output)/test.tsv (\(testSize)), seed \(seed)")
-    }
-  }
-}
-
 /// `rnnlm info` for a classifier's checkpoint.
 func classifierInfo(_ path: String, tensors listTensors: Bool) throws {
   let s = try ClassifierCheckpoint.Summary(contentsOf: path)

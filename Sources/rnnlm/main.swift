@@ -33,11 +33,11 @@ struct RNNLMTool: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "rnnlm",
     abstract:
-      "Use trained recurrent models: generate text, measure perplexity, classify texts, inspect a checkpoint.",
+      "Use trained recurrent models: generate text, measure perplexity, classify and translate, inspect a checkpoint.",
     discussion:
-      "Checkpoints come from train-ptb (runs/<preset>-<n>/best.safetensors) and train-classifier (runs/classifier-<n>/).",
+      "Checkpoints come from train-ptb (runs/<preset>-<n>/best.safetensors), train-classifier and train-seq2seq.",
     subcommands: [
-      Generate.self, Evaluate.self, Info.self, Classify.self, MakeData.self, GradientFlowCommand.self,
+      Generate.self, Evaluate.self, Info.self, Classify.self, Translate.self, MakeData.self, GradientFlowCommand.self,
       NGramCommand.self,
     ])
 }
@@ -132,8 +132,10 @@ struct Info: ParsableCommand {
 
   func run() throws {
     try reporting {
-      if SafeTensors.formatTag(of: checkpoint) == ClassifierCheckpoint.formatTag {
-        return try classifierInfo(checkpoint, tensors: tensors)
+      switch SafeTensors.formatTag(of: checkpoint) {
+      case ClassifierCheckpoint.formatTag: return try classifierInfo(checkpoint, tensors: tensors)
+      case Seq2SeqCheckpoint.formatTag: return try seq2seqInfo(checkpoint, tensors: tensors)
+      default: break
       }
       let s = try CheckpointSummary(contentsOf: checkpoint)
       let c = s.config

@@ -194,4 +194,102 @@ import Testing
     )
     #expect(report.testAccuracy > 0.9, "\(report.epochs.map(\.validAccuracy))")
   }
+
+  /// A run stopped inside an epoch and resumed from its last.safetensors ends with the same
+  /// parameters and history as the uninterrupted run.
+  @Test func resumeIsExact() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("s2s-resume-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try Seq2SeqTasks.write(
+      Seq2SeqTasks.addition(count: 400, seed: 4, digits: 2), to: dir + "/data", validCount: 40, testCount: 40)
+    let data = try SequencePairs.load(directory: dir + "/data")
+    func make() throws -> Seq2SeqTrainer {
+      var o = Seq2SeqTrainingOptions()
+      (o.epochs, o.batchSize, o.patience) = (2, 32, 0)
+      let (source, target) = Seq2SeqTrainer.vocabularies(for: data, tokens: .characters)
+      let config = Seq2SeqConfig(
+        sourceVocabularySize: source.count, targetVocabularySize: target.count, embeddingSize: 8, hiddenSize: 8,
+        cell: .lstm, attention: .general, peeky: true, dropout: 0.2)
+      return try Seq2SeqTrainer(config: config, options: o, sourceVocabulary: source, targetVocabulary: target)
+    }
+    let whole = try make()
+    _ = try whole.run(try whole.splits(of: data))
+    let first = try make()
+    // 320 training pairs in batches of 32: 10 per epoch, so 13 stop in the second epoch.
+    _ = try first.run(try first.splits(of: data), limits: RunLimits(maxBatches: 13, saveDirectory: dir + "/run"))
+    #expect(first.state.epochsCompleted == 1 && first.state.batchesInEpoch == 3)
+    let second = try Seq2SeqTrainer(resuming: try Seq2SeqCheckpoint.read(from: dir + "/run/last.safetensors"))
+    _ = try second.run(try second.splits(of: data), limits: RunLimits(saveDirectory: dir + "/run"))
+    #expect(second.model.parameters.values.array == whole.model.parameters.values.array, "resumed parameters differ")
+    #expect(second.state.history.map(\.validLoss) == whole.state.history.map(\.validLoss))
+    // The best checkpoint translates; a classifier's reader refuses it by name.
+    let trained = try TrainedSeq2Seq(contentsOf: dir + "/run/best.safetensors")
+    _ = try trained.decode("12+34", beam: 2)
+    do {
+      _ = try ClassifierCheckpoint.read(from: dir + "/run/best.safetensors")
+      Issue.record("a seq2seq checkpoint was read as a classifier's")
+    } catch { #expect("\(error)".contains("is a sequence-to-sequence model's checkpoint, not a text classifier's")) }
+  }
+
+  /// Bad pair files: one error naming the file and line.
+  @Test func badPairsAreNamed() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("s2s-bad-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    func write(_ path: String, _ text: String) throws {
+      let full = root + "/" + path
+      try FileManager.default.createDirectory(
+        atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+      try text.write(toFile: full, atomically: true, encoding: .utf8)
+    }
+    func expectError(_ dir: String, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
+      do {
+        _ = try SequencePairs.load(directory: root + "/" + dir)
+        Issue.record("\(dir) loaded", sourceLocation: sourceLocation)
+      } catch { #expect("\(error)".contains(fragment), "\(error)", sourceLocation: sourceLocation) }
+    }
+    try write("notab/train.tsv", "1+1\t2\n2+2 4\n")
+    try write("notab/test.tsv", "1+2\t3\n")
+    expectError("notab", "train.tsv:2: no tab between the source and the target")
+    try write("nosource/train.tsv", "1+1\t2\n\t4\n")
+    try write("nosource/test.tsv", "1+2\t3\n")
+    expectError("nosource", "train.tsv:2: the source before the tab is empty")
+    try write("notest/train.tsv", "1+1\t2\n")
+    expectError("notest", "test.tsv not found")
+    try write("good/train.tsv", "1+1\t2\n" + String(repeating: "9", count: 200) + "\t1\n")
+    try write("good/test.tsv", "1+2\t3\n")
+    let data = try SequencePairs.load(directory: root + "/good")
+    #expect(data.train.count == 2 && data.valid == nil)
+    var o = Seq2SeqTrainingOptions()
+    o.validationSplit = 0.5
+    let (source, target) = Seq2SeqTrainer.vocabularies(for: data, tokens: .characters)
+    let t = try Seq2SeqTrainer(
+      config: Seq2SeqConfig(
+        sourceVocabularySize: source.count, targetVocabularySize: target.count, embeddingSize: 4, hiddenSize: 4),
+      options: o, sourceVocabulary: source, targetVocabulary: target)
+    do {
+      _ = try t.splits(of: data)
+      Issue.record("a 200-character source was accepted with a maximum of 100")
+    } catch { #expect("\(error)".contains("train.tsv:2: 200 source and 1 target tokens")) }
+  }
+
+  /// The generated tasks: distinct pairs, correct answers, every date format, ISO targets.
+  @Test func generatedTasksAreRight() {
+    let additions = Seq2SeqTasks.addition(count: 500, seed: 1)
+    #expect(Set(additions.map(\.source)).count == 500)
+    for (source, target) in additions {
+      let parts = source.split(separator: "+").map { Int($0)! }
+      #expect(parts.count == 2 && parts.allSatisfy { $0 < 1000 } && Int(target)! == parts[0] + parts[1])
+    }
+    let dates = Seq2SeqTasks.dates(count: 2000, seed: 1)
+    #expect(Set(dates.map(\.source)).count == 2000)
+    #expect(
+      dates.allSatisfy {
+        $0.target.range(of: #"^(19[5-9]\d|20[0-4]\d)-\d\d-\d\d$"#, options: .regularExpression) != nil
+      })
+    // 1994-09-27 was a Tuesday; each format writes it as its example says.
+    let w = ((Seq2SeqTasks.daysSinceEpoch(1994, 9, 27) % 7) + 7 + 3) % 7
+    for (example, format) in Seq2SeqTasks.dateFormats {
+      #expect(format(1994, 9, 27, w).lowercased() == example.lowercased(), "\(example)")
+    }
+  }
 }

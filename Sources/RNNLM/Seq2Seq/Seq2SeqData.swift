@@ -181,7 +181,7 @@ public enum Seq2SeqTasks {
   }
 
   /// `count` dates between 1950-01-01 and 2049-12-31 (so a two-digit year is unambiguous), each
-  /// written in one of the ``dateFormats`` (12, chosen uniformly), → ISO "1994-09-27"; distinct
+  /// written in one of 12 formats (chosen uniformly; see `rnnlm make-data --help`), → ISO "1994-09-27"; distinct
   /// sources, drawn with `seed`.
   public static func dates(count: Int, seed: UInt64) -> [(source: String, target: String)] {
     var g = SeededGenerator(seed: seed)

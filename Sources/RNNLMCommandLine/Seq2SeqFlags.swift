@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import RNNLM
+
+/// The flags of a sequence-to-sequence training run (`train-seq2seq`).
+public struct Seq2SeqFlags: ParsableArguments {
+  public init() {}
+
+  @Option(help: "Directory with train.tsv and test.tsv (and optionally valid.tsv) of source<TAB>target lines.")
+  public var data: String?
+  @Option(help: "Tokens: characters (default) or words.") public var tokens: TokenLevel?
+  @Option(help: "Recurrent cell of encoder and decoder (default lstm).") public var cell: RecurrentCell?
+  @Option(help: "Embedding size D (default 32).") public var emsize: Int?
+  @Option(help: "Hidden size H (default 128).") public var nhid: Int?
+  @Option(help: "Recurrent layers of encoder and decoder (default 1).") public var nlayers: Int?
+  @Option(help: "Attention: dot (default), general (Luong's bilinear score) or none.")
+  public var attention: AttentionScore?
+  @Flag(help: "The encoder reads each source backwards.") public var reverse = false
+  @Flag(help: "Feed the encoder's summary to the decoder at every step.") public var peeky = false
+  @Option(help: "Dropout before the output layer (default 0).") public var dropout: Double?
+  @Option(help: "Update rule (default adam).") public var optimizer: OptimizerKind?
+  @Option(help: "Learning rate (default 0.001 for Adam and RMSprop, 0.1 for SGD).") public var lr: Double?
+  @Option(help: "Global gradient-norm clip; 0 disables it (default 5).") public var clip: Double?
+  @Option(name: .customLong("batch-size"), help: "Pairs per batch (default 64).") public var batchSize: Int?
+  @Option(help: "Epochs of the whole run (default 20).") public var epochs: Int?
+  @Option(help: "Stop when validation loss has not improved for this many epochs; 0 never (default 3).")
+  public var patience: Int?
+  @Option(
+    name: .customLong("validation-split"), help: "Fraction of training pairs held out when there is no valid.tsv (0.1)."
+  )
+  public var validationSplit: Double?
+  @Option(name: .customLong("max-source-length"), help: "Longest source in tokens (default 100).")
+  public var maxSourceLength: Int?
+  @Option(name: .customLong("max-target-length"), help: "Longest target in tokens (default 100).")
+  public var maxTargetLength: Int?
+  @Option(name: .customLong("log-interval"), help: "Batches between log lines (default 100).") public var logInterval:
+    Int?
+  @Option(help: "Random seed (default 1).") public var seed: UInt64?
+
+  @Option(help: "Directory for best.safetensors, last.safetensors, metrics.csv, curve.svg (default: runs/seq2seq-<n>).")
+  public var save: String?
+  @Option(help: "Continue the run saved in this checkpoint (its last.safetensors).") public var resume: String?
+  @Option(name: .customLong("max-minutes"), help: "Stop cleanly after this many minutes (resumable).")
+  public var maxMinutes: Double?
+  @Option(name: .customLong("max-epochs"), help: "Stop cleanly after this many epochs in this invocation (resumable).")
+  public var maxEpochs: Int?
+  @Option(
+    name: .customLong("max-batches"), help: "Stop cleanly after this many batches in this invocation (resumable).")
+  public var maxBatches: Int?
+  @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).") public var threads: Int?
+
+  /// The flags that change the model or its training, by name, when given.
+  var shapeFlags: [String] {
+    let given: [(String, Bool)] = [
+      ("--tokens", tokens != nil), ("--cell", cell != nil), ("--emsize", emsize != nil), ("--nhid", nhid != nil),
+      ("--nlayers", nlayers != nil), ("--attention", attention != nil), ("--reverse", reverse), ("--peeky", peeky),
+      ("--dropout", dropout != nil), ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
+      ("--batch-size", batchSize != nil), ("--patience", patience != nil),
+      ("--validation-split", validationSplit != nil), ("--max-source-length", maxSourceLength != nil),
+      ("--max-target-length", maxTargetLength != nil), ("--seed", seed != nil),
+    ]
+    return given.filter(\.1).map(\.0)
+  }
+
+  public func validate() throws {
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive") }
+    if let maxEpochs, maxEpochs < 1 { throw ValidationError("--max-epochs must be at least 1") }
+    if let maxBatches, maxBatches < 1 { throw ValidationError("--max-batches must be at least 1") }
+    if resume != nil, !shapeFlags.isEmpty {
+      throw ValidationError(
+        "\(shapeFlags.joined(separator: ", ")) cannot change a resumed run; it continues with its saved settings (only --epochs and the budgets may change)"
+      )
+    }
+    if resume == nil {
+      do {
+        try options().validate()
+        try config(sourceVocabularySize: 5, targetVocabularySize: 5).validate()
+      } catch let error as ConfigurationError { throw ValidationError(error.description) }
+    }
+  }
+
+  /// The training options the flags give.
+  public func options() -> Seq2SeqTrainingOptions {
+    var o = Seq2SeqTrainingOptions()
+    if let optimizer {
+      o.optimizer = optimizer
+      o.learningRate = optimizer == .sgd ? 0.1 : 0.001
+    }
+    if let lr { o.learningRate = lr }
+    if let clip { o.clip = clip }
+    if let batchSize { o.batchSize = batchSize }
+    if let epochs { o.epochs = epochs }
+    if let patience { o.patience = patience }
+    if let validationSplit { o.validationSplit = validationSplit }
+    if let maxSourceLength { o.maxSourceLength = maxSourceLength }
+    if let maxTargetLength { o.maxTargetLength = maxTargetLength }
+    if let tokens { o.tokens = tokens }
+    if let logInterval { o.logInterval = logInterval }
+    if let seed { o.seed = seed }
+    return o
+  }
+
+  /// The model configuration the flags give, for vocabularies of the given sizes.
+  public func config(sourceVocabularySize: Int, targetVocabularySize: Int) -> Seq2SeqConfig {
+    Seq2SeqConfig(
+      sourceVocabularySize: sourceVocabularySize, targetVocabularySize: targetVocabularySize,
+      embeddingSize: emsize ?? 32, hiddenSize: nhid ?? 128, layers: nlayers ?? 1, cell: cell ?? .lstm,
+      attention: attention ?? .dot, reverseSource: reverse, peeky: peeky, dropout: dropout ?? 0)
+  }
+}
+
+extension AttentionScore: ExpressibleByArgument {}
+extension TokenLevel: ExpressibleByArgument {}
+
+/// Loads the pairs, builds or resumes the trainer, trains with console progress and metrics,
+/// and returns the report and where it saved.
+public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskReport, saveDirectory: String) {
+  if let threads = flags.threads { ComputeThreads.set(threads) }
+  do {
+    var checkpoint: Seq2SeqCheckpoint?
+    if let resume = flags.resume {
+      checkpoint = try Seq2SeqCheckpoint.read(from: resume)
+      if let epochs = flags.epochs { checkpoint!.training.epochs = epochs }
+      if let logInterval = flags.logInterval { checkpoint!.training.logInterval = logInterval }
+      try checkpoint!.training.validate()
+    }
+    guard let dataDirectory = flags.data else {
+      throw ValidationError("give --data DIR (rnnlm make-data addition|dates --output DIR writes the project's tasks)")
+    }
+    let saveDirectory =
+      flags.save ?? flags.resume.map { ($0 as NSString).deletingLastPathComponent } ?? freshRunDirectory("seq2seq")
+    try checkRunDirectory(saveDirectory)
+    if checkpoint == nil {
+      for file in ["best.safetensors", "last.safetensors"]
+      where FileManager.default.fileExists(atPath: (saveDirectory as NSString).appendingPathComponent(file)) {
+        throw RunFailure(
+          "\(saveDirectory) already holds a run (\(file)); continue it with --resume \(saveDirectory)/last.safetensors or choose another --save directory"
+        )
+      }
+    }
+    let data = try SequencePairs.load(directory: dataDirectory)
+    let trainer: Seq2SeqTrainer
+    if let checkpoint {
+      trainer = try Seq2SeqTrainer(resuming: checkpoint)
+      say(
+        "resuming \(flags.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
+      )
+    } else {
+      let options = flags.options()
+      let (source, target) = Seq2SeqTrainer.vocabularies(for: data, tokens: options.tokens)
+      trainer = try Seq2SeqTrainer(
+        config: flags.config(sourceVocabularySize: source.count, targetVocabularySize: target.count),
+        options: options, sourceVocabulary: source, targetVocabulary: target)
+    }
+    let splits = try trainer.splits(of: data)
+    let (c, o) = (trainer.config, trainer.options)
+    say(
+      "read source<TAB>target pairs in \(dataDirectory) as \(o.tokens.rawValue): train \(splits.train.count), valid \(splits.valid.count) (\(splits.validationSource)), test \(splits.test.count); vocabularies: source \(c.sourceVocabularySize), target \(c.targetVocabularySize)"
+    )
+    say("model: \(c.description), D \(c.embeddingSize), dropout \(c.dropout), \(c.parameterCount) parameters")
+    say(
+      "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), epochs \(o.epochs), patience \(o.patience), seed \(o.seed), threads \(ComputeThreads.count), OpenBLAS kernels \(BLASInfo.coreName)"
+    )
+    say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
+    trainer.log = ConsoleProgress.stdout
+    Trainer.stopOnInterrupt()
+    let report = try trainer.run(
+      splits,
+      limits: RunLimits(
+        maxMinutes: flags.maxMinutes, maxEpochs: flags.maxEpochs, maxBatches: flags.maxBatches,
+        saveDirectory: saveDirectory))
+    return (report, saveDirectory)
+  } catch let error as DataError {
+    throw RunFailure(error.description)
+  } catch let error as CheckpointError {
+    throw RunFailure(error.description)
+  } catch let error as TrainingError {
+    throw RunFailure(error.description)
+  } catch let error as AllocationError {
+    throw RunFailure(error.description)
+  } catch let error as FileError {
+    throw RunFailure(error.description)
+  } catch let error as ConfigurationError {
+    throw ValidationError(error.description)
+  }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import RNNLM
+import RNNLMCommandLine
+
+struct MakeData: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "make-data",
+    abstract: "Write the project's own generated data sets (nothing is downloaded).",
+    discussion: """
+      sentiment: short film reviews from a grammar in which negation and contrast decide the
+        label ("not good", "boring, but moving"): train.tsv and test.tsv of label<TAB>text.
+      addition: "123+45" → "168", operands of up to 3 digits (--digits), all pairs distinct.
+      dates: dates written in 12 formats ("september 27, 1994", "27 SEP 1994", "9/27/94",
+        "Tuesday, September 27, 1994", "1994.09.27", …) → "1994-09-27".
+      The last two are train.tsv, valid.tsv and test.tsv of source<TAB>target lines.
+
+      Examples:
+        rnnlm make-data sentiment --output data/sentiment
+        rnnlm make-data dates --output data/dates
+        rnnlm make-data addition --output data/addition --count 50000
+      """)
+
+  @Argument(help: "Which data set: sentiment, addition or dates.") var kind: String
+  @Option(help: "Directory to write into (created when missing).") var output: String
+  @Option(help: "Pairs in all (addition, dates; default 50000) or training texts (sentiment; default 10000).")
+  var count: Int?
+  @Option(name: .customLong("test-size"), help: "Test texts or pairs (default 2000 and 5000).") var testSize: Int?
+  @Option(name: .customLong("valid-size"), help: "Validation pairs (addition, dates; default 5000).") var validSize =
+    5000
+  @Option(help: "Digits of each operand (addition; default 3).") var digits = 3
+  @Option(help: "Seed.") var seed: UInt64 = 1
+
+  func validate() throws {
+    guard ["sentiment", "addition", "dates"].contains(kind) else {
+      throw ValidationError("unknown data set '\(kind)'; choose sentiment, addition or dates")
+    }
+    if let count, count < 2 { throw ValidationError("--count must be at least 2") }
+    if let testSize, testSize < 1 { throw ValidationError("--test-size must be at least 1") }
+    if kind != "sentiment" {
+      let total = count ?? 50_000
+      guard validSize >= 1, validSize + (testSize ?? 5000) < total else {
+        throw ValidationError("--valid-size and --test-size must leave pairs for training out of --count \(total)")
+      }
+      if kind == "addition" {
+        guard (1...6).contains(digits) else { throw ValidationError("--digits must be in 1...6") }
+        let distinct = Double(pow(10, Double(2 * digits)))
+        if Double(total) > distinct {
+          throw ValidationError("there are \(Int(distinct)) distinct additions of \(digits)-digit numbers")
+        }
+      }
+    }
+  }
+
+  func run() throws {
+    try reporting {
+      switch kind {
+      case "sentiment":
+        let (train, test) = (count ?? 10_000, testSize ?? 2000)
+        try SentimentCorpus.write(to: output, trainCount: train, testCount: test, seed: seed)
+        say("wrote \(output)/train.tsv (\(train) reviews) and \(output)/test.tsv (\(test)), seed \(seed)")
+      default:
+        let total = count ?? 50_000
+        let pairs =
+          kind == "addition"
+          ? Seq2SeqTasks.addition(count: total, seed: seed, digits: digits)
+          : Seq2SeqTasks.dates(count: total, seed: seed)
+        let test = testSize ?? 5000
+        try Seq2SeqTasks.write(pairs, to: output, validCount: validSize, testCount: test)
+        say(
+          "wrote \(output)/train.tsv (\(total - validSize - test) pairs), valid.tsv (\(validSize)) and test.tsv (\(test)), seed \(seed)"
+        )
+      }
+    }
+  }
+}
+
+struct Translate: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Decode sources with a trained sequence-to-sequence model: one output line per source line.",
+    discussion: """
+      Reads one source per line from FILE, or from standard input with - or no FILE. Greedy
+      decoding unless --beam K (a beam never returns an output less probable than greedy's).
+      --show-attention writes an SVG heatmap of the attention weights of the first source
+      (source tokens along the top, output tokens down the side).
+
+      Examples:
+        echo "september 27, 1994" | rnnlm translate runs/seq2seq-1/best.safetensors
+        rnnlm translate runs/seq2seq-1/best.safetensors dates.txt --beam 5
+        echo "Tuesday, September 27, 1994" | rnnlm translate runs/seq2seq-1/best.safetensors --show-attention att.svg
+      """)
+
+  @Argument(help: "The model's checkpoint.") var checkpoint: String
+  @Argument(help: "A file of sources, one per line, or - for standard input (the default).") var file: String?
+  @Option(help: "Beam width (1: greedy).") var beam = 1
+  @Option(name: .customLong("max-length"), help: "Longest output in tokens (default: the training maximum).")
+  var maxLength: Int?
+  @Option(name: .customLong("show-attention"), help: "Write the first source's attention heatmap to this SVG file.")
+  var showAttention: String?
+  @Flag(help: "Print each output's log-probability after a tab.") var scores = false
+
+  func validate() throws {
+    if beam < 1 { throw ValidationError("--beam must be at least 1") }
+    if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be at least 1") }
+  }
+
+  func run() throws {
+    try reporting {
+      let model = try TrainedSeq2Seq(contentsOf: checkpoint)
+      if showAttention != nil && model.config.attention == .none {
+        throw ValidationError("--show-attention needs a model with attention; \(checkpoint) has none")
+      }
+      var lines: [(origin: String, text: String)] = []
+      if let file, file != "-" {
+        let text = try Corpus.readText(at: file)
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.allSatisfy(\.isWhitespace) {
+          lines.append(("\(file):\(i + 1)", String(line)))
+        }
+      } else {
+        var n = 0
+        while let line = readLine() {
+          n += 1
+          if !line.allSatisfy(\.isWhitespace) { lines.append(("stdin:\(n)", line)) }
+        }
+      }
+      for (i, (origin, text)) in lines.enumerated() {
+        guard model.sourceIDs(text) != nil else { throw DataError.malformed("\(origin): the source has no tokens") }
+        let record = i == 0 && showAttention != nil
+        let decoded = try model.decode(text, beam: beam, maxLength: maxLength, recordAttention: record)
+        let output = model.text(of: decoded)
+        say(scores ? "\(output)\t\(String(format: "%.4f", decoded.logProbability))" : output)
+        if record, let path = showAttention {
+          // The weights follow the encoder's reading order: back to the source's own order.
+          let weights = model.config.reverseSource ? decoded.attention.map { Array($0.reversed()) } : decoded.attention
+          let outputs = model.targetVocabulary.tokens(of: decoded.tokens) + ["<eos>"]
+          let svg = attentionHeatmapSVG(
+            source: model.options.tokens.tokens(text), output: outputs, weights: weights)
+          do { try svg.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw FileError(path: path, reason: fileFailure(path, error: error))
+          }
+        }
+      }
+    }
+  }
+}
+
+/// `rnnlm info` for a sequence-to-sequence checkpoint.
+func seq2seqInfo(_ path: String, tensors listTensors: Bool) throws {
+  let s = try Seq2SeqCheckpoint.Summary(contentsOf: path)
+  let (c, t, st) = (s.config, s.training, s.state)
+  say(
+    "checkpoint: \(path) (\(s.fileSize) bytes, sequence-to-sequence model, format version \(Seq2SeqCheckpoint.formatVersion))"
+  )
+  say("model: \(c.description), D \(c.embeddingSize), dropout \(c.dropout)")
+  say("vocabularies: source \(s.sourceVocabularySize), target \(s.targetVocabularySize) (\(t.tokens.rawValue))")
+  say("parameters: \(c.parameterCount)")
+  say(
+    "training: \(t.optimizer), lr \(t.learningRate), clip \(t.clip), N \(t.batchSize), epochs \(t.epochs), patience \(t.patience), seed \(t.seed)"
+  )
+  say(
+    "trained: \(st.epochsCompleted) epochs" + (st.batchesInEpoch > 0 ? " and \(st.batchesInEpoch) batches" : "")
+      + ", \(st.trainedTexts) pairs, \(String(format: "%.0f", st.trainingSeconds)) s"
+      + (st.stoppedEarly ? ", stopped early" : ""))
+  if let best = st.bestValidLoss, let epoch = st.bestEpoch, let record = st.history.first(where: { $0.epoch == epoch })
+  {
+    say(String(format: "best validation: loss %.4f, exact match %.4f (epoch %d)", best, record.validAccuracy, epoch))
+  } else {
+    say("best validation: none yet")
+  }
+  if listTensors {
+    for (name, shape) in s.tensors { say("  \(name) \(shape)") }
+  }
+}
