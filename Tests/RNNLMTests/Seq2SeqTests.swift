@@ -17,7 +17,10 @@ import Testing
     var dWa = [Double](repeating: 0, count: h * h)
     let query = UnsafeMutablePointer<Double>.allocate(capacity: tt * n * h)
     let source = UnsafeMutablePointer<Double>.allocate(capacity: ts * n * h)
-    defer { (query.deallocate(), source.deallocate()) }
+    defer {
+      query.deallocate()
+      source.deallocate()
+    }
     query.initialize(from: randomArray(tt * n * h, &g), count: tt * n * h)
     source.initialize(from: randomArray(ts * n * h, &g), count: ts * n * h)
     let w = randomArray(tt * n * h, &g)

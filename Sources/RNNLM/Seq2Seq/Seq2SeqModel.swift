@@ -385,7 +385,7 @@ package final class Seq2SeqModel<T: BLASScalar> {
   /// steps, the correct tokens among them (argmax), the count and the pairs. With `gradient`,
   /// backpropagates the MEAN over real target steps and ADDS into the parameters' gradients.
   package func pass(_ batch: Seq2SeqBatch, gradient: Bool) -> BatchResult {
-    let (n, h, vt) = (batchSize, config.hiddenSize, config.targetVocabularySize)
+    let (n, vt) = (batchSize, config.targetVocabularySize)
     precondition(batch.weights.count == n, "batch does not fit the model")
     precondition(batch.sourceSteps <= maxSourceSteps && batch.targetSteps <= maxTargetSteps, "batch too long")
     encode(batch)
