@@ -37,17 +37,7 @@ public struct Seq2SeqFlags: ParsableArguments {
     Int?
   @Option(help: "Random seed (default 1).") public var seed: UInt64?
 
-  @Option(help: "Directory for best.safetensors, last.safetensors, metrics.csv, curve.svg (default: runs/seq2seq-<n>).")
-  public var save: String?
-  @Option(help: "Continue the run saved in this checkpoint (its last.safetensors).") public var resume: String?
-  @Option(name: .customLong("max-minutes"), help: "Stop cleanly after this many minutes (resumable).")
-  public var maxMinutes: Double?
-  @Option(name: .customLong("max-epochs"), help: "Stop cleanly after this many epochs in this invocation (resumable).")
-  public var maxEpochs: Int?
-  @Option(
-    name: .customLong("max-batches"), help: "Stop cleanly after this many batches in this invocation (resumable).")
-  public var maxBatches: Int?
-  @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).") public var threads: Int?
+  @OptionGroup public var run: RunFlags
 
   /// The flags that change the model or its training, by name, when given.
   var shapeFlags: [String] {
@@ -63,16 +53,8 @@ public struct Seq2SeqFlags: ParsableArguments {
   }
 
   public func validate() throws {
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-    if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive") }
-    if let maxEpochs, maxEpochs < 1 { throw ValidationError("--max-epochs must be at least 1") }
-    if let maxBatches, maxBatches < 1 { throw ValidationError("--max-batches must be at least 1") }
-    if resume != nil, !shapeFlags.isEmpty {
-      throw ValidationError(
-        "\(shapeFlags.joined(separator: ", ")) cannot change a resumed run; it continues with its saved settings (only --epochs and the budgets may change)"
-      )
-    }
-    if resume == nil {
+    try run.refuseChanges(shapeFlags)
+    if run.resume == nil {
       do {
         try options().validate()
         try config(sourceVocabularySize: 5, targetVocabularySize: 5).validate()
@@ -116,10 +98,10 @@ extension TokenLevel: ExpressibleByArgument {}
 /// Loads the pairs, builds or resumes the trainer, trains with console progress and metrics,
 /// and returns the report and where it saved.
 public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskReport, saveDirectory: String) {
-  if let threads = flags.threads { ComputeThreads.set(threads) }
-  do {
+  if let threads = flags.run.threads { ComputeThreads.set(threads) }
+  return try reportingRunErrors {
     var checkpoint: Seq2SeqCheckpoint?
-    if let resume = flags.resume {
+    if let resume = flags.run.resume {
       checkpoint = try Seq2SeqCheckpoint.read(from: resume)
       if let epochs = flags.epochs { checkpoint!.training.epochs = epochs }
       if let logInterval = flags.logInterval { checkpoint!.training.logInterval = logInterval }
@@ -128,23 +110,13 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
     guard let dataDirectory = flags.data else {
       throw ValidationError("give --data DIR (rnnlm make-data addition|dates --output DIR writes the project's tasks)")
     }
-    let saveDirectory =
-      flags.save ?? flags.resume.map { ($0 as NSString).deletingLastPathComponent } ?? freshRunDirectory("seq2seq")
-    try checkRunDirectory(saveDirectory)
-    if checkpoint == nil {
-      for file in ["best.safetensors", "last.safetensors"]
-      where FileManager.default.fileExists(atPath: (saveDirectory as NSString).appendingPathComponent(file)) {
-        throw RunFailure(
-          "\(saveDirectory) already holds a run (\(file)); continue it with --resume \(saveDirectory)/last.safetensors or choose another --save directory"
-        )
-      }
-    }
+    let saveDirectory = try flags.run.runDirectory(task: "seq2seq", fresh: checkpoint == nil)
     let data = try SequencePairs.load(directory: dataDirectory)
     let trainer: Seq2SeqTrainer
     if let checkpoint {
       trainer = try Seq2SeqTrainer(resuming: checkpoint)
       say(
-        "resuming \(flags.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
+        "resuming \(flags.run.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
       )
     } else {
       let options = flags.options()
@@ -167,21 +139,7 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
     Trainer.stopOnInterrupt()
     let report = try trainer.run(
       splits,
-      limits: RunLimits(
-        maxMinutes: flags.maxMinutes, maxEpochs: flags.maxEpochs, maxBatches: flags.maxBatches,
-        saveDirectory: saveDirectory))
+      limits: flags.run.limits(saving: saveDirectory))
     return (report, saveDirectory)
-  } catch let error as DataError {
-    throw RunFailure(error.description)
-  } catch let error as CheckpointError {
-    throw RunFailure(error.description)
-  } catch let error as TrainingError {
-    throw RunFailure(error.description)
-  } catch let error as AllocationError {
-    throw RunFailure(error.description)
-  } catch let error as FileError {
-    throw RunFailure(error.description)
-  } catch let error as ConfigurationError {
-    throw ValidationError(error.description)
   }
 }

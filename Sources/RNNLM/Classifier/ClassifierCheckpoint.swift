@@ -37,22 +37,11 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable {
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.
   public func validate() throws {
-    if batchSize < 1 { throw ConfigurationError("batch size must be at least 1, got \(batchSize)") }
-    if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
-    if !(learningRate > 0) || !learningRate.isFinite {
-      throw ConfigurationError("learning rate must be a positive number, got \(learningRate)")
-    }
-    if !(clip >= 0) || !clip.isFinite { throw ConfigurationError("clip must be 0 (off) or positive, got \(clip)") }
-    if !(weightDecay >= 0) || !weightDecay.isFinite {
-      throw ConfigurationError("weight decay must be 0 (off) or positive, got \(weightDecay)")
-    }
-    if patience < 0 { throw ConfigurationError("patience must be 0 (off) or more, got \(patience)") }
-    if !(validationSplit >= 0 && validationSplit < 1) {
-      throw ConfigurationError("validation split must be in [0, 1), got \(validationSplit)")
-    }
+    try validateTaskOptions(
+      batchSize: batchSize, epochs: epochs, learningRate: learningRate, clip: clip, weightDecay: weightDecay,
+      patience: patience, validationSplit: validationSplit, logInterval: logInterval)
     if maxLength < 1 { throw ConfigurationError("maximum length must be at least 1, got \(maxLength)") }
     if numWords < 1 { throw ConfigurationError("number of words must be at least 1, got \(numWords)") }
-    if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
   }
 }
 

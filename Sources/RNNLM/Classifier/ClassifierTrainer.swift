@@ -113,17 +113,13 @@ public final class ClassifierTrainer: EpochTask {
       valid = encode(own)
       source = "the data's validation split"
     } else {
-      let held = Int((Double(train.count) * options.validationSplit).rounded())
-      guard held >= 1, held < train.count else {
+      guard let split = heldOutSplit(count: train.count, fraction: options.validationSplit, seed: options.seed) else {
         throw ConfigurationError(
-          "a validation split of \(options.validationSplit) of \(train.count) training texts holds \(held); "
+          "a validation split of \(options.validationSplit) of \(train.count) training texts holds none or all of them; "
             + "give --validation-split so that at least one text is held out, or a valid split in the data")
       }
-      var g = SeededGenerator(seed: options.seed ^ 0x5EED_0F5A_11D5)
-      var order = Array(train.indices)
-      for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
-      valid = order.suffix(held).map { train[$0] }
-      train = order.prefix(train.count - held).sorted().map { train[$0] }
+      valid = split.held.map { train[$0] }
+      train = split.train.map { train[$0] }
       source = String(format: "%g%% of the training texts (seed %llu)", 100 * options.validationSplit, options.seed)
     }
     return ClassifierSplits(
@@ -137,19 +133,7 @@ public final class ClassifierTrainer: EpochTask {
   package static func epochBatches(texts: [EncodedText], batchSize n: Int, seed: UInt64, epoch: Int) -> [ArraySlice<
     Int
   >] {
-    var g = SeededGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch))
-    var order = Array(texts.indices)
-    for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
-    var batches: [ArraySlice<Int>] = []
-    let group = 20 * n
-    for start in stride(from: 0, to: order.count, by: group) {
-      let sorted = order[start..<min(start + group, order.count)].sorted {
-        (texts[$0].ids.count, $0) < (texts[$1].ids.count, $1)
-      }
-      for b in stride(from: 0, to: sorted.count, by: n) { batches.append(sorted[b..<min(b + n, sorted.count)]) }
-    }
-    for i in stride(from: batches.count - 1, to: 0, by: -1) { batches.swapAt(i, Int(g.next() % UInt64(i + 1))) }
-    return batches
+    bucketedBatches(count: texts.count, batchSize: n, seed: seed, epoch: epoch) { (texts[$0].ids.count, 0) }
   }
 
   /// One training step on the texts of `texts` at `indices`: zero the gradients, forward and

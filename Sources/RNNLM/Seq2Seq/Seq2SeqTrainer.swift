@@ -32,23 +32,12 @@ public struct Seq2SeqTrainingOptions: Codable, Sendable, Equatable {
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.
   public func validate() throws {
-    if batchSize < 1 { throw ConfigurationError("batch size must be at least 1, got \(batchSize)") }
-    if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
-    if !(learningRate > 0) || !learningRate.isFinite {
-      throw ConfigurationError("learning rate must be a positive number, got \(learningRate)")
-    }
-    if !(clip >= 0) || !clip.isFinite { throw ConfigurationError("clip must be 0 (off) or positive, got \(clip)") }
-    if !(weightDecay >= 0) || !weightDecay.isFinite {
-      throw ConfigurationError("weight decay must be 0 (off) or positive, got \(weightDecay)")
-    }
-    if patience < 0 { throw ConfigurationError("patience must be 0 (off) or more, got \(patience)") }
-    if !(validationSplit >= 0 && validationSplit < 1) {
-      throw ConfigurationError("validation split must be in [0, 1), got \(validationSplit)")
-    }
+    try validateTaskOptions(
+      batchSize: batchSize, epochs: epochs, learningRate: learningRate, clip: clip, weightDecay: weightDecay,
+      patience: patience, validationSplit: validationSplit, logInterval: logInterval)
     if maxSourceLength < 1 || maxTargetLength < 1 {
       throw ConfigurationError("the maximum lengths must be at least 1")
     }
-    if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
   }
 }
 
@@ -156,17 +145,13 @@ public final class Seq2SeqTrainer: EpochTask {
       valid = try encode(own)
       source = "valid.tsv"
     } else {
-      let held = Int((Double(train.count) * options.validationSplit).rounded())
-      guard held >= 1, held < train.count else {
+      guard let split = heldOutSplit(count: train.count, fraction: options.validationSplit, seed: options.seed) else {
         throw ConfigurationError(
-          "a validation split of \(options.validationSplit) of \(train.count) training pairs holds \(held); give valid.tsv or another --validation-split"
+          "a validation split of \(options.validationSplit) of \(train.count) training pairs holds none or all of them; give valid.tsv or another --validation-split"
         )
       }
-      var g = SeededGenerator(seed: options.seed ^ 0x5EED_0F5A_11D5)
-      var order = Array(train.indices)
-      for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
-      valid = order.suffix(held).map { train[$0] }
-      train = order.prefix(train.count - held).sorted().map { train[$0] }
+      valid = split.held.map { train[$0] }
+      train = split.train.map { train[$0] }
       source = String(format: "%g%% of the training pairs (seed %llu)", 100 * options.validationSplit, options.seed)
     }
     return Seq2SeqSplits(train: train, valid: valid, test: try encode(data.test), validationSource: source)
@@ -181,23 +166,12 @@ public final class Seq2SeqTrainer: EpochTask {
   package var exampleName: String { "pairs" }
   package var accuracyName: String { "exact match" }
 
-  /// The batches of epoch `epoch`: a seeded shuffle, then groups of 20 batches' pairs sorted by
-  /// source and target length, cut into batches, in shuffled order.
+  /// The batches of epoch `epoch`, bucketed by source and target length (see `bucketedBatches`).
   package func batches(epoch: Int) -> [ArraySlice<Int>] {
     let pairs = splits!.train
-    let n = options.batchSize
-    var g = SeededGenerator(seed: options.seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch))
-    var order = Array(pairs.indices)
-    for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
-    var batches: [ArraySlice<Int>] = []
-    for start in stride(from: 0, to: order.count, by: 20 * n) {
-      let sorted = order[start..<min(start + 20 * n, order.count)].sorted {
-        (pairs[$0].source.count, pairs[$0].target.count, $0) < (pairs[$1].source.count, pairs[$1].target.count, $1)
-      }
-      for b in stride(from: 0, to: sorted.count, by: n) { batches.append(sorted[b..<min(b + n, sorted.count)]) }
+    return bucketedBatches(count: pairs.count, batchSize: options.batchSize, seed: options.seed, epoch: epoch) {
+      (pairs[$0].source.count, pairs[$0].target.count)
     }
-    for i in stride(from: batches.count - 1, to: 0, by: -1) { batches.swapAt(i, Int(g.next() % UInt64(i + 1))) }
-    return batches
   }
 
   package func trainingStep(_ indices: ArraySlice<Int>) -> BatchResult {

@@ -321,3 +321,58 @@ public func taskCurveSVG(_ records: [TaskEpochRecord], accuracyName: String = "a
     ], xLabel: "epoch", yLabel: "cross-entropy and accuracy (log scale)", integerTicks: true
   ).svg()
 }
+
+/// The batches of epoch `epoch` (1-based) of a task's `count` training examples, as index lists:
+/// a shuffle seeded by the run's seed and the epoch, then groups of 20 batches' examples sorted
+/// by `lengths` (so a batch holds examples of similar length and little padding), cut into
+/// batches of `n`, in shuffled order. A function of (seed, epoch) alone, so a resumed run
+/// replays it.
+package func bucketedBatches(
+  count: Int, batchSize n: Int, seed: UInt64, epoch: Int, lengths: (Int) -> (Int, Int)
+) -> [ArraySlice<Int>] {
+  var g = SeededGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch))
+  var order = Array(0..<count)
+  for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+  var batches: [ArraySlice<Int>] = []
+  for start in stride(from: 0, to: order.count, by: 20 * n) {
+    let sorted = order[start..<min(start + 20 * n, order.count)].sorted {
+      let (a, b) = (lengths($0), lengths($1))
+      return (a.0, a.1, $0) < (b.0, b.1, $1)
+    }
+    for b in stride(from: 0, to: sorted.count, by: n) { batches.append(sorted[b..<min(b + n, sorted.count)]) }
+  }
+  for i in stride(from: batches.count - 1, to: 0, by: -1) { batches.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+  return batches
+}
+
+/// The examples held out for validation: the last `fraction` of `count` after a shuffle seeded
+/// by `seed`, and the rest in their order; nil when that holds none or all of them.
+package func heldOutSplit(count: Int, fraction: Double, seed: UInt64) -> (train: [Int], held: [Int])? {
+  let held = Int((Double(count) * fraction).rounded())
+  guard held >= 1, held < count else { return nil }
+  var g = SeededGenerator(seed: seed ^ 0x5EED_0F5A_11D5)
+  var order = Array(0..<count)
+  for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+  return (order.prefix(count - held).sorted(), Array(order.suffix(held)))
+}
+
+/// Checks the options every task's run has; throws ``ConfigurationError`` naming the first bad one.
+package func validateTaskOptions(
+  batchSize: Int, epochs: Int, learningRate: Double, clip: Double, weightDecay: Double, patience: Int,
+  validationSplit: Double, logInterval: Int
+) throws {
+  if batchSize < 1 { throw ConfigurationError("batch size must be at least 1, got \(batchSize)") }
+  if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
+  if !(learningRate > 0) || !learningRate.isFinite {
+    throw ConfigurationError("learning rate must be a positive number, got \(learningRate)")
+  }
+  if !(clip >= 0) || !clip.isFinite { throw ConfigurationError("clip must be 0 (off) or positive, got \(clip)") }
+  if !(weightDecay >= 0) || !weightDecay.isFinite {
+    throw ConfigurationError("weight decay must be 0 (off) or positive, got \(weightDecay)")
+  }
+  if patience < 0 { throw ConfigurationError("patience must be 0 (off) or more, got \(patience)") }
+  if !(validationSplit >= 0 && validationSplit < 1) {
+    throw ConfigurationError("validation split must be in [0, 1), got \(validationSplit)")
+  }
+  if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
+}
