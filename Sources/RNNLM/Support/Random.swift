@@ -69,3 +69,18 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     (x << k) | (x >> (64 - k))
   }
 }
+
+extension SeededGenerator {
+  /// The generator's state as four decimal strings, as checkpoints store it (JSON numbers cannot
+  /// hold 64 bits).
+  public var savedWords: [String] { [state.0, state.1, state.2, state.3].map { String($0) } }
+
+  /// The generator whose state ``savedWords`` gave, or nil when the strings are not four 64-bit
+  /// numbers.
+  public init?(savedWords words: [String]) {
+    let values = words.compactMap(UInt64.init)
+    guard words.count == 4, values.count == 4 else { return nil }
+    self.init(seed: 0)
+    state = (values[0], values[1], values[2], values[3])
+  }
+}

@@ -50,18 +50,10 @@ public struct TaskRunState: Codable, Sendable, Equatable {
   }
 
   /// Stores `g`'s state.
-  public mutating func setGenerator(_ g: SeededGenerator) {
-    generator = [g.state.0, g.state.1, g.state.2, g.state.3].map { String($0) }
-  }
+  public mutating func setGenerator(_ g: SeededGenerator) { generator = g.savedWords }
 
   /// The stored generator, or nil when malformed.
-  public func restoredGenerator() -> SeededGenerator? {
-    let words = generator.compactMap(UInt64.init)
-    guard words.count == 4 else { return nil }
-    var g = SeededGenerator(seed: 0)
-    g.state = (words[0], words[1], words[2], words[3])
-    return g
-  }
+  public func restoredGenerator() -> SeededGenerator? { SeededGenerator(savedWords: generator) }
 
 }
 
