@@ -275,6 +275,19 @@ import Testing
     } catch { #expect("\(error)".contains("train.tsv:2: 200 source and 1 target tokens")) }
   }
 
+  /// Characters and words as tokens, and back; the vocabulary puts the specials first and reads
+  /// unknown tokens as <unk>.
+  @Test func tokensAndVocabulary() throws {
+    #expect(TokenLevel.characters.tokens("9/27 94") == ["9", "/", "2", "7", " ", "9", "4"])
+    #expect(TokenLevel.words.tokens("  le  chat\tnoir ") == ["le", "chat", "noir"])
+    #expect(TokenLevel.words.join(["le", "chat"]) == "le chat" && TokenLevel.characters.join(["4", "2"]) == "42")
+    let v = Seq2SeqVocabulary(counting: [["b", "a", "b"], ["c"]])
+    #expect(v.tokens == Seq2SeqVocabulary.specials + ["b", "a", "c"])
+    #expect(v.ids(of: ["a", "zz"]) == [5, Seq2SeqVocabulary.unknownID])
+    #expect(v.tokens(of: [Seq2SeqVocabulary.startID, 4, 6, Seq2SeqVocabulary.endID]) == ["b", "c"])
+    #expect(throws: DataError.self) { try Seq2SeqVocabulary(tokens: ["a", "b"]) }
+  }
+
   /// The generated tasks: distinct pairs, correct answers, every date format, ISO targets.
   @Test func generatedTasksAreRight() {
     let additions = Seq2SeqTasks.addition(count: 500, seed: 1)
