@@ -323,15 +323,12 @@ package final class TextClassifier<T: BLASScalar> {
         logits[r] = T(gradient && real > 0 ? w * (p1 - Double(label)) / real : 0)
       } else {
         let row = logits + r * k
+        // The most probable class is the largest logit (the first of equals).
         var m = -Double.infinity
-        for j in 0..<k { m = max(m, Double(row[j])) }
+        for j in 0..<k where Double(row[j]) > m { (m, predicted) = (Double(row[j]), j) }
         var sum = 0.0
         for j in 0..<k { sum += Foundation.exp(Double(row[j]) - m) }
-        for j in 0..<k {
-          let p = Foundation.exp(Double(row[j]) - m) / sum
-          probs[j] = T(p)
-          if p > Double(probs[predicted]) || j == 0 { predicted = j }
-        }
+        for j in 0..<k { probs[j] = T(Foundation.exp(Double(row[j]) - m) / sum) }
         loss = Foundation.log(sum) + m - Double(row[label])
         for j in 0..<k {
           row[j] = T(gradient && real > 0 ? w * (Double(probs[j]) - (j == label ? 1 : 0)) / real : 0)
