@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reads an RNNLM checkpoint with NumPy alone and recomputes its validation loss.
+"""Reads a checkpoint of this toolkit with NumPy alone and recomputes what the toolkit computed.
 
 The checkpoint is a safetensors file: an 8-byte little-endian header length, a JSON header
 (tensor name -> dtype, shape, byte offsets; "__metadata__" -> strings), then raw little-endian
@@ -13,12 +13,25 @@ This script runs its own forward pass in float64 over a text file tokenised as t
 it: N parallel streams of (len-1)//N tokens, the state carried through each stream. It compares
 the mean loss with ln(best validation perplexity) stored in a best.safetensors checkpoint.
 
-Usage: check_checkpoint.py CHECKPOINT TEXT [--tolerance 1e-4]
-Exit status: 0 when the losses match within the tolerance, 1 otherwise.
+A text classifier's checkpoint (format rnnlm-classifier) is checked against `rnnlm classify
+--all`: TEXT is then a label<TAB>text file; each text is tokenised by the toolkit's documented
+rule, run through embedding, recurrent layers, pooling (last real step or mean) and the output
+layer (sigmoid for two classes, softmax otherwise), and its class probabilities are compared.
+
+A sequence-to-sequence checkpoint (format rnnlm-seq2seq) is checked against `rnnlm translate
+--scores`: TEXT is a source<TAB>target file; each source is encoded, the decoder started from the
+encoder's final state, and greedy decoding (with the dot or general attention and the tanh
+combination, the peeky input and the reversed source as the config says) must give the same
+output and log-probability.
+
+Usage: check_checkpoint.py CHECKPOINT TEXT [--tolerance 1e-4] [--rnnlm PATH]
+Exit status: 0 when everything matches within the tolerance, 1 otherwise.
 """
 import argparse
 import json
+import re
 import struct
+import subprocess
 import sys
 
 import numpy as np
@@ -101,15 +114,155 @@ def stream_losses(t, config, inputs, targets):
     return log_z - picked
 
 
+def run_layers(t, prefix, cell, layers, hidden, x, lengths=None, initial=None):
+    """The recurrent layers named prefix + "weight_ih_l{k}" over x (N, T, D) from zero states (or
+    `initial`, a state per layer); returns the top layer's outputs (N, T, H) and, per layer, the
+    state at each sequence's last real step (lengths) or after the last step."""
+    n, steps, _ = x.shape
+    finals = []
+    for layer in range(layers):
+        w_ih, w_hh = t[f"{prefix}weight_ih_l{layer}"], t[f"{prefix}weight_hh_l{layer}"]
+        b_ih, b_hh = t[f"{prefix}bias_ih_l{layer}"], t[f"{prefix}bias_hh_l{layer}"]
+        if initial is not None:
+            state = initial[layer]
+        else:
+            state = tuple(np.zeros((n, hidden)) for _ in range(2 if cell == "lstm" else 1))
+        out = np.empty((n, steps, hidden))
+        history = []
+        for s in range(steps):
+            out[:, s], state = layer_step(cell, w_ih, w_hh, b_ih, b_hh, x[:, s], state)
+            history.append(state)
+        if lengths is None:
+            finals.append(state)
+        else:
+            finals.append(tuple(np.stack([history[lengths[r] - 1][k][r] for r in range(n)]) for k in range(len(state))))
+        x = out
+    return x, finals
+
+
+def words(text):
+    """The classifier's documented tokenisation rule: maximal runs of letters, digits and
+    apostrophes, lowercased, apostrophes at the ends dropped, "br" dropped (Python's idea of a
+    letter or digit is Swift's for ASCII text)."""
+    found = []
+    for run in re.findall(r"(?:[^\W_]|')+", text.lower()):
+        word = run.strip("'")
+        if word and word != "br":
+            found.append(word)
+    return found
+
+
+def check_classifier(args, t, meta):
+    config, training = json.loads(meta["config"]), json.loads(meta["training"])
+    vocabulary = {w: i for i, w in enumerate(json.loads(meta["vocabulary"]))}
+    classes = json.loads(meta["classes"])
+    texts = []
+    with open(args.text, encoding="utf-8") as f:
+        for line in f:
+            if "\t" in line:
+                texts.append(line.rstrip("\n").split("\t", 1)[1])
+    texts = texts[: args.limit]
+    probabilities = []
+    for text in texts:
+        ids = [vocabulary.get(w, 1) for w in words(text)]
+        ids = ids[-training["maxLength"] :] if training["truncation"] == "end" else ids[: training["maxLength"]]
+        x = t["embedding.weight"][np.array(ids)][None]  # (1, T, D)
+        if config["layers"] == 0:
+            feature = x[0].mean(axis=0)
+        else:
+            out, _ = run_layers(t, "rnn.", config["cell"], config["layers"], config["hiddenSize"], x)
+            feature = out[0, -1] if config["pooling"] == "last" else out[0].mean(axis=0)
+        logits = t["fc.weight"] @ feature + t["fc.bias"]
+        if config["classes"] == 2:
+            p1 = 1 / (1 + np.exp(-logits[0]))
+            probabilities.append([1 - p1, p1])
+        else:
+            e = np.exp(logits - logits.max())
+            probabilities.append(list(e / e.sum()))
+    result = subprocess.run(
+        [args.rnnlm, "classify", args.checkpoint, "--all"], input="\n".join(texts) + "\n", capture_output=True,
+        text=True, check=True)
+    worst = 0.0
+    for number, (line, mine) in enumerate(zip(result.stdout.splitlines(), probabilities), 1):
+        theirs = {k: float(v) for k, v in (item.split("=") for item in line.split("\t")[2].split(" "))}
+        worst = max(worst, max(abs(theirs[c] - p) for c, p in zip(classes, mine)))
+    print(f"classifier: {config['layers']} x {config['hiddenSize']} {config['cell']}, {len(texts)} texts")
+    print(f"largest difference between NumPy's and rnnlm classify's probabilities: {worst:.2e}")
+    return worst
+
+
+def check_seq2seq(args, t, meta):
+    config, training = json.loads(meta["config"]), json.loads(meta["training"])
+    source_vocabulary = {w: i for i, w in enumerate(json.loads(meta["sourceVocabulary"]))}
+    target_tokens = json.loads(meta["targetVocabulary"])
+    characters = training["tokens"] == "characters"
+    cell, layers, hidden = config["cell"], config["layers"], config["hiddenSize"]
+    sources = []
+    with open(args.text, encoding="utf-8") as f:
+        for line in f:
+            if "\t" in line:
+                sources.append(line.rstrip("\n").split("\t", 1)[0])
+    sources = sources[: args.limit]
+    outputs = []
+    for source in sources:
+        tokens = list(source) if characters else source.split()
+        ids = [source_vocabulary.get(w, 1) for w in tokens]
+        if config["reverseSource"]:
+            ids = ids[::-1]
+        x = t["encoder.embedding.weight"][np.array(ids)][None]
+        encoded, finals = run_layers(t, "encoder.rnn.", cell, layers, hidden, x)
+        states, token, score, out = finals, 2, 0.0, []  # 2 = <sos>
+        for _ in range(training["maxTargetLength"] + 1):
+            y = t["decoder.embedding.weight"][[token]][None]  # (1, 1, D)
+            if config["peeky"]:
+                y = np.concatenate([y, finals[-1][0][:, None]], axis=2)
+            top, states = run_layers(t, "decoder.rnn.", cell, layers, hidden, y, initial=states)
+            h = top[0, 0]
+            if config["attention"] != "none":
+                keys = encoded[0] @ t["attention.weight"].T if config["attention"] == "general" else encoded[0]
+                scores = keys @ h
+                a = np.exp(scores - scores.max())
+                a /= a.sum()
+                context = a @ encoded[0]
+                h = np.tanh(t["attention.combine.weight"] @ np.concatenate([context, h]) + t["attention.combine.bias"])
+            logits = t["output.weight"] @ h + t["output.bias"]
+            log_p = logits - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+            token = int(np.argmax(log_p))
+            score += log_p[token]
+            if token == 3 or len(out) == training["maxTargetLength"]:  # 3 = <eos>
+                break
+            out.append(target_tokens[token])
+        outputs.append(("" if characters else " ").join(out) + f"\t{score:.6f}")
+    result = subprocess.run(
+        [args.rnnlm, "translate", args.checkpoint, "--scores"], input="\n".join(sources) + "\n", capture_output=True,
+        text=True, check=True)
+    theirs = result.stdout.splitlines()
+    same_text = sum(a.split("\t")[0] == b.split("\t")[0] for a, b in zip(outputs, theirs))
+    worst = max(abs(float(a.split("\t")[1]) - float(b.split("\t")[1])) for a, b in zip(outputs, theirs))
+    print(f"seq2seq: {config['layers']} x {hidden} {cell}, attention {config['attention']}, {len(sources)} sources")
+    print(f"same output for {same_text} of {len(sources)}; largest log-probability difference {worst:.2e}")
+    return worst if same_text == len(sources) and len(theirs) == len(sources) else float("inf")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint")
     parser.add_argument("text")
     parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument("--rnnlm", default=".build/debug/rnnlm", help="the rnnlm executable (classifiers, seq2seq)")
+    parser.add_argument("--limit", type=int, default=200, help="texts or sources checked (classifiers, seq2seq)")
     args = parser.parse_args()
 
     tensors, meta = read_safetensors(args.checkpoint)
-    if meta.get("format") != "rnnlm-checkpoint":
+    kind = meta.get("format")
+    if kind in ("rnnlm-classifier", "rnnlm-seq2seq"):
+        worst = (check_classifier if kind == "rnnlm-classifier" else check_seq2seq)(args, tensors, meta)
+        if not worst <= args.tolerance:
+            print(f"MISMATCH: difference exceeds {args.tolerance}", file=sys.stderr)
+            sys.exit(1)
+        print("match")
+        return
+    if kind != "rnnlm-checkpoint":
         sys.exit(f"{args.checkpoint}: not an RNNLM checkpoint")
     config = json.loads(meta["config"])
     training = json.loads(meta["training"])

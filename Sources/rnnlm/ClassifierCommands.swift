@@ -40,7 +40,7 @@ struct Classify: ParsableCommand {
         let best = p.indices.max { p[$0] < p[$1] }!
         var line = String(format: "%@\t%.4f", classifier.classes[best], p[best])
         if all {
-          line += "\t" + zip(classifier.classes, p).map { String(format: "%@=%.4f", $0, $1) }.joined(separator: " ")
+          line += "\t" + zip(classifier.classes, p).map { String(format: "%@=%.6f", $0, $1) }.joined(separator: " ")
         }
         say(files.count > 1 ? "\(source)\t\(line)" : line)
       }

@@ -129,7 +129,7 @@ struct Translate: ParsableCommand {
         let record = i == 0 && showAttention != nil
         let decoded = try model.decode(text, beam: beam, maxLength: maxLength, recordAttention: record)
         let output = model.text(of: decoded)
-        say(scores ? "\(output)\t\(String(format: "%.4f", decoded.logProbability))" : output)
+        say(scores ? "\(output)\t\(String(format: "%.6f", decoded.logProbability))" : output)
         if record, let path = showAttention {
           // The weights follow the encoder's reading order: back to the source's own order.
           let weights = model.config.reverseSource ? decoded.attention.map { Array($0.reversed()) } : decoded.attention
