@@ -158,15 +158,19 @@ func editHeader(_ header: inout [String: Any], _ g: inout SeededGenerator) -> St
     header["__metadata__"] = meta
     return "training \(field) changed"
   case 7:
-    var words = try! JSONSerialization.jsonObject(with: Data(meta["vocabulary"]!.utf8)) as! [String]
+    // The word list of the file's kind: a language model's or a classifier's vocabulary, a
+    // classifier's classes, a sequence model's source or target tokens.
+    let lists = ["vocabulary", "classes", "sourceVocabulary", "targetVocabulary"].filter { meta[$0] != nil }
+    let list = lists.count == 1 ? lists[0] : lists[below(lists.count)]
+    var words = try! JSONSerialization.jsonObject(with: Data(meta[list]!.utf8)) as! [String]
     switch below(3) {
     case 0: words.removeLast()
     case 1: words[1] = words[0]
     default: words.append("zebra")
     }
-    meta["vocabulary"] = String(decoding: try! JSONSerialization.data(withJSONObject: words), as: UTF8.self)
+    meta[list] = String(decoding: try! JSONSerialization.data(withJSONObject: words), as: UTF8.self)
     header["__metadata__"] = meta
-    return "vocabulary edited"
+    return "\(list) edited"
   default:
     let field = ["state", "format", "version", "config"][below(4)]
     meta[field] = ["", "{", "[]", "2"][below(4)]

@@ -308,4 +308,45 @@ import Testing
       #expect(format(1994, 9, 27, w).lowercased() == example.lowercased(), "\(example)")
     }
   }
+
+  /// Damaged sequence-to-sequence checkpoints end in a CheckpointError (or an AllocationError for
+  /// a header asking for more memory than there is) or in a file that loads, decodes and resumes
+  /// (or refuses to resume with an error) without trapping.
+  @Test(.timeLimit(.minutes(2))) func damagedCheckpointsAreRefusedOrUsable() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("s2s-fuzz-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try Seq2SeqTasks.write(
+      Seq2SeqTasks.addition(count: 200, seed: 5, digits: 2), to: dir + "/data", validCount: 20, testCount: 20)
+    let data = try SequencePairs.load(directory: dir + "/data")
+    var o = Seq2SeqTrainingOptions()
+    (o.epochs, o.batchSize) = (1, 32)
+    let (source, target) = Seq2SeqTrainer.vocabularies(for: data, tokens: .characters)
+    let t = try Seq2SeqTrainer(
+      config: Seq2SeqConfig(
+        sourceVocabularySize: source.count, targetVocabularySize: target.count, embeddingSize: 4, hiddenSize: 6,
+        cell: .lstm, attention: .general, peeky: true),
+      options: o, sourceVocabulary: source, targetVocabulary: target)
+    _ = try t.run(try t.splits(of: data), limits: RunLimits(saveDirectory: dir + "/run"))
+    let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/run/last.safetensors")))
+    var g = SeededGenerator(seed: 78)
+    var (refused, accepted) = (0, 0)
+    for i in 0..<150 {
+      let (kind, bytes) = damage(original, &g)
+      let path = dir + "/case-\(i).safetensors"
+      try Data(bytes).write(to: URL(fileURLWithPath: path))
+      do {
+        let c = try Seq2SeqCheckpoint.read(from: path)
+        _ = try Seq2SeqCheckpoint.Summary(contentsOf: path)
+        accepted += 1
+        _ = try TrainedSeq2Seq(contentsOf: path).decode("12+34", beam: 2, maxLength: 5)
+        _ = try? Seq2SeqTrainer(resuming: c)
+      } catch {
+        #expect(
+          error is CheckpointError || error is AllocationError, "case \(i) (\(kind)): \(type(of: error)) \(error)")
+        refused += 1
+      }
+    }
+    print("damaged seq2seq checkpoints: \(refused) refused, \(accepted) accepted")
+    #expect(refused > 75 && accepted > 0, "\(refused) refused, \(accepted) accepted")
+  }
 }
