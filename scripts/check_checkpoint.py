@@ -140,6 +140,18 @@ def run_layers(t, prefix, cell, layers, hidden, x, lengths=None, initial=None):
     return x, finals
 
 
+def one_layer(t, prefix, name, cell, hidden, x):
+    """One recurrent layer whose parameters are prefix + "weight_ih" + name ... over x (N, T, D)."""
+    w_ih, w_hh = t[f"{prefix}weight_ih{name}"], t[f"{prefix}weight_hh{name}"]
+    b_ih, b_hh = t[f"{prefix}bias_ih{name}"], t[f"{prefix}bias_hh{name}"]
+    n, steps, _ = x.shape
+    state = tuple(np.zeros((n, hidden)) for _ in range(2 if cell == "lstm" else 1))
+    out = np.empty((n, steps, hidden))
+    for s in range(steps):
+        out[:, s], state = layer_step(cell, w_ih, w_hh, b_ih, b_hh, x[:, s], state)
+    return out
+
+
 def words(text):
     """The classifier's documented tokenisation rule: maximal runs of letters, digits and
     apostrophes, lowercased, apostrophes at the ends dropped, "br" dropped (Python's idea of a
@@ -169,9 +181,21 @@ def check_classifier(args, t, meta):
         x = t["embedding.weight"][np.array(ids)][None]  # (1, T, D)
         if config["layers"] == 0:
             feature = x[0].mean(axis=0)
-        else:
+        elif not config.get("bidirectional"):
             out, _ = run_layers(t, "rnn.", config["cell"], config["layers"], config["hiddenSize"], x)
             feature = out[0, -1] if config["pooling"] == "last" else out[0].mean(axis=0)
+        else:
+            # PyTorch's bidirectional layers: each reads the layer below's [forward; backward]
+            # states, the backward direction from the last word to the first.
+            for layer in range(config["layers"]):
+                forward = one_layer(t, "rnn.", f"_l{layer}", config["cell"], config["hiddenSize"], x)
+                backward = one_layer(t, "rnn.", f"_l{layer}_reverse", config["cell"], config["hiddenSize"], x[:, ::-1])
+                x = np.concatenate([forward, backward[:, ::-1]], axis=2)
+            if config["pooling"] == "last":
+                h = config["hiddenSize"]
+                feature = np.concatenate([x[0, -1, :h], x[0, 0, h:]])
+            else:
+                feature = x[0].mean(axis=0)
         logits = t["fc.weight"] @ feature + t["fc.bias"]
         if config["classes"] == 2:
             p1 = 1 / (1 + np.exp(-logits[0]))

@@ -22,6 +22,8 @@ public struct ClassifierFlags: ParsableArguments {
   @Option(help: "Dropout rate on the pooled features, in [0, 1) (default 0.2).") public var dropout: Double?
   @Option(help: "Pooling: last (the state at each text's last word, default) or mean (over its words).")
   public var pooling: ClassifierPooling?
+  @Flag(help: "Every recurrent layer also reads each text backwards (Keras' Bidirectional, PyTorch's bidirectional).")
+  public var bidirectional = false
   @Option(name: .customLong("max-length"), help: "Cut texts to this many words (default 100).")
   public var maxLength: Int?
   @Option(help: "Which part of a longer text to keep: end (default, Keras' truncating='pre') or start.")
@@ -52,6 +54,7 @@ public struct ClassifierFlags: ParsableArguments {
     let given: [(String, Bool)] = [
       ("--cell", cell != nil), ("--bag-of-words", bagOfWords), ("--emsize", emsize != nil), ("--nhid", nhid != nil),
       ("--nlayers", nlayers != nil), ("--dropout", dropout != nil), ("--pooling", pooling != nil),
+      ("--bidirectional", bidirectional),
       ("--max-length", maxLength != nil), ("--truncate", truncate != nil), ("--num-words", numWords != nil),
       ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
       ("--weight-decay", weightDecay != nil), ("--batch-size", batchSize != nil), ("--patience", patience != nil),
@@ -61,8 +64,9 @@ public struct ClassifierFlags: ParsableArguments {
   }
 
   public func validate() throws {
-    if bagOfWords && (cell != nil || nlayers != nil || nhid != nil || pooling != nil) {
-      throw ValidationError("--bag-of-words has no recurrent layer: drop --cell, --nlayers, --nhid and --pooling")
+    if bagOfWords && (cell != nil || nlayers != nil || nhid != nil || pooling != nil || bidirectional) {
+      throw ValidationError(
+        "--bag-of-words has no recurrent layer: drop --cell, --nlayers, --nhid, --pooling and --bidirectional")
     }
     try run.refuseChanges(shapeFlags)
     if run.resume == nil {
@@ -101,7 +105,7 @@ public struct ClassifierFlags: ParsableArguments {
     ClassifierConfig(
       vocabularySize: vocabularySize, embeddingSize: emsize ?? 64, hiddenSize: nhid ?? 64,
       layers: bagOfWords ? 0 : nlayers ?? 1, cell: cell ?? .lstm, classes: classes, dropout: dropout ?? 0.2,
-      pooling: pooling ?? .last)
+      pooling: pooling ?? .last, bidirectional: bidirectional)
   }
 }
 
@@ -145,7 +149,8 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
       let config = flags.config(vocabularySize: 3, classes: data.classes.count)
       let prepared = ClassifierTrainer.prepare(
         data: data, options: options, embeddingSize: config.embeddingSize, hiddenSize: config.hiddenSize,
-        layers: config.layers, cell: config.cell, dropout: config.dropout, pooling: config.pooling)
+        layers: config.layers, cell: config.cell, dropout: config.dropout, pooling: config.pooling,
+        bidirectional: config.bidirectional)
       trainer = try ClassifierTrainer(
         config: prepared.config, options: options, vocabulary: prepared.vocabulary, classes: data.classes)
     }

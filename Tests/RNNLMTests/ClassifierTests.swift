@@ -8,10 +8,12 @@ import Testing
 @Suite struct ClassifierTests {
   /// The encoders checked: each cell with each pooling, two layers, and the bag of words; with
   /// 2 classes (sigmoid) and 3 (softmax).
-  static let shapes: [(cell: RecurrentCell, layers: Int, pooling: ClassifierPooling, classes: Int)] = [
-    (.lstm, 1, .last, 2), (.lstm, 2, .mean, 3), (.gru, 1, .last, 3), (.gru, 2, .mean, 2), (.rnn, 1, .last, 2),
-    (.rnn, 1, .mean, 3), (.lstm, 0, .mean, 3), (.lstm, 0, .last, 2),
-  ]
+  static let shapes:
+    [(cell: RecurrentCell, layers: Int, pooling: ClassifierPooling, classes: Int, bidirectional: Bool)] = [
+      (.lstm, 1, .last, 2, false), (.lstm, 2, .mean, 3, false), (.gru, 1, .last, 3, false), (.gru, 2, .mean, 2, false),
+      (.rnn, 1, .last, 2, false), (.rnn, 1, .mean, 3, false), (.lstm, 0, .mean, 3, false), (.lstm, 0, .last, 2, false),
+      (.lstm, 2, .last, 2, true), (.gru, 1, .mean, 3, true), (.rnn, 1, .last, 3, true),
+    ]
 
   /// Texts of random ids and lengths 1...maxLength, labels in 0..<classes.
   static func texts(_ count: Int, vocabulary v: Int, maxLength: Int, classes: Int, _ g: inout SeededGenerator)
@@ -25,12 +27,12 @@ import Testing
   }
 
   static func model(
-    _ shape: (cell: RecurrentCell, layers: Int, pooling: ClassifierPooling, classes: Int), batchSize: Int,
-    maxSteps: Int, dropout: Double = 0, seed: UInt64 = 5
+    _ shape: (cell: RecurrentCell, layers: Int, pooling: ClassifierPooling, classes: Int, bidirectional: Bool),
+    batchSize: Int, maxSteps: Int, dropout: Double = 0, seed: UInt64 = 5
   ) throws -> TextClassifier<Double> {
     let config = ClassifierConfig(
       vocabularySize: 9, embeddingSize: 3, hiddenSize: 4, layers: shape.layers, cell: shape.cell,
-      classes: shape.classes, dropout: dropout, pooling: shape.pooling)
+      classes: shape.classes, dropout: dropout, pooling: shape.pooling, bidirectional: shape.bidirectional)
     var g = SeededGenerator(seed: seed)
     let m = try TextClassifier<Double>(config: config, batchSize: batchSize, maxSteps: maxSteps, generator: &g)
     // Larger weights than the initialisation's, so every path carries gradient.

@@ -82,12 +82,12 @@ public final class ClassifierTrainer: EpochTask {
   /// training words, and the data's classes.
   public static func prepare(
     data: LabelledTexts, options: ClassifierTrainingOptions, embeddingSize: Int, hiddenSize: Int, layers: Int,
-    cell: RecurrentCell, dropout: Double, pooling: ClassifierPooling
+    cell: RecurrentCell, dropout: Double, pooling: ClassifierPooling, bidirectional: Bool = false
   ) -> (config: ClassifierConfig, vocabulary: ClassifierVocabulary) {
     let vocabulary = ClassifierVocabulary(counting: data.train, limit: options.numWords)
     let config = ClassifierConfig(
       vocabularySize: vocabulary.count, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers,
-      cell: cell, classes: data.classes.count, dropout: dropout, pooling: pooling)
+      cell: cell, classes: data.classes.count, dropout: dropout, pooling: pooling, bidirectional: bidirectional)
     return (config, vocabulary)
   }
 

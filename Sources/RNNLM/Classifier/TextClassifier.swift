@@ -29,11 +29,15 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
   public var dropout: Double
   /// How the encoder's states become one vector.
   public var pooling: ClassifierPooling
+  /// Whether every recurrent layer also reads each text backwards (`_reverse` parameters, as
+  /// PyTorch's bidirectional modules name them); the layers above and the output read both
+  /// directions' states side by side (2H).
+  public var bidirectional: Bool
 
   /// A configuration; see the properties for the meaning of each value.
   public init(
     vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
-    classes: Int = 2, dropout: Double = 0, pooling: ClassifierPooling = .last
+    classes: Int = 2, dropout: Double = 0, pooling: ClassifierPooling = .last, bidirectional: Bool = false
   ) {
     self.vocabularySize = vocabularySize
     self.embeddingSize = embeddingSize
@@ -43,6 +47,7 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     self.classes = classes
     self.dropout = dropout
     self.pooling = pooling
+    self.bidirectional = bidirectional
   }
 
   /// Whether this is the bag-of-words baseline (no recurrent layer).
@@ -52,11 +57,19 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
   public var outputs: Int { classes == 2 ? 1 : classes }
 
   /// Width of the pooled features: H, or D for the bag of words.
-  public var featureSize: Int { isBagOfWords ? embeddingSize : hiddenSize }
+  public var featureSize: Int { isBagOfWords ? embeddingSize : directions * hiddenSize }
+
+  /// Directions of every recurrent layer: 2 when bidirectional, else 1.
+  public var directions: Int { bidirectional ? 2 : 1 }
+
+  /// The input size of recurrent layer `l`: D for the first, H (2H when bidirectional) above.
+  public func inputSize(layer l: Int) -> Int { l == 0 ? embeddingSize : directions * hiddenSize }
 
   /// What the model is, for headers and `rnnlm info`: "2 × 64 LSTM" or "bag of words".
   public var encoderDescription: String {
-    isBagOfWords ? "bag of words (mean of embeddings)" : "\(layers) × \(hiddenSize) \(cell), \(pooling) state"
+    isBagOfWords
+      ? "bag of words (mean of embeddings)"
+      : "\(layers) × \(hiddenSize) \(bidirectional ? "bidirectional " : "")\(cell), \(pooling) state"
   }
 
   /// Throws ``ConfigurationError`` when the values cannot make a model.
@@ -82,7 +95,11 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
   public var parameterLayout: [(name: String, shape: [Int])] {
     var layout: [(name: String, shape: [Int])] = [("embedding.weight", [vocabularySize, embeddingSize])]
     for l in 0..<layers {
-      layout += cell.parameterLayout(layer: l, inputSize: l == 0 ? embeddingSize : hiddenSize, hiddenSize: hiddenSize)
+      layout += cell.parameterLayout(layer: l, inputSize: inputSize(layer: l), hiddenSize: hiddenSize)
+      if bidirectional {
+        layout += cell.parameterLayout(
+          layer: l, inputSize: inputSize(layer: l), hiddenSize: hiddenSize, suffix: "_reverse")
+      }
     }
     layout += [("fc.weight", [outputs, featureSize]), ("fc.bias", [outputs])]
     return layout
@@ -95,7 +112,7 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
   /// recurrent layers' forward products (0 for the bag of words, whose work is not products).
   public var trainingFLOPsPerToken: Double {
     (0..<layers).reduce(0.0) {
-      $0 + 3 * cell.forwardFLOPsPerToken(inputSize: $1 == 0 ? embeddingSize : hiddenSize, hiddenSize: hiddenSize)
+      $0 + 3 * Double(directions) * cell.forwardFLOPsPerToken(inputSize: inputSize(layer: $1), hiddenSize: hiddenSize)
     }
   }
 }
@@ -181,6 +198,14 @@ package final class TextClassifier<T: BLASScalar> {
   package let embedding: TimeEmbedding<T>
   /// One per recurrent layer, bottom first (none for the bag of words).
   package let recurrentLayers: [any RecurrentLayer<T>]
+  /// The backward direction of each layer when bidirectional, bottom first; else empty.
+  package let reverseLayers: [any RecurrentLayer<T>]
+  /// Bidirectional only, per layer: reversed: (T·N, input size), each text's real steps of the
+  /// layer's input in reverse order (zeros after them); joined: (T·N, 2H), [forward state;
+  /// backward state] of each original step. splitForward, splitBackward: (T·N, H), the two halves
+  /// of a gradient of `joined`, the second in the backward direction's step order.
+  let reversed: [Buffer<T>], joined: [Buffer<T>]
+  let splitForward: Buffer<T>, splitBackward: Buffer<T>
   /// Dropout on the pooled features: (N, F).
   package let dropout: TimeDropout<T>
   /// The output layer: (N, F) → (N, outputs).
@@ -196,7 +221,7 @@ package final class TextClassifier<T: BLASScalar> {
   package var generator: SeededGenerator
   /// Times each part of a pass when set.
   package var profiler: Profiler? {
-    didSet { for layer in recurrentLayers { layer.profiler = profiler } }
+    didSet { for layer in recurrentLayers + reverseLayers { layer.profiler = profiler } }
   }
   private var lengths: [Int]
   private var steps = 0
@@ -249,9 +274,22 @@ package final class TextClassifier<T: BLASScalar> {
       weight: p.value("embedding.weight"), weightGradient: p.gradient("embedding.weight"), scratch: scratch)
     recurrentLayers = try (0..<config.layers).map { l in
       try config.cell.makeLayer(
-        layer: l, inputSize: l == 0 ? config.embeddingSize : config.hiddenSize, hiddenSize: config.hiddenSize,
-        batchSize: batchSize, maxSteps: maxSteps, parameters: p, scratch: scratch)
+        layer: l, inputSize: config.inputSize(layer: l), hiddenSize: config.hiddenSize, batchSize: batchSize,
+        maxSteps: maxSteps, parameters: p, scratch: scratch)
     }
+    let bidirectional = config.bidirectional && !config.isBagOfWords
+    reverseLayers = try (bidirectional ? 0..<config.layers : 0..<0).map { l in
+      try config.cell.makeLayer(
+        layer: l, inputSize: config.inputSize(layer: l), hiddenSize: config.hiddenSize, batchSize: batchSize,
+        maxSteps: maxSteps, parameters: p, scratch: scratch, suffix: "_reverse")
+    }
+    reversed = try (bidirectional ? 0..<config.layers : 0..<0).map { l in
+      try Buffer(count: rows * config.inputSize(layer: l))
+    }
+    joined = try (bidirectional ? 0..<config.layers : 0..<0).map { _ in try Buffer(count: rows * 2 * config.hiddenSize)
+    }
+    splitForward = try Buffer(count: bidirectional ? rows * config.hiddenSize : 0)
+    splitBackward = try Buffer(count: bidirectional ? rows * config.hiddenSize : 0)
     let f = config.featureSize
     dropout = try TimeDropout(rate: config.dropout, width: f, maxRows: batchSize, scratch: scratch)
     classifier = try TimeAffine(
@@ -290,10 +328,30 @@ package final class TextClassifier<T: BLASScalar> {
       }
     }
     var x = UnsafePointer(embedding.output.pointer)
-    for layer in recurrentLayers {
+    for (l, layer) in recurrentLayers.enumerated() {
       layer.resetState()
       layer.forward(input: x, steps: steps)
-      x = layer.output
+      if reverseLayers.isEmpty {
+        x = layer.output
+        continue
+      }
+      // The backward direction reads each text's real steps in reverse; its states go back to
+      // the original steps beside the forward ones.
+      let (width, h) = (config.inputSize(layer: l), config.hiddenSize)
+      reorder(x, into: reversed[l].pointer, width: width)
+      reverseLayers[l].resetState()
+      reverseLayers[l].forward(input: reversed[l].pointer, steps: steps)
+      let forward = layer.output
+      let backward = reverseLayers[l].output
+      let out = joined[l].pointer
+      out.update(repeating: 0, count: rows * 2 * h)
+      for row in 0..<rows { (out + row * 2 * h).update(from: forward + row * h, count: h) }
+      for r in 0..<n {
+        for t in 0..<lengths[r] {
+          (out + (t * n + r) * 2 * h + h).update(from: backward + ((lengths[r] - 1 - t) * n + r) * h, count: h)
+        }
+      }
+      x = UnsafePointer(out)
     }
     top = x
     profiler.time("pooling") { pool(x, width: f) }
@@ -345,22 +403,67 @@ package final class TextClassifier<T: BLASScalar> {
     let dFeatures = dropout.backward(dOutput: classifier.dInput.pointer)
     profiler.time("pooling bwd") { unpool(dFeatures, width: f) }
     var d = UnsafePointer(dTop.pointer)
-    for layer in recurrentLayers.reversed() {
-      layer.backward(dOutput: d)
-      d = UnsafePointer(layer.dInput.pointer)
+    for l in recurrentLayers.indices.reversed() {
+      let layer = recurrentLayers[l]
+      if reverseLayers.isEmpty {
+        layer.backward(dOutput: d)
+        d = UnsafePointer(layer.dInput.pointer)
+        continue
+      }
+      // Split the gradient of [forward; backward] and put the backward half in that direction's
+      // step order; after both directions, add the backward direction's input gradient, back in
+      // the original order, to the forward one's.
+      let (width, h) = (config.inputSize(layer: l), config.hiddenSize)
+      for row in 0..<rows { (splitForward.pointer + row * h).update(from: d + row * 2 * h, count: h) }
+      splitBackward.pointer.update(repeating: 0, count: rows * h)
+      for r in 0..<n {
+        for t in 0..<lengths[r] {
+          (splitBackward.pointer + ((lengths[r] - 1 - t) * n + r) * h).update(
+            from: d + (t * n + r) * 2 * h + h, count: h)
+        }
+      }
+      layer.backward(dOutput: splitForward.pointer)
+      reverseLayers[l].backward(dOutput: splitBackward.pointer)
+      let dInput = layer.dInput.pointer
+      let dReversed = reverseLayers[l].dInput.pointer
+      for r in 0..<n {
+        for t in 0..<lengths[r] {
+          let into = dInput + (t * n + r) * width
+          let from = dReversed + ((lengths[r] - 1 - t) * n + r) * width
+          for j in 0..<width { into[j] += from[j] }
+        }
+      }
+      d = UnsafePointer(dInput)
     }
     profiler.time("embedding bwd") { embedding.backward(dOutput: d) }
     return result
   }
 
+  /// Each text's real steps of `input` (T·N, width) in reverse order into `output`, zeros after.
+  private func reorder(_ input: UnsafePointer<T>, into output: UnsafeMutablePointer<T>, width: Int) {
+    let n = batchSize
+    output.update(repeating: 0, count: steps * n * width)
+    for r in 0..<n {
+      for t in 0..<lengths[r] {
+        (output + (t * n + r) * width).update(from: input + ((lengths[r] - 1 - t) * n + r) * width, count: width)
+      }
+    }
+  }
+
   /// pooled[n] = the state at step lengths[n] − 1 of `states` (T·N, F), or the mean over steps
-  /// 0..<lengths[n] (always the mean for the bag of words).
+  /// 0..<lengths[n] (always the mean for the bag of words). Bidirectional, the last state is the
+  /// forward direction's at the last step beside the backward direction's at the first (where it
+  /// has read the whole text).
   private func pool(_ states: UnsafePointer<T>, width f: Int) {
     let n = batchSize
     for r in 0..<n {
       let out = pooled.pointer + r * f
       if config.pooling == .last && !config.isBagOfWords {
-        out.update(from: states + ((lengths[r] - 1) * n + r) * f, count: f)
+        // The forward half (all of it with one direction) at the last step; the backward half
+        // at the first.
+        let half = reverseLayers.isEmpty ? f : f / 2
+        out.update(from: states + ((lengths[r] - 1) * n + r) * f, count: half)
+        if half < f { (out + half).update(from: states + r * f + half, count: f - half) }
       } else {
         out.update(repeating: 0, count: f)
         for t in 0..<lengths[r] {
@@ -381,7 +484,9 @@ package final class TextClassifier<T: BLASScalar> {
     for r in 0..<n {
       let g = dPooled + r * f
       if config.pooling == .last && !config.isBagOfWords {
-        (dTop.pointer + ((lengths[r] - 1) * n + r) * f).update(from: g, count: f)
+        let half = reverseLayers.isEmpty ? f : f / 2
+        (dTop.pointer + ((lengths[r] - 1) * n + r) * f).update(from: g, count: half)
+        if half < f { (dTop.pointer + r * f + half).update(from: g + half, count: f - half) }
       } else {
         let scale = T(1) / T(lengths[r])
         for t in 0..<lengths[r] {

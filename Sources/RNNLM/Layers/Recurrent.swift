@@ -40,16 +40,18 @@ public enum RecurrentCell: String, Codable, Sendable, CaseIterable, CustomString
   }
 
   /// Parameter names and shapes of layer `layer` with `inputSize` inputs and `hiddenSize` units,
-  /// named `<prefix>weight_ih_l<layer>` and so on (`rnn.` for a model's one recurrent stack).
-  public func parameterLayout(layer l: Int, inputSize: Int, hiddenSize h: Int, prefix: String = "rnn.") -> [(
-    name: String, shape: [Int]
-  )] {
+  /// named `<prefix>weight_ih_l<layer><suffix>` and so on (`rnn.` for a model's one recurrent
+  /// stack; the suffix `_reverse` for the backward direction of a bidirectional one, as PyTorch
+  /// names it).
+  public func parameterLayout(
+    layer l: Int, inputSize: Int, hiddenSize h: Int, prefix: String = "rnn.", suffix: String = ""
+  ) -> [(name: String, shape: [Int])] {
     let g = gateCount * h
     var layout: [(name: String, shape: [Int])] = [
-      ("\(prefix)weight_ih_l\(l)", [g, inputSize]), ("\(prefix)weight_hh_l\(l)", [g, h]),
-      ("\(prefix)bias_ih_l\(l)", [g]),
+      ("\(prefix)weight_ih_l\(l)\(suffix)", [g, inputSize]), ("\(prefix)weight_hh_l\(l)\(suffix)", [g, h]),
+      ("\(prefix)bias_ih_l\(l)\(suffix)", [g]),
     ]
-    if hasRecurrentBias { layout.append(("\(prefix)bias_hh_l\(l)", [g])) }
+    if hasRecurrentBias { layout.append(("\(prefix)bias_hh_l\(l)\(suffix)", [g])) }
     return layout
   }
 
@@ -63,10 +65,12 @@ public enum RecurrentCell: String, Codable, Sendable, CaseIterable, CustomString
   /// their views, when given).
   package func makeLayer<T: BLASScalar>(
     layer l: Int, inputSize: Int, hiddenSize: Int, batchSize: Int, maxSteps: Int, parameters p: ParameterStore<T>,
-    scratch: ScratchPool<T>, weights given: RecurrentWeights<T>? = nil, prefix: String = "rnn."
+    scratch: ScratchPool<T>, weights given: RecurrentWeights<T>? = nil, prefix: String = "rnn.", suffix: String = ""
   ) throws -> any RecurrentLayer<T> {
-    let weights = try given ?? RecurrentWeights(store: p, layer: l, recurrentBias: hasRecurrentBias, prefix: prefix)
-    let name = "\(prefix)\(rawValue)\(l)"
+    let weights =
+      try given
+      ?? RecurrentWeights(store: p, layer: l, recurrentBias: hasRecurrentBias, prefix: prefix, suffix: suffix)
+    let name = "\(prefix)\(rawValue)\(l)\(suffix)"
     switch self {
     case .lstm:
       return try TimeLSTM(
@@ -155,14 +159,16 @@ package struct RecurrentWeights<T: BLASScalar> {
   /// What owns the memory the views point into, kept alive as long as the views.
   private let owner: AnyObject?
 
-  /// The views of layer `l` in `store` (names starting `prefix`), with weight drop of rate
-  /// `weightDrop` (0: none).
+  /// The views of layer `l` in `store` (names starting `prefix` and ending `suffix`), with
+  /// weight drop of rate `weightDrop` (0: none).
   package init(
-    store p: ParameterStore<T>, layer l: Int, recurrentBias: Bool, weightDrop: Double = 0, prefix: String = "rnn."
+    store p: ParameterStore<T>, layer l: Int, recurrentBias: Bool, weightDrop: Double = 0, prefix: String = "rnn.",
+    suffix: String = ""
   ) throws {
     owner = p
     let (ih, hh, b, bhh) = (
-      "\(prefix)weight_ih_l\(l)", "\(prefix)weight_hh_l\(l)", "\(prefix)bias_ih_l\(l)", "\(prefix)bias_hh_l\(l)"
+      "\(prefix)weight_ih_l\(l)\(suffix)", "\(prefix)weight_hh_l\(l)\(suffix)", "\(prefix)bias_ih_l\(l)\(suffix)",
+      "\(prefix)bias_hh_l\(l)\(suffix)"
     )
     (wIH, storedWHH, bias) = (p.value(ih), p.value(hh), p.value(b))
     self.weightDrop = weightDrop > 0 ? try WeightDrop(rate: weightDrop, count: p.view(hh).count) : nil
