@@ -108,7 +108,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
   /// Parameter names and shapes in buffer order, named as PyTorch's word_language_model
   /// names them (`encoder`, `rnn`, `decoder`), in `nn.Embedding`/`nn.LSTM`/`nn.GRU`/`nn.RNN`/
-  /// `nn.Linear` layouts (see ``RecurrentCell/parameterLayout(layer:inputSize:hiddenSize:prefix:)``).
+  /// `nn.Linear` layouts (see ``RecurrentCell/parameterLayout(layer:inputSize:hiddenSize:prefix:suffix:)``).
   public var parameterLayout: [(name: String, shape: [Int])] {
     let v = vocabularySize
     let d = embeddingSize
