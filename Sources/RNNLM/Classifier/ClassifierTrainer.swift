@@ -175,6 +175,7 @@ public final class ClassifierTrainer: EpochTask {
   package var logInterval: Int { options.logInterval }
   package var parameters: ParameterStore<Float> { model.parameters }
   package var exampleName: String { "texts" }
+  package var trainingCount: Int { splits?.train.count ?? 0 }
   package var accuracyName: String { "accuracy" }
   private var splits: ClassifierSplits?
 

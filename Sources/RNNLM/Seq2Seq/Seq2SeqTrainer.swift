@@ -164,6 +164,7 @@ public final class Seq2SeqTrainer: EpochTask {
   package var logInterval: Int { options.logInterval }
   package var parameters: ParameterStore<Float> { model.parameters }
   package var exampleName: String { "pairs" }
+  package var trainingCount: Int { splits?.train.count ?? 0 }
   package var accuracyName: String { "exact match" }
 
   /// The batches of epoch `epoch`, bucketed by source and target length (see `bucketedBatches`).

@@ -42,6 +42,9 @@ public struct TaskRunState: Codable, Sendable, Equatable {
   public var generator: [String]
   /// One record per completed epoch.
   public var history: [TaskEpochRecord] = []
+  /// Training examples of the run's data (set by its first epoch); a resumed run on other data
+  /// is refused.
+  public var trainingExamples: Int?
 
   /// A state at the start of a run.
   public init(generator: SeededGenerator) {
@@ -98,6 +101,8 @@ package protocol EpochTask: AnyObject {
   var parameters: ParameterStore<Float> { get }
   /// What an example is called in log lines: "texts", "pairs".
   var exampleName: String { get }
+  /// The number of training examples.
+  var trainingCount: Int { get }
   /// What the accuracy in log lines measures: "accuracy", "exact match".
   var accuracyName: String { get }
   /// The batches of epoch `epoch` (1-based) as index lists into the training examples; a function
@@ -144,6 +149,11 @@ package func runEpochs(
   var stopReason: String?
   var bestInMemory: [Float]?
   let (unit, accuracyName) = (task.exampleName, task.accuracyName)
+  if let trained = state.trainingExamples, trained != task.trainingCount {
+    throw TrainingError.incompatibleResume(
+      "the run was trained on \(trained) training \(unit); these data have \(task.trainingCount)")
+  }
+  state.trainingExamples = task.trainingCount
 
   training: while state.epochsCompleted < task.epochs && !state.stoppedEarly {
     let epoch = state.epochsCompleted + 1
