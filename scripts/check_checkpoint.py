@@ -95,17 +95,7 @@ def layer_step(cell, w_ih, w_hh, b_ih, b_hh, x, state):
 def stream_losses(t, config, inputs, targets):
     """Per-token losses of one batch of sequences: inputs/targets (N, T), from a zero state."""
     x = t["encoder.weight"][inputs]  # (N, T, D)
-    n, steps = inputs.shape
-    hidden = config["hiddenSize"]
-    cell = config.get("cell", "lstm")
-    for layer in range(config["layers"]):
-        w_ih, w_hh = t[f"rnn.weight_ih_l{layer}"], t[f"rnn.weight_hh_l{layer}"]
-        b_ih, b_hh = t[f"rnn.bias_ih_l{layer}"], t[f"rnn.bias_hh_l{layer}"]
-        state = tuple(np.zeros((n, hidden)) for _ in range(2 if cell == "lstm" else 1))
-        out = np.empty((n, steps, hidden))
-        for s in range(steps):
-            out[:, s], state = layer_step(cell, w_ih, w_hh, b_ih, b_hh, x[:, s], state)
-        x = out
+    x, _ = run_layers(t, "rnn.", config.get("cell", "lstm"), config["layers"], config["hiddenSize"], x)
     decoder = t["encoder.weight"] if config["tied"] else t["decoder.weight"]
     scores = x @ decoder.T + t["decoder.bias"]  # (N, T, V)
     top = scores.max(axis=2, keepdims=True)
@@ -114,42 +104,29 @@ def stream_losses(t, config, inputs, targets):
     return log_z - picked
 
 
-def run_layers(t, prefix, cell, layers, hidden, x, lengths=None, initial=None):
-    """The recurrent layers named prefix + "weight_ih_l{k}" over x (N, T, D) from zero states (or
-    `initial`, a state per layer); returns the top layer's outputs (N, T, H) and, per layer, the
-    state at each sequence's last real step (lengths) or after the last step."""
-    n, steps, _ = x.shape
-    finals = []
-    for layer in range(layers):
-        w_ih, w_hh = t[f"{prefix}weight_ih_l{layer}"], t[f"{prefix}weight_hh_l{layer}"]
-        b_ih, b_hh = t[f"{prefix}bias_ih_l{layer}"], t[f"{prefix}bias_hh_l{layer}"]
-        if initial is not None:
-            state = initial[layer]
-        else:
-            state = tuple(np.zeros((n, hidden)) for _ in range(2 if cell == "lstm" else 1))
-        out = np.empty((n, steps, hidden))
-        history = []
-        for s in range(steps):
-            out[:, s], state = layer_step(cell, w_ih, w_hh, b_ih, b_hh, x[:, s], state)
-            history.append(state)
-        if lengths is None:
-            finals.append(state)
-        else:
-            finals.append(tuple(np.stack([history[lengths[r] - 1][k][r] for r in range(n)]) for k in range(len(state))))
-        x = out
-    return x, finals
-
-
-def one_layer(t, prefix, name, cell, hidden, x):
-    """One recurrent layer whose parameters are prefix + "weight_ih" + name ... over x (N, T, D)."""
+def one_layer(t, prefix, name, cell, hidden, x, state=None):
+    """One recurrent layer whose parameters are prefix + "weight_ih" + name ... over x (N, T, D),
+    from `state` (zeros when None); returns its outputs (N, T, H) and its last state."""
     w_ih, w_hh = t[f"{prefix}weight_ih{name}"], t[f"{prefix}weight_hh{name}"]
     b_ih, b_hh = t[f"{prefix}bias_ih{name}"], t[f"{prefix}bias_hh{name}"]
     n, steps, _ = x.shape
-    state = tuple(np.zeros((n, hidden)) for _ in range(2 if cell == "lstm" else 1))
+    if state is None:
+        state = tuple(np.zeros((n, hidden)) for _ in range(2 if cell == "lstm" else 1))
     out = np.empty((n, steps, hidden))
     for s in range(steps):
         out[:, s], state = layer_step(cell, w_ih, w_hh, b_ih, b_hh, x[:, s], state)
-    return out
+    return out, state
+
+
+def run_layers(t, prefix, cell, layers, hidden, x, initial=None):
+    """The recurrent layers named prefix + "weight_ih_l{k}" over x (N, T, D) from zero states (or
+    `initial`, a state per layer); returns the top layer's outputs (N, T, H) and each layer's
+    last state."""
+    finals = []
+    for layer in range(layers):
+        x, state = one_layer(t, prefix, f"_l{layer}", cell, hidden, x, None if initial is None else initial[layer])
+        finals.append(state)
+    return x, finals
 
 
 def words(text):
@@ -188,8 +165,8 @@ def check_classifier(args, t, meta):
             # PyTorch's bidirectional layers: each reads the layer below's [forward; backward]
             # states, the backward direction from the last word to the first.
             for layer in range(config["layers"]):
-                forward = one_layer(t, "rnn.", f"_l{layer}", config["cell"], config["hiddenSize"], x)
-                backward = one_layer(t, "rnn.", f"_l{layer}_reverse", config["cell"], config["hiddenSize"], x[:, ::-1])
+                forward, _ = one_layer(t, "rnn.", f"_l{layer}", config["cell"], config["hiddenSize"], x)
+                backward, _ = one_layer(t, "rnn.", f"_l{layer}_reverse", config["cell"], config["hiddenSize"], x[:, ::-1])
                 x = np.concatenate([forward, backward[:, ::-1]], axis=2)
             if config["pooling"] == "last":
                 h = config["hiddenSize"]
