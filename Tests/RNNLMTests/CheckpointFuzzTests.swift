@@ -67,6 +67,35 @@ import Testing
   }
 }
 
+/// Writes `cases` damaged copies of `original` (see ``damage(_:_:)``, drawn from `seed`) into
+/// `directory` and hands each path to `open`, which reads it, calls `accepted` once the reader
+/// has accepted it, and uses it. Every error must be a CheckpointError, or an AllocationError for
+/// a header that asks for more memory than there is; more than half the cases must be refused
+/// and at least one accepted.
+func expectDamagedCheckpointsRefusedOrUsable(
+  _ original: [UInt8], cases: Int, seed: UInt64, directory: String, what: String,
+  sourceLocation: SourceLocation = #_sourceLocation, open: (_ path: String, _ accepted: () -> Void) throws -> Void
+) throws {
+  var g = SeededGenerator(seed: seed)
+  var (refused, accepted) = (0, 0)
+  for i in 0..<cases {
+    let (kind, bytes) = damage(original, &g)
+    let path = directory + "/case-\(i).safetensors"
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    do {
+      try open(path) { accepted += 1 }
+    } catch {
+      #expect(
+        error is CheckpointError || error is AllocationError, "case \(i) (\(kind)): \(type(of: error)) \(error)",
+        sourceLocation: sourceLocation)
+      refused += 1
+    }
+  }
+  print("damaged \(what) checkpoints: \(refused) refused, \(accepted) accepted")
+  #expect(
+    refused > cases / 2 && accepted > 0, "\(refused) refused, \(accepted) accepted", sourceLocation: sourceLocation)
+}
+
 /// A damaged copy of `bytes` and the kind of damage.
 func damage(_ bytes: [UInt8], _ g: inout SeededGenerator) -> (kind: String, bytes: [UInt8]) {
   func below(_ n: Int) -> Int { Int(g.next() % UInt64(max(n, 1))) }
