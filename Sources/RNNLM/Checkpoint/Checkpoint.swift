@@ -267,11 +267,7 @@ public struct Checkpoint {
   /// Reads and validates a checkpoint: header, format tag and version, every tensor's dtype,
   /// shape and byte range, and that the parameters match the configuration.
   public static func read(from path: String) throws -> Checkpoint {
-    let data: Data
-    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-      throw CheckpointError.io(path: path, reason: fileFailure(path, error: error))
-    }
-    return try decode(data, path: path)
+    try decode(bytes: SafeTensors.readBytes(of: path), path: path)
   }
 
   /// The parts of a checkpoint's header, validated.
@@ -357,7 +353,11 @@ public struct Checkpoint {
 
   /// ``read(from:)`` for bytes already in memory; `path` names them in errors.
   public static func decode(_ data: Data, path: String) throws -> Checkpoint {
-    let bytes = [UInt8](data)
+    try decode(bytes: [UInt8](data), path: path)
+  }
+
+  /// ``decode(_:path:)`` for the file's bytes.
+  private static func decode(bytes: [UInt8], path: String) throws -> Checkpoint {
     let h = try parseHeader(bytes, fileSize: bytes.count, path: path)
     let config = h.config
 

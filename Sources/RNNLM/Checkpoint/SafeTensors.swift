@@ -99,6 +99,14 @@ package enum SafeTensors {
     for t in tensors { try sink(UnsafeRawBufferPointer(t.values)) }
   }
 
+  /// The whole file's bytes; a missing or unreadable file is a ``CheckpointError/io(path:reason:)``
+  /// naming what is wrong.
+  package static func readBytes(of path: String) throws -> [UInt8] {
+    do { return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+      throw CheckpointError.io(path: path, reason: fileFailure(path, error: error))
+    }
+  }
+
   /// The file's first bytes: at least the header when the length field is plausible, without
   /// reading the tensors; and the file's size.
   package static func readPrefix(of path: String) throws -> (prefix: [UInt8], fileSize: Int) {

@@ -143,11 +143,7 @@ public struct ClassifierCheckpoint {
 
   /// Reads and validates a classifier checkpoint.
   public static func read(from path: String) throws -> ClassifierCheckpoint {
-    let data: Data
-    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-      throw CheckpointError.io(path: path, reason: fileFailure(path, error: error))
-    }
-    let bytes = [UInt8](data)
+    let bytes = try SafeTensors.readBytes(of: path)
     let h = try parseHeader(bytes, fileSize: bytes.count, path: path)
     func values(_ name: String) -> [Float]? { SafeTensors.values(name, in: h.file, bytes: bytes) }
     return ClassifierCheckpoint(

@@ -315,11 +315,7 @@ public struct Seq2SeqCheckpoint {
 
   /// Reads and validates a sequence-to-sequence checkpoint.
   public static func read(from path: String) throws -> Seq2SeqCheckpoint {
-    let data: Data
-    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-      throw CheckpointError.io(path: path, reason: fileFailure(path, error: error))
-    }
-    let bytes = [UInt8](data)
+    let bytes = try SafeTensors.readBytes(of: path)
     let h = try parseHeader(bytes, fileSize: bytes.count, path: path)
     func values(_ name: String) -> [Float]? { SafeTensors.values(name, in: h.file, bytes: bytes) }
     return Seq2SeqCheckpoint(
