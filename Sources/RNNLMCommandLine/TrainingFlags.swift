@@ -53,6 +53,12 @@ public struct TrainingFlags: ParsableArguments {
   public var variableBPTT = false
   @Flag(help: "Cosine annealing of the learning rate to 0 at the end of --epochs (choose --epochs to fit a budget).")
   public var cosine = false
+  @Flag(
+    name: .customLong("cosine-budget"),
+    help:
+      "Cosine annealing to 0 at the end of --max-minutes: planned from the first batches' speed, evaluations included; the run ends there."
+  )
+  public var cosineBudget = false
   @Option(help: "Activation regularisation α on the top layer's output (default 0).") public var ar: Double?
   @Option(help: "Temporal activation regularisation β on the top layer's output (default 0).")
   public var tar: Double?
@@ -111,6 +117,7 @@ public struct TrainingFlags: ParsableArguments {
     if nonmono != nil { given.append("--nonmono") }
     if variableBPTT { given.append("--variable-bptt") }
     if cosine { given.append("--cosine") }
+    if cosineBudget { given.append("--cosine-budget") }
     if tar != nil { given.append("--tar") }
     if lr != nil { given.append("--lr") }
     if optimizer != nil { given.append("--optimizer") }
@@ -129,6 +136,10 @@ public struct TrainingFlags: ParsableArguments {
     if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive") }
     if let maxEpochs, maxEpochs < 1 { throw ValidationError("--max-epochs must be at least 1") }
     if let maxBatches, maxBatches < 1 { throw ValidationError("--max-batches must be at least 1") }
+    if cosineBudget && cosine { throw ValidationError("--cosine and --cosine-budget are two schedules: choose one") }
+    if cosineBudget && maxMinutes == nil {
+      throw ValidationError("--cosine-budget anneals to the end of the time budget: give --max-minutes")
+    }
     if resume != nil, !shapeFlags.isEmpty {
       throw ValidationError(
         "\(shapeFlags.joined(separator: ", ")) cannot change a resumed run; it continues with its saved settings (only --epochs and the budgets may change)"
@@ -160,6 +171,7 @@ public struct TrainingFlags: ParsableArguments {
     if let nonmono { p.training.nonmono = nonmono }
     if variableBPTT { p.training.variableLength = true }
     if cosine { p.training.cosineSchedule = true }
+    if cosineBudget { p.training.cosineToBudget = true }
     if let tar { p.training.temporalActivationRegularization = tar }
     if let optimizer {
       p.training.optimizer = optimizer
@@ -213,6 +225,7 @@ public func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
   if t.averaging { parts.append("NT-ASGD, nonmono \(t.nonmono)") }
   if t.variableLength { parts.append("variable BPTT") }
   if t.cosineSchedule { parts.append("cosine schedule") }
+  if t.cosineToBudget { parts.append("cosine schedule to the time budget") }
   return parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
 }
 

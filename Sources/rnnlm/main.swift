@@ -153,6 +153,7 @@ struct Info: ParsableCommand {
       say(
         "trained: \(st.epochsCompleted) epochs" + (st.batchesInEpoch > 0 ? " and \(st.batchesInEpoch) batches" : "")
           + ", \(st.trainedTokens) tokens, \(String(format: "%.0f", st.trainingSeconds)) s")
+      if let planned = st.plannedSteps { say("cosine schedule planned to end after \(planned) steps per stream") }
       say("best validation perplexity: " + (st.bestValidPerplexity.map { String(format: "%.2f", $0) } ?? "none yet"))
       if tensors {
         for (name, shape) in s.tensors { say("  \(name) \(shape)") }

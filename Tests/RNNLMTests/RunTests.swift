@@ -233,6 +233,83 @@ import Testing
     #expect(plain.epochs[0].trainPerplexity != annealed.epochs[0].trainPerplexity)
   }
 
+  /// The budget plan: the most steps whose training, one validation per epoch begun and the
+  /// final test fit in 98% of the time left, worked out by hand (costs in seconds).
+  @Test func budgetPlanArithmetic() {
+    func plan(_ remaining: Double, _ perStep: Double, done: Int, max: Int = 1_000_000, valid: Int, test: Int) -> Int {
+      TrainingOptions.plannedSteps(
+        remainingSeconds: remaining, secondsPerStep: perStep, stepsDone: done, stepsPerEpoch: 1000, maxSteps: max,
+        validTokens: valid, testTokens: test, trainTokensPerStep: 20)
+    }
+    // No evaluation: 98 s at 0.01 s a step.
+    #expect(plan(100, 0.01, done: 0, valid: 0, test: 0) == 9800)
+    // An evaluation token costs 0.4 · 0.02 / 20 = 0.0004 s: a validation 3.6 s, the test 0.4 s.
+    // 4000 steps cost 80 + 4 · 3.6 + 0.4 = 94.8 s; one step more begins a fifth epoch whose
+    // validation no longer fits (98.42 s), so the plan ends at the epoch boundary.
+    #expect(plan(100, 0.02, done: 0, valid: 9000, test: 1000) == 4000)
+    // From step 500 at 0.03 s a step (a validation 5.46 s, the test 0.6 s): 2518 more steps end
+    // in the fourth epoch at 75.54 + 21.84 + 0.6 = 97.98 s; 2519 would cost 98.01.
+    #expect(plan(100, 0.03, done: 500, valid: 9100, test: 1000) == 500 + 2518)
+    // The run's epochs bound the plan, and a spent budget still plans one step.
+    #expect(plan(100, 0.01, done: 0, max: 1500, valid: 0, test: 0) == 1500)
+    #expect(plan(0, 0.01, done: 300, valid: 9000, test: 1000) == 301)
+  }
+
+  /// A budget-planned schedule needs a budget, and is one schedule or the other.
+  @Test func budgetPlannedCosineNeedsABudget() throws {
+    let data = try Self.dataset()
+    var o = Self.options()
+    o.cosineToBudget = true
+    let t = try Trainer(config: Self.config, options: o, vocabulary: data.vocabulary.words)
+    #expect(throws: ConfigurationError.self) { try t.run(data, limits: RunLimits(maxBatches: 3)) }
+    o.cosineSchedule = true
+    #expect(throws: ConfigurationError.self) { try o.validate() }
+  }
+
+  /// A budget-planned schedule: planned after the calibration batches and saved; the run ends
+  /// where the plan ends, in the middle of an epoch, with that epoch validated and the rate
+  /// annealed to almost 0; stopped and resumed on the way, it ends with the same bits.
+  @Test func budgetPlannedCosineEndsAtItsPlanAndResumesExactly() throws {
+    let data = try Self.dataset()
+    var o = Self.options(epochs: 50)
+    o.cosineToBudget = true
+    let first = try Self.directory()
+    // A generous budget: the plan is bounded by the 50 epochs.
+    _ = try Trainer(config: Self.config, options: o, vocabulary: data.vocabulary.words).run(
+      data,
+      limits: RunLimits(maxMinutes: 30, maxBatches: TrainingOptions.budgetCalibrationBatches, saveDirectory: first))
+    var calibrated = try Checkpoint.read(from: first + "/last.safetensors")
+    let perEpoch = try TrainingBatches(corpus: data.train, batchSize: o.batchSize, steps: o.steps).stepsPerEpoch
+    #expect(calibrated.state.plannedSteps == 50 * perEpoch)
+    // A plan that ends in the middle of the third epoch, on a window's end.
+    let planned = (2 * perEpoch + perEpoch / 2) / o.steps * o.steps
+    calibrated.state.plannedSteps = planned
+
+    final class Rates: TrainingObserver {
+      var rates: [Double] = []
+      func batchFinished(_ p: BatchProgress) { rates.append(p.learningRate) }
+      func epochFinished(_ record: EpochRecord, improved: Bool) {}
+      func note(_ message: String) {}
+    }
+    let whole = try Trainer(resuming: calibrated)
+    let rates = Rates()
+    whole.observers = [rates]
+    let wholeReport = try whole.run(data)
+    #expect(wholeReport.stoppedEarly == nil && wholeReport.epochs.count == 3)
+    #expect(whole.state.epochsCompleted == 3)
+    let batchesRun = (planned - TrainingOptions.budgetCalibrationBatches * o.steps) / o.steps
+    #expect(rates.rates.count == batchesRun, "\(rates.rates.count) batches for a plan of \(batchesRun)")
+    #expect(rates.rates.last! < 0.001 * o.learningRate && rates.rates.last! > 0)
+
+    let second = try Self.directory()
+    _ = try Trainer(resuming: calibrated).run(data, limits: RunLimits(maxBatches: 37, saveDirectory: second))
+    let resumed = try Trainer(resuming: try Checkpoint.read(from: second + "/last.safetensors"))
+    let resumedReport = try resumed.run(data)
+    #expect(resumedReport.epochs.map(\.validPerplexity) == wholeReport.epochs.map(\.validPerplexity))
+    #expect(resumedReport.testPerplexity == wholeReport.testPerplexity)
+    #expect(resumed.checkpoint().parameters == whole.checkpoint().parameters)
+  }
+
   /// Variable BPTT: window lengths follow the documented rule (T with probability 0.95, else
   /// T/2, ± a normal of σ 5, at least 5, at most T + 20), and an epoch of such windows reads
   /// exactly the tokens a fixed-length epoch reads, each once.

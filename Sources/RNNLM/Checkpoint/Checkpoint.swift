@@ -62,6 +62,9 @@ public struct RunState: Codable, Sendable, Equatable {
   public var optimizerSteps: Int?
   /// Iterates in NT-ASGD's average; nil until averaging began (and without `averaging`).
   public var averagedSteps: Int?
+  /// Where a budget-planned cosine schedule ends (`TrainingOptions.cosineToBudget`), in time
+  /// steps per stream since the run began; nil before it is planned (and without it).
+  public var plannedSteps: Int?
 
   /// A state at the start of a run.
   public init(learningRate: Double, generator: SeededGenerator) {

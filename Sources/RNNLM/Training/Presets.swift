@@ -43,8 +43,19 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   public var variableLength = false
   /// Cosine annealing: the learning rate of each update is the current rate times
   /// ½ (1 + cos(π p)), p the fraction of the run's ``epochs`` done, so that it reaches 0 at the
-  /// planned end (choose ``epochs`` to fit the time budget).
+  /// planned end (choose ``epochs`` to fit the time budget, or see ``cosineToBudget``).
   public var cosineSchedule = false
+  /// Cosine annealing planned from the time budget (`RunLimits.maxMinutes`): after
+  /// ``budgetCalibrationBatches`` batches at the full rate, the run measures its speed and plans
+  /// the schedule over the time steps that fit the rest of the budget, evaluations included
+  /// (see ``plannedSteps(remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:validTokens:testTokens:trainTokensPerStep:)``).
+  /// The run then ends where the plan ends, in the middle of an epoch if need be; that last epoch
+  /// is validated like any other. ``epochs`` stays an upper bound. The plan is saved with the run
+  /// (`RunState.plannedSteps`), so a resumed run follows it exactly.
+  public var cosineToBudget = false
+
+  /// Batches at the full learning rate from which a budget-planned schedule measures the speed.
+  public static let budgetCalibrationBatches = 20
 
   /// The defaults: the book's small-model run with pytorch/examples' decay.
   public init() {}
@@ -71,6 +82,38 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? 5
     variableLength = try c.decodeIfPresent(Bool.self, forKey: .variableLength) ?? false
     cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? false
+    cosineToBudget = try c.decodeIfPresent(Bool.self, forKey: .cosineToBudget) ?? false
+  }
+
+  /// Evaluation's seconds per token as a share of training's: a forward pass is about a third of
+  /// a training step's arithmetic; evaluation's fewer streams (``evalBatchSize``) make it run
+  /// slower than that, so the plan budgets 0.4.
+  public static let evaluationCostShare = 0.4
+
+  /// The end of a budget-planned cosine schedule, in time steps per stream since the run began:
+  /// the most steps whose training at `secondsPerStep`, plus one validation per epoch begun and
+  /// the final test (at ``evaluationCostShare`` of training's cost per token), fit in 98% of
+  /// `remainingSeconds`; never more than `maxSteps` (the run's ``epochs``) and never fewer than
+  /// `stepsDone` + 1.
+  public static func plannedSteps(
+    remainingSeconds: Double, secondsPerStep: Double, stepsDone: Int, stepsPerEpoch: Int, maxSteps: Int,
+    validTokens: Int, testTokens: Int, trainTokensPerStep: Int
+  ) -> Int {
+    let secondsPerEvalToken = evaluationCostShare * secondsPerStep / Double(max(trainTokensPerStep, 1))
+    // The epochs begun by the end of a plan of `steps`, each validated once.
+    func seconds(_ steps: Int) -> Double {
+      let validations = (stepsDone + steps + stepsPerEpoch - 1) / stepsPerEpoch - stepsDone / stepsPerEpoch
+      return Double(steps) * secondsPerStep
+        + secondsPerEvalToken * Double(validations * validTokens + testTokens)
+    }
+    let available = 0.98 * remainingSeconds
+    // seconds(steps) grows with steps: the largest that fits, by bisection.
+    var (low, high) = (0, max(0, min(maxSteps - stepsDone, Int(available / max(secondsPerStep, 1e-12)))))
+    while low < high {
+      let mid = (low + high + 1) / 2
+      if seconds(mid) <= available { low = mid } else { high = mid - 1 }
+    }
+    return stepsDone + max(low, 1)
   }
 
   /// The cosine schedule's factor after `fraction` (0…1) of the run: ½ (1 + cos(π · fraction)).
@@ -93,6 +136,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     if evalBatchSize < 1 { throw ConfigurationError("evaluation batch size must be at least 1, got \(evalBatchSize)") }
     if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
     if nonmono < 0 { throw ConfigurationError("nonmono must be 0 or more, got \(nonmono)") }
+    if cosineSchedule && cosineToBudget {
+      throw ConfigurationError("choose one cosine schedule: over the epochs or over the time budget")
+    }
     for (name, value) in [
       ("weight decay", weightDecay), ("activation regularisation (AR)", activationRegularization),
       ("temporal activation regularisation (TAR)", temporalActivationRegularization),

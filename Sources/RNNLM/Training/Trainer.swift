@@ -313,10 +313,12 @@ public final class Trainer {
     guard dataset.vocabulary.words == vocabulary else {
       throw TrainingError.incompatibleResume("the data's vocabulary differs from the model's")
     }
+    if options.cosineToBudget, state.plannedSteps == nil, limits.maxMinutes == nil {
+      throw ConfigurationError("a cosine schedule planned from the time budget needs a time budget (--max-minutes)")
+    }
     let start = Date()
     var batches = try TrainingBatches(corpus: dataset.train, batchSize: options.batchSize, steps: options.steps)
     batches.timeIndex = state.timeIndex
-    let rows = options.batchSize * options.steps
     var inputs = [Int32](
       repeating: 0, count: (options.variableLength ? batches.maxWindow : options.steps) * options.batchSize)
     var targets = inputs
@@ -333,27 +335,34 @@ public final class Trainer {
     var epochsThisCall = 0
     var batchesThisCall = 0
     var stopReason: String?
+    // The speed a budget-planned schedule is planned from: this call's batches after its first.
+    var (calibrationSeconds, calibrationSteps) = (0.0, 0)
     model.setTraining(true)
+    // Steps of the epoch done per stream (the batches' own count with fixed windows), and of the run.
+    func stepsDone() -> Int { state.stepsInEpoch ?? state.batchesInEpoch * options.steps }
+    func runSteps() -> Int { state.epochsCompleted * batches.stepsPerEpoch + stepsDone() }
+    /// Whether a budget-planned schedule has reached its end.
+    func planReached() -> Bool { state.plannedSteps.map { runSteps() >= $0 } ?? false }
 
-    training: while state.epochsCompleted < options.epochs {
+    training: while state.epochsCompleted < options.epochs && !planReached() {
       let epoch = state.epochsCompleted + 1
       var intervalLoss = 0.0
       var intervalBatches = 0
       var intervalTokens = 0
       var intervalStart = Date()
-      // Steps of the epoch done per stream: the batches' own count with fixed windows.
-      func stepsDone() -> Int { state.stepsInEpoch ?? state.batchesInEpoch * options.steps }
-      while stepsDone() < batches.stepsPerEpoch {
+      while stepsDone() < batches.stepsPerEpoch && !planReached() {
         let batch = state.batchesInEpoch + 1
         let stepStart = Date()
         let window = batches.windowLength(
           variable: options.variableLength, stepsDone: stepsDone(), generator: &model.generator)
-        // Cosine annealing over the planned run, by steps done (deterministic, so resumable).
-        let factor =
-          options.cosineSchedule
-          ? TrainingOptions.cosineFactor(
-            Double(state.epochsCompleted * batches.stepsPerEpoch + stepsDone())
-              / Double(options.epochs * batches.stepsPerEpoch)) : 1
+        // Cosine annealing over the planned run, by steps done (deterministic, so resumable); a
+        // budget-planned schedule runs at the full rate until it is planned.
+        var factor = 1.0
+        if options.cosineSchedule {
+          factor = TrainingOptions.cosineFactor(Double(runSteps()) / Double(options.epochs * batches.stepsPerEpoch))
+        } else if options.cosineToBudget, let planned = state.plannedSteps {
+          factor = TrainingOptions.cosineFactor(Double(runSteps()) / Double(planned))
+        }
         let loss = inputs.withUnsafeMutableBufferPointer { ip in
           targets.withUnsafeMutableBufferPointer { tp in
             batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window)
@@ -365,6 +374,9 @@ public final class Trainer {
           throw TrainingError.diverged(epoch: epoch, batch: batch, loss: loss, kept: lastGood())
         }
         let seconds = Date().timeIntervalSince(stepStart)
+        if batchesThisCall > 0 {
+          (calibrationSeconds, calibrationSteps) = (calibrationSeconds + seconds, calibrationSteps + window)
+        }
         state.epochSeconds += seconds
         state.trainingSeconds += seconds
         state.trainedTokens += window * options.batchSize
@@ -372,6 +384,22 @@ public final class Trainer {
         state.batchesInEpoch = batch
         if options.variableLength { state.stepsInEpoch = stepsDone() + window }
         let epochDone = stepsDone() >= batches.stepsPerEpoch
+        if options.cosineToBudget, state.plannedSteps == nil, let minutes = limits.maxMinutes, calibrationSteps > 0,
+          state.epochsCompleted * perEpoch + state.batchesInEpoch >= TrainingOptions.budgetCalibrationBatches
+        {
+          let secondsPerStep = calibrationSeconds / Double(calibrationSteps)
+          let planned = TrainingOptions.plannedSteps(
+            remainingSeconds: 60 * minutes - Date().timeIntervalSince(start), secondsPerStep: secondsPerStep,
+            stepsDone: runSteps(), stepsPerEpoch: batches.stepsPerEpoch,
+            maxSteps: options.epochs * batches.stepsPerEpoch,
+            validTokens: dataset.valid.count, testTokens: dataset.test.count, trainTokensPerStep: options.batchSize)
+          state.plannedSteps = planned
+          notify(
+            String(
+              format:
+                "cosine schedule planned to end after %d steps per stream (%.2f epochs), at %.1f ms per step, within the %g-minute budget",
+              planned, Double(planned) / Double(batches.stepsPerEpoch), 1000 * secondsPerStep, minutes))
+        }
         state.epochLossSum += loss
         intervalLoss += loss
         intervalBatches += 1
@@ -411,7 +439,7 @@ public final class Trainer {
         && valid > previous[..<(previous.count - options.nonmono)].min()!
       let record = EpochRecord(
         epoch: epoch, learningRate: state.learningRate, trainPerplexity: train, validPerplexity: valid,
-        tokensPerSecond: Double(perEpoch * rows) / max(state.epochSeconds, 1e-9),
+        tokensPerSecond: Double(stepsDone() * options.batchSize) / max(state.epochSeconds, 1e-9),
         elapsedSeconds: state.trainingSeconds)
       state.history.append(record)
       state.epochsCompleted = epoch
@@ -440,7 +468,7 @@ public final class Trainer {
       }
       if let paths { try save(to: paths.last) }
       epochsThisCall += 1
-      if state.epochsCompleted < options.epochs,
+      if state.epochsCompleted < options.epochs, !planReached(),
         let reason = limits.stopReasonAfterEpoch(start: start, epochsThisCall: epochsThisCall)
       {
         stopReason = reason
