@@ -146,7 +146,7 @@ struct LanguageModelThroughput: ParsableCommand {
   @Flag(help: "Time each part of a training step.") var breakdown = false
 
   func run() throws {
-    if let threads = flags.threads { ComputeThreads.set(threads) }
+    if let threads = flags.run.threads { ComputeThreads.set(threads) }
     let preset = try flags.resolvedPreset()
     let dataset = try PTB.load(directory: try PTB.locate(explicit: flags.data), verify: !flags.noVerify)
     let config = preset.modelConfig(vocabularySize: dataset.vocabulary.count)

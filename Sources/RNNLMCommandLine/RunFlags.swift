@@ -2,12 +2,15 @@ import ArgumentParser
 import Foundation
 import RNNLM
 
-/// The flags every task's training run shares (`train-classifier`, `train-seq2seq`): where to
-/// save, what to resume, the budgets and the thread count.
+/// The flags every training run shares (`train-ptb`, `ppl-bench`, `train-classifier`,
+/// `train-seq2seq`): where to save, what to resume, the budgets and the thread count.
 public struct RunFlags: ParsableArguments {
   public init() {}
 
-  @Option(help: "Directory for best.safetensors, last.safetensors, metrics.csv, curve.svg (default: runs/<task>-<n>).")
+  @Option(
+    help:
+      "Directory for best.safetensors, last.safetensors, metrics.csv, curve.svg (default: a new runs/<preset or task>-<n>; when resuming, the checkpoint's directory)."
+  )
   public var save: String?
   @Option(help: "Continue the run saved in this checkpoint (its last.safetensors).") public var resume: String?
   @Option(name: .customLong("max-minutes"), help: "Stop cleanly after this many minutes (resumable).")

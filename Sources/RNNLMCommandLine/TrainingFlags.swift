@@ -82,20 +82,8 @@ public struct TrainingFlags: ParsableArguments {
   @Option(name: .customLong("log-interval"), help: "Batches between log lines.") public var logInterval: Int?
   @Option(help: "Random seed.") public var seed: UInt64?
 
-  @Option(
-    help:
-      "Directory for best.safetensors, last.safetensors, metrics.csv, curve.svg (default: runs/<preset>-<n>, a new one; when resuming, the checkpoint's directory)."
-  )
-  public var save: String?
-  @Option(help: "Continue the run saved in this checkpoint (its last.safetensors).") public var resume: String?
-  @Option(name: .customLong("max-minutes"), help: "Stop cleanly after this many minutes (resumable).")
-  public var maxMinutes: Double?
-  @Option(name: .customLong("max-epochs"), help: "Stop cleanly after this many epochs in this invocation (resumable).")
-  public var maxEpochs: Int?
-  @Option(
-    name: .customLong("max-batches"), help: "Stop cleanly after this many batches in this invocation (resumable).")
-  public var maxBatches: Int?
-  @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).") public var threads: Int?
+  /// Saving, resuming, the budgets and the thread count, as every training command has them.
+  @OptionGroup public var run: RunFlags
 
   /// The flags that change the model or its training, by name, when given.
   var shapeFlags: [String] {
@@ -132,20 +120,13 @@ public struct TrainingFlags: ParsableArguments {
   }
 
   public func validate() throws {
-    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-    if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive") }
-    if let maxEpochs, maxEpochs < 1 { throw ValidationError("--max-epochs must be at least 1") }
-    if let maxBatches, maxBatches < 1 { throw ValidationError("--max-batches must be at least 1") }
+    try run.validate()
     if cosineBudget && cosine { throw ValidationError("--cosine and --cosine-budget are two schedules: choose one") }
-    if cosineBudget && maxMinutes == nil {
+    if cosineBudget && run.maxMinutes == nil {
       throw ValidationError("--cosine-budget anneals to the end of the time budget: give --max-minutes")
     }
-    if resume != nil, !shapeFlags.isEmpty {
-      throw ValidationError(
-        "\(shapeFlags.joined(separator: ", ")) cannot change a resumed run; it continues with its saved settings (only --epochs and the budgets may change)"
-      )
-    }
-    if resume == nil { try resolvedPreset().validate() }
+    try run.refuseChanges(shapeFlags)
+    if run.resume == nil { try resolvedPreset().validate() }
   }
 
   /// The preset with the flags applied.
@@ -243,10 +224,10 @@ func freshRunDirectory(_ name: String) -> String {
 /// metrics, and returns the report. Errors come back as one-line ``RunFailure``s or
 /// `ValidationError`s.
 public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
-  if let threads = flags.threads { ComputeThreads.set(threads) }
-  do {
+  if let threads = flags.run.threads { ComputeThreads.set(threads) }
+  return try reportingRunErrors {
     var checkpoint: Checkpoint?
-    if let resume = flags.resume {
+    if let resume = flags.run.resume {
       checkpoint = try Checkpoint.read(from: resume)
       if let epochs = flags.epochs { checkpoint!.training.epochs = epochs }
       if let logInterval = flags.logInterval { checkpoint!.training.logInterval = logInterval }
@@ -254,18 +235,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     }
     let preset = checkpoint == nil ? try flags.resolvedPreset() : nil
     let name = preset?.name ?? "resumed"
-    let saveDirectory =
-      flags.save ?? flags.resume.map { ($0 as NSString).deletingLastPathComponent } ?? freshRunDirectory(name)
-    try checkRunDirectory(saveDirectory)
-    // A new run never writes over another run's checkpoints.
-    if checkpoint == nil {
-      for file in ["best.safetensors", "last.safetensors"]
-      where FileManager.default.fileExists(atPath: (saveDirectory as NSString).appendingPathComponent(file)) {
-        throw RunFailure(
-          "\(saveDirectory) already holds a run (\(file)); continue it with --resume \(saveDirectory)/last.safetensors or choose another --save directory"
-        )
-      }
-    }
+    let saveDirectory = try flags.run.runDirectory(task: name, fresh: checkpoint == nil)
     let directory = try PTB.locate(explicit: flags.data)
     let dataset = try PTB.load(directory: directory, verify: !flags.noVerify, mapUnknown: flags.mapUnknown)
     say("read \(PTB.describe(directory: directory, verified: !flags.noVerify))")
@@ -278,11 +248,11 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     let trainer: Trainer
     if let checkpoint {
       guard checkpoint.vocabulary == dataset.vocabulary.words else {
-        throw RunFailure("\(flags.resume!) was trained on another vocabulary than the data in \(directory)")
+        throw RunFailure("\(flags.run.resume!) was trained on another vocabulary than the data in \(directory)")
       }
       trainer = try Trainer(resuming: checkpoint)
       say(
-        "resuming \(flags.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
+        "resuming \(flags.run.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
       )
       if !trainer.resumedWithCarriedState {
         say(
@@ -311,24 +281,8 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
       ConsoleProgress(), try MetricsWriter(directory: saveDirectory, history: trainer.state.history),
     ]
     Trainer.stopOnInterrupt()
-    let report = try trainer.run(
-      dataset,
-      limits: RunLimits(
-        maxMinutes: flags.maxMinutes, maxEpochs: flags.maxEpochs, maxBatches: flags.maxBatches,
-        saveDirectory: saveDirectory))
+    let report = try trainer.run(dataset, limits: flags.run.limits(saving: saveDirectory))
     return CompletedRun(
       preset: name, config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
-  } catch let error as DataError {
-    throw RunFailure(error.description)
-  } catch let error as CheckpointError {
-    throw RunFailure(error.description)
-  } catch let error as TrainingError {
-    throw RunFailure(error.description)
-  } catch let error as AllocationError {
-    throw RunFailure(error.description)
-  } catch let error as FileError {
-    throw RunFailure(error.description)
-  } catch let error as ConfigurationError {
-    throw ValidationError(error.description)
   }
 }
