@@ -185,7 +185,7 @@ import Testing
       Seq2SeqTasks.addition(count: 4000, seed: 3, digits: 2), to: dir, validCount: 200, testCount: 300)
     let data = try SequencePairs.load(directory: dir)
     var o = Seq2SeqTrainingOptions()
-    (o.epochs, o.batchSize, o.learningRate, o.patience) = (12, 32, 0.01, 0)
+    (o.epochs, o.batchSize, o.learningRate, o.patience) = (16, 32, 0.01, 0)
     let (source, target) = Seq2SeqTrainer.vocabularies(for: data, tokens: .characters)
     let config = Seq2SeqConfig(
       sourceVocabularySize: source.count, targetVocabularySize: target.count, embeddingSize: 16, hiddenSize: 64,

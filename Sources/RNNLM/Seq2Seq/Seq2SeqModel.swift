@@ -404,20 +404,13 @@ package final class Seq2SeqModel<T: BLASScalar> {
           if gradient { row.update(repeating: 0, count: vt) }
           continue
         }
-        let target = Int(batch.targets[t * n + r])
-        var m = Double(row[0])
+        var target = batch.targets[t * n + r]
         var best = 0
-        for j in 1..<vt where Double(row[j]) > m { (m, best) = (Double(row[j]), j) }
-        var sum = 0.0
-        for j in 0..<vt { sum += Foundation.exp(Double(row[j]) - m) }
-        result.lossSum += Foundation.log(sum) + m - Double(row[target])
-        if best == target { result.correct += 1 }
-        if gradient {
-          for j in 0..<vt {
-            let p = Foundation.exp(Double(row[j]) - m) / sum
-            row[j] = T((p - (j == target ? 1 : 0)) / Double(real))
-          }
-        }
+        for j in 1..<vt where row[j] > row[best] { best = j }
+        if best == Int(target) { result.correct += 1 }
+        // The language model's softmax kernel on this row: its loss, and with `gradient` the
+        // row becomes (softmax − one-hot) / real.
+        result.lossSum += T._softmaxCrossEntropy(1, vt, row, &target, gradient ? 1 / T(real) : 0)
       }
     }
     guard gradient else { return result }
