@@ -131,12 +131,14 @@ struct LanguageModelThroughput: ParsableCommand {
       Measures, in one run: sgemm GFLOP/s for the model's large shapes and its per-step shape;
       then K training steps and K evaluation steps on real PTB batches after a warm-up,
       repeated; prints medians, FLOPs per token, achieved GFLOP/s and its ratio to the
-      large-shape sgemm rate, peak resident memory and the thread count. --breakdown times
-      each part of a training step.
+      large-shape sgemm rate, peak resident memory and the thread count. Evaluation steps use
+      the training batch N unless --eval-batch-size is given. --breakdown times each part of
+      a training step and of an evaluation step.
 
       Examples:
         throughput-bench --preset small
         throughput-bench --preset medium --steps 10 --breakdown
+        throughput-bench --preset medium --eval-batch-size 80
       """)
 
   @OptionGroup var flags: TrainingFlags
@@ -200,15 +202,21 @@ struct LanguageModelThroughput: ParsableCommand {
     for _ in 0..<measuredSteps { trainStep() }
     let stepAllocations = Double(rl_allocation_count() - allocationsBefore) / Double(measuredSteps)
 
-    // Evaluation: forward only, dropout off, with the training batch shape, sharing the training
-    // model's scratch buffers as the trainer's evaluator does.
+    // Evaluation: forward only, dropout off, sharing the training model's scratch buffers as the
+    // trainer's evaluator does; with the training batch shape unless --eval-batch-size is given
+    // (the trainer's own default, 10 streams, is not used here so that the two lines compare).
+    let evalN = flags.evalBatchSize ?? n
+    let evalRows = evalN * steps
+    var evalBatches = try TrainingBatches(corpus: dataset.train, batchSize: evalN, steps: steps)
+    var evalInputs = [Int32](repeating: 0, count: evalRows)
+    var evalTargets = evalInputs
     let evaluator = try LanguageModel<Float>(
-      config: config, parameters: model.parameters, batchSize: n, maxSteps: steps, scratch: model.scratch)
+      config: config, parameters: model.parameters, batchSize: evalN, maxSteps: steps, scratch: model.scratch)
     evaluator.setTraining(false)
     func evalStep() {
-      inputs.withUnsafeMutableBufferPointer { ip in
-        targets.withUnsafeMutableBufferPointer { tp in
-          batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!)
+      evalInputs.withUnsafeMutableBufferPointer { ip in
+        evalTargets.withUnsafeMutableBufferPointer { tp in
+          evalBatches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!)
           _ = evaluator.loss(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: steps, gradient: false)
         }
       }
@@ -243,15 +251,15 @@ struct LanguageModelThroughput: ParsableCommand {
     say(String(format: "large-shape sgemm rate (the largest above):  %6.1f GFLOP/s", large))
 
     let forward = forwardFLOPsPerToken(config)
-    func report(_ name: String, _ stepSeconds: Double, _ flopsPerToken: Double) {
+    func report(_ name: String, _ stepSeconds: Double, _ flopsPerToken: Double, rows: Int) {
       let gflops = flopsPerToken * Double(rows) / stepSeconds / 1e9
       say(
         String(
           format: "%@: %8.0f tokens/s | %7.2f ms/step | %6.2f MFLOP/token | %6.1f GFLOP/s | %.2f of large-shape sgemm",
           name, Double(rows) / stepSeconds, 1000 * stepSeconds, flopsPerToken / 1e6, gflops, gflops / large))
     }
-    report("training  ", trainTime, 3 * forward)
-    report("evaluation", evalTime, forward)
+    report("training  ", trainTime, 3 * forward, rows: rows)
+    report(evalN == n ? "evaluation" : "evaluation (N=\(evalN))", evalTime, forward, rows: evalRows)
     say(
       String(
         format: "peak resident memory of training and evaluation: %.0f MiB (parameters + gradients: %.0f MiB)", peakMB,
@@ -260,26 +268,32 @@ struct LanguageModelThroughput: ParsableCommand {
     say("medians over \(repeats) repeats of \(measuredSteps) steps after \(warmup) warm-up steps")
 
     if breakdown {
-      let profiler = Profiler()
-      model.profiler = profiler
-      let t0 = now()
-      for _ in 0..<measuredSteps { trainStep() }
-      let total = now() - t0
-      model.profiler = nil
-      say(
-        "breakdown of a training step (mean over \(measuredSteps) steps, \(String(format: "%.2f", 1000 * total / Double(measuredSteps))) ms):"
-      )
-      var accounted = 0.0
-      for part in profiler.order {
-        let s = profiler.seconds[part]!
-        accounted += s
-        say(String(format: "  %-44@ %8.3f ms  %5.1f%%", part, 1000 * s / Double(measuredSteps), 100 * s / total))
-      }
-      say(
-        String(
-          format: "  %-44@ %8.3f ms  %5.1f%%", "other (batching, bookkeeping)",
-          1000 * (total - accounted) / Double(measuredSteps), 100 * (total - accounted) / total))
+      printBreakdown(of: "a training step", model: model, trainStep)
+      printBreakdown(of: "an evaluation step (N=\(evalN))", model: evaluator, evalStep)
     }
+  }
+
+  /// Runs `step` measuredSteps times with a profiler on `model` and prints where the time went.
+  func printBreakdown(of what: String, model: LanguageModel<Float>, _ step: () -> Void) {
+    let profiler = Profiler()
+    model.profiler = profiler
+    let t0 = now()
+    for _ in 0..<measuredSteps { step() }
+    let total = now() - t0
+    model.profiler = nil
+    say(
+      "breakdown of \(what) (mean over \(measuredSteps) steps, \(String(format: "%.2f", 1000 * total / Double(measuredSteps))) ms):"
+    )
+    var accounted = 0.0
+    for part in profiler.order {
+      let s = profiler.seconds[part]!
+      accounted += s
+      say(String(format: "  %-44@ %8.3f ms  %5.1f%%", part, 1000 * s / Double(measuredSteps), 100 * s / total))
+    }
+    say(
+      String(
+        format: "  %-44@ %8.3f ms  %5.1f%%", "other (batching, bookkeeping)",
+        1000 * (total - accounted) / Double(measuredSteps), 100 * (total - accounted) / total))
   }
 }
 

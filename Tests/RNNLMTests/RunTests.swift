@@ -233,6 +233,18 @@ import Testing
     #expect(plain.epochs[0].trainPerplexity != annealed.epochs[0].trainPerplexity)
   }
 
+  /// Every preset is a valid run under a unique name, and the long-run preset anneals over its
+  /// epochs without NT-ASGD (the two would average iterates taken at very different rates) while
+  /// keeping awd-medium's model and regularisers.
+  @Test func presetsAreValidAndDistinct() throws {
+    for p in Preset.all { try p.validate() }
+    #expect(Set(Preset.all.map(\.name)).count == Preset.all.count)
+    let (awd, long) = (Preset.awdMedium, try #require(Preset.named("awd-medium-cosine")))
+    #expect(long.training.cosineSchedule && !long.training.averaging && !long.training.cosineToBudget)
+    #expect(long.modelConfig(vocabularySize: 10_000) == awd.modelConfig(vocabularySize: 10_000))
+    #expect(long.training.variableLength && long.training.weightDecay == awd.training.weightDecay)
+  }
+
   /// The budget plan: the most steps whose training, one validation per epoch begun and the
   /// final test fit in 98% of the time left, worked out by hand (costs in seconds).
   @Test func budgetPlanArithmetic() {
