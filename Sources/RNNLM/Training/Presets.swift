@@ -211,7 +211,7 @@ public struct Preset: Sendable {
 
   /// `awd-medium`'s model and regularisers trained for a fixed 50 epochs with the learning rate
   /// annealed from 20 to 0 along a cosine (``TrainingOptions/cosineSchedule``) instead of
-  /// NT-ASGD, so that the run is finished and annealed when its epochs are: about 7 hours on two
+  /// NT-ASGD, so that the run is finished and annealed when its epochs are: 6–7 hours on two
   /// cores, in `--max-minutes` pieces resumed with `--resume` (the curve follows the steps done,
   /// so pieces do not change it). Issue 12's long run.
   public static let awdMediumCosine: Preset = {
