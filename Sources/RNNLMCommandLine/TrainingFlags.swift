@@ -56,7 +56,7 @@ public struct TrainingFlags: ParsableArguments {
   @Flag(
     name: .customLong("cosine-budget"),
     help:
-      "Cosine annealing to 0 at the end of --max-minutes: planned from the first batches' speed, evaluations included; the run ends there."
+      "Cosine annealing to 0 at the end of --max-minutes: planned from the first batches' speed, evaluations included, shortened if the run slows; the run ends there."
   )
   public var cosineBudget = false
   @Option(help: "Activation regularisation α on the top layer's output (default 0).") public var ar: Double?

@@ -245,26 +245,57 @@ import Testing
     #expect(long.training.variableLength && long.training.weightDecay == awd.training.weightDecay)
   }
 
-  /// The budget plan: the most steps whose training, one validation per epoch begun and the
+  /// The budget plan: the most steps whose training, one epoch end per epoch begun and the
   /// final test fit in 98% of the time left, worked out by hand (costs in seconds).
   @Test func budgetPlanArithmetic() {
-    func plan(_ remaining: Double, _ perStep: Double, done: Int, max: Int = 1_000_000, valid: Int, test: Int) -> Int {
+    func plan(_ remaining: Double, _ perStep: Double, done: Int, max: Int = 1_000_000, end: Double, final: Double)
+      -> Int
+    {
       TrainingOptions.plannedSteps(
         remainingSeconds: remaining, secondsPerStep: perStep, stepsDone: done, stepsPerEpoch: 1000, maxSteps: max,
-        validTokens: valid, testTokens: test, trainTokensPerStep: 20)
+        secondsPerEpochEnd: end, finalSeconds: final)
     }
+    // Before any epoch has ended, an evaluation token is estimated at 0.4 · 0.02 / 20 = 0.0004 s.
+    #expect(
+      abs(
+        TrainingOptions.estimatedEvaluationSeconds(tokens: 9000, secondsPerStep: 0.02, trainTokensPerStep: 20) - 3.6)
+        < 1e-12)
     // No evaluation: 98 s at 0.01 s a step.
-    #expect(plan(100, 0.01, done: 0, valid: 0, test: 0) == 9800)
-    // An evaluation token costs 0.4 · 0.02 / 20 = 0.0004 s: a validation 3.6 s, the test 0.4 s.
+    #expect(plan(100, 0.01, done: 0, end: 0, final: 0) == 9800)
     // 4000 steps cost 80 + 4 · 3.6 + 0.4 = 94.8 s; one step more begins a fifth epoch whose
-    // validation no longer fits (98.42 s), so the plan ends at the epoch boundary.
-    #expect(plan(100, 0.02, done: 0, valid: 9000, test: 1000) == 4000)
-    // From step 500 at 0.03 s a step (a validation 5.46 s, the test 0.6 s): 2518 more steps end
-    // in the fourth epoch at 75.54 + 21.84 + 0.6 = 97.98 s; 2519 would cost 98.01.
-    #expect(plan(100, 0.03, done: 500, valid: 9100, test: 1000) == 500 + 2518)
+    // end no longer fits (98.42 s), so the plan ends at the epoch boundary.
+    #expect(plan(100, 0.02, done: 0, end: 3.6, final: 0.4) == 4000)
+    // From step 500 at 0.03 s a step: 2518 more steps end in the fourth epoch at
+    // 75.54 + 4 · 5.46 + 0.6 = 97.98 s; 2519 would cost 98.01.
+    #expect(plan(100, 0.03, done: 500, end: 5.46, final: 0.6) == 500 + 2518)
     // The run's epochs bound the plan, and a spent budget still plans one step.
-    #expect(plan(100, 0.01, done: 0, max: 1500, valid: 0, test: 0) == 1500)
-    #expect(plan(0, 0.01, done: 300, valid: 9000, test: 1000) == 301)
+    #expect(plan(100, 0.01, done: 0, max: 1500, end: 0, final: 0) == 1500)
+    #expect(plan(0, 0.01, done: 300, end: 3.6, final: 0.4) == 301)
+  }
+
+  /// A plan is kept while its rest fits 98% of the time left, shortened to fit 95% when measured
+  /// costs say it no longer does, and never lengthened (worked out by hand, 1000 steps an epoch).
+  @Test func budgetPlanIsShortenedWhenItNoLongerFits() {
+    func replan(_ planned: Int, _ remaining: Double, _ perStep: Double, done: Int, end: Double, final: Double)
+      -> Int?
+    {
+      TrainingOptions.replannedSteps(
+        planned: planned, remainingSeconds: remaining, secondsPerStep: perStep, stepsDone: done,
+        stepsPerEpoch: 1000, secondsPerEpochEnd: end, finalSeconds: final)
+    }
+    // 80 + 4 · 3.6 + 0.4 = 94.8 s fits in 98, and in 98% of 97 s (95.06) too.
+    #expect(replan(4000, 100, 0.02, done: 0, end: 3.6, final: 0.4) == nil)
+    #expect(replan(4000, 97, 0.02, done: 0, end: 3.6, final: 0.4) == nil)
+    // Epoch ends measured at 5 s: 80 + 20 + 0.41 = 100.41 s does not fit; in 95 s, 3729 steps
+    // cost 74.58 + 20.41 = 94.99 s, 3730 would cost 95.01.
+    #expect(replan(4000, 100, 0.02, done: 0, end: 5, final: 0.41) == 3729)
+    // Half-way with 40.5 s left: the rest costs 40 + 7.6 = 47.6 s, more than 39.69; in 38.475 s
+    // the two epoch ends and the test leave 30.875 s, so 1543 more steps (30.86 s) fit and 1544
+    // (30.88 s) do not.
+    #expect(replan(4000, 40.5, 0.02, done: 2000, end: 3.6, final: 0.4) == 2000 + 1543)
+    // A faster machine does not lengthen the plan; a plan already reached is left alone.
+    #expect(replan(1000, 100, 0.001, done: 0, end: 0.1, final: 0.1) == nil)
+    #expect(replan(1000, 0, 0.02, done: 1000, end: 3.6, final: 0.4) == nil)
   }
 
   /// A budget-planned schedule needs a budget, and is one schedule or the other.

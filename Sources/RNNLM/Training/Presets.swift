@@ -48,7 +48,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// Cosine annealing planned from the time budget (`RunLimits.maxMinutes`): after
   /// ``budgetCalibrationBatches`` batches at the full rate, the run measures its speed and plans
   /// the schedule over the time steps that fit the rest of the budget, evaluations included
-  /// (see ``plannedSteps(remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:validTokens:testTokens:trainTokensPerStep:)``).
+  /// (see ``plannedSteps(remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:secondsPerEpochEnd:finalSeconds:)``).
+  /// While it runs, the call that planned it checks the plan against the measured speed and
+  /// epoch-end costs at every logged batch and epoch end, and shortens it if it no longer fits
+  /// (``replannedSteps(planned:remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:secondsPerEpochEnd:finalSeconds:)``).
   /// The run then ends where the plan ends, in the middle of an epoch if need be; that last epoch
   /// is validated like any other. ``epochs`` stays an upper bound. The plan is saved with the run
   /// (`RunState.plannedSteps`), so a resumed run follows it exactly.
@@ -87,26 +90,53 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
   /// Evaluation's seconds per token as a share of training's: a forward pass is about a third of
   /// a training step's arithmetic; evaluation's fewer streams (``evalBatchSize``) make it run
-  /// slower than that, so the plan budgets 0.4.
+  /// slower than that, so the plan budgets 0.4 until the run has measured its own epoch ends.
   public static let evaluationCostShare = 0.4
 
+  /// The estimated seconds of evaluating `tokens` tokens, at ``evaluationCostShare`` of
+  /// training's cost per token (`secondsPerStep` trains `trainTokensPerStep` tokens).
+  public static func estimatedEvaluationSeconds(tokens: Int, secondsPerStep: Double, trainTokensPerStep: Int)
+    -> Double
+  {
+    evaluationCostShare * secondsPerStep / Double(max(trainTokensPerStep, 1)) * Double(tokens)
+  }
+
+  /// The seconds a plan of `steps` more time steps per stream costs from `stepsDone`: the steps,
+  /// one epoch end (validation, checkpoints, progress files) per epoch begun, and the final test.
+  static func plannedSeconds(
+    _ steps: Int, secondsPerStep: Double, stepsDone: Int, stepsPerEpoch: Int, secondsPerEpochEnd: Double,
+    finalSeconds: Double
+  ) -> Double {
+    let epochEnds = (stepsDone + steps + stepsPerEpoch - 1) / stepsPerEpoch - stepsDone / stepsPerEpoch
+    return Double(steps) * secondsPerStep + Double(epochEnds) * secondsPerEpochEnd + finalSeconds
+  }
+
   /// The end of a budget-planned cosine schedule, in time steps per stream since the run began:
-  /// the most steps whose training at `secondsPerStep`, plus one validation per epoch begun and
-  /// the final test (at ``evaluationCostShare`` of training's cost per token), fit in 98% of
-  /// `remainingSeconds`; never more than `maxSteps` (the run's ``epochs``) and never fewer than
-  /// `stepsDone` + 1.
+  /// the most steps whose training at `secondsPerStep`, plus one epoch end
+  /// (`secondsPerEpochEnd`: validation, checkpoints) per epoch begun and the final test
+  /// (`finalSeconds`), fit in 98% of `remainingSeconds`; never more than `maxSteps` (the run's
+  /// ``epochs``) and never fewer than `stepsDone` + 1.
   public static func plannedSteps(
     remainingSeconds: Double, secondsPerStep: Double, stepsDone: Int, stepsPerEpoch: Int, maxSteps: Int,
-    validTokens: Int, testTokens: Int, trainTokensPerStep: Int
+    secondsPerEpochEnd: Double, finalSeconds: Double
   ) -> Int {
-    let secondsPerEvalToken = evaluationCostShare * secondsPerStep / Double(max(trainTokensPerStep, 1))
-    // The epochs begun by the end of a plan of `steps`, each validated once.
+    plannedSteps(
+      filling: 0.98, of: remainingSeconds, secondsPerStep: secondsPerStep, stepsDone: stepsDone,
+      stepsPerEpoch: stepsPerEpoch, maxSteps: maxSteps, secondsPerEpochEnd: secondsPerEpochEnd,
+      finalSeconds: finalSeconds)
+  }
+
+  /// The most steps that fit in `share` of `remainingSeconds` (see the public overload).
+  static func plannedSteps(
+    filling share: Double, of remainingSeconds: Double, secondsPerStep: Double, stepsDone: Int,
+    stepsPerEpoch: Int, maxSteps: Int, secondsPerEpochEnd: Double, finalSeconds: Double
+  ) -> Int {
     func seconds(_ steps: Int) -> Double {
-      let validations = (stepsDone + steps + stepsPerEpoch - 1) / stepsPerEpoch - stepsDone / stepsPerEpoch
-      return Double(steps) * secondsPerStep
-        + secondsPerEvalToken * Double(validations * validTokens + testTokens)
+      plannedSeconds(
+        steps, secondsPerStep: secondsPerStep, stepsDone: stepsDone, stepsPerEpoch: stepsPerEpoch,
+        secondsPerEpochEnd: secondsPerEpochEnd, finalSeconds: finalSeconds)
     }
-    let available = 0.98 * remainingSeconds
+    let available = share * remainingSeconds
     // seconds(steps) grows with steps: the largest that fits, by bisection.
     var (low, high) = (0, max(0, min(maxSteps - stepsDone, Int(available / max(secondsPerStep, 1e-12)))))
     while low < high {
@@ -114,6 +144,28 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
       if seconds(mid) <= available { low = mid } else { high = mid - 1 }
     }
     return stepsDone + max(low, 1)
+  }
+
+  /// A budget plan checked against the run's measured costs: `nil` while the rest of `planned`
+  /// still fits in 98% of `remainingSeconds`, else the shorter plan that fits in 95% (the margin
+  /// keeps a slow drift from re-planning at every check; never a longer plan, so the learning
+  /// rate never rises again). A machine that slows down, or epoch ends that cost more than the
+  /// first plan assumed, shorten the schedule instead of letting the time budget cut it off
+  /// before the rate has annealed.
+  public static func replannedSteps(
+    planned: Int, remainingSeconds: Double, secondsPerStep: Double, stepsDone: Int, stepsPerEpoch: Int,
+    secondsPerEpochEnd: Double, finalSeconds: Double
+  ) -> Int? {
+    guard planned > stepsDone else { return nil }
+    let rest = plannedSeconds(
+      planned - stepsDone, secondsPerStep: secondsPerStep, stepsDone: stepsDone, stepsPerEpoch: stepsPerEpoch,
+      secondsPerEpochEnd: secondsPerEpochEnd, finalSeconds: finalSeconds)
+    guard rest > 0.98 * remainingSeconds else { return nil }
+    let shorter = plannedSteps(
+      filling: 0.95, of: remainingSeconds, secondsPerStep: secondsPerStep, stepsDone: stepsDone,
+      stepsPerEpoch: stepsPerEpoch, maxSteps: planned, secondsPerEpochEnd: secondsPerEpochEnd,
+      finalSeconds: finalSeconds)
+    return shorter < planned ? shorter : nil
   }
 
   /// The cosine schedule's factor after `fraction` (0…1) of the run: ½ (1 + cos(π · fraction)).

@@ -335,14 +335,54 @@ public final class Trainer {
     var epochsThisCall = 0
     var batchesThisCall = 0
     var stopReason: String?
-    // The speed a budget-planned schedule is planned from: this call's batches after its first.
+    // The speed a budget-planned schedule is planned from: this call's batches after its first;
+    // and since the plan's last check (a machine that slows down shows there first).
     var (calibrationSeconds, calibrationSteps) = (0.0, 0)
+    var (recentSeconds, recentSteps) = (0.0, 0)
     model.setTraining(true)
     // Steps of the epoch done per stream (the batches' own count with fixed windows), and of the run.
     func stepsDone() -> Int { state.stepsInEpoch ?? state.batchesInEpoch * options.steps }
     func runSteps() -> Int { state.epochsCompleted * batches.stepsPerEpoch + stepsDone() }
     /// Whether a budget-planned schedule has reached its end.
     func planReached() -> Bool { state.plannedSteps.map { runSteps() >= $0 } ?? false }
+    // The measured cost of this call's epoch ends (validation, checkpoints, progress files).
+    var (epochEndSeconds, epochEnds) = (0.0, 0)
+    // Only the call that made a budget plan checks it against its budget; a resumed run follows it.
+    var plannedThisCall = false
+    /// A budget plan's costs: an epoch end's and the final test's, measured once an epoch has
+    /// ended in this call, estimated from the training speed before.
+    func planCosts(secondsPerStep: Double) -> (epochEnd: Double, final: Double) {
+      func estimate(_ tokens: Int) -> Double {
+        TrainingOptions.estimatedEvaluationSeconds(
+          tokens: tokens, secondsPerStep: secondsPerStep, trainTokensPerStep: options.batchSize)
+      }
+      guard epochEnds > 0 else { return (estimate(dataset.valid.count), estimate(dataset.test.count)) }
+      let epochEnd = epochEndSeconds / Double(epochEnds)
+      return (epochEnd, epochEnd * max(1, Double(dataset.test.count) / Double(max(dataset.valid.count, 1))))
+    }
+    /// Shortens this call's budget plan if it no longer fits the time left.
+    func checkPlan() {
+      guard plannedThisCall, let planned = state.plannedSteps, let minutes = limits.maxMinutes,
+        calibrationSteps > 0
+      else { return }
+      // The slower of the call's mean speed and the speed since the last check.
+      var secondsPerStep = calibrationSeconds / Double(calibrationSteps)
+      if recentSteps > 0 { secondsPerStep = max(secondsPerStep, recentSeconds / Double(recentSteps)) }
+      (recentSeconds, recentSteps) = (0, 0)
+      let costs = planCosts(secondsPerStep: secondsPerStep)
+      guard
+        let shorter = TrainingOptions.replannedSteps(
+          planned: planned, remainingSeconds: 60 * minutes - Date().timeIntervalSince(start),
+          secondsPerStep: secondsPerStep, stepsDone: runSteps(), stepsPerEpoch: batches.stepsPerEpoch,
+          secondsPerEpochEnd: costs.epochEnd, finalSeconds: costs.final)
+      else { return }
+      state.plannedSteps = shorter
+      notify(
+        String(
+          format:
+            "cosine schedule re-planned to end after %d steps per stream (%.2f epochs): at %.1f ms per step and %.2f s per epoch end the plan of %d no longer fit the budget",
+          shorter, Double(shorter) / Double(batches.stepsPerEpoch), 1000 * secondsPerStep, costs.epochEnd, planned))
+    }
 
     training: while state.epochsCompleted < options.epochs && !planReached() {
       let epoch = state.epochsCompleted + 1
@@ -376,6 +416,7 @@ public final class Trainer {
         let seconds = Date().timeIntervalSince(stepStart)
         if batchesThisCall > 0 {
           (calibrationSeconds, calibrationSteps) = (calibrationSeconds + seconds, calibrationSteps + window)
+          (recentSeconds, recentSteps) = (recentSeconds + seconds, recentSteps + window)
         }
         state.epochSeconds += seconds
         state.trainingSeconds += seconds
@@ -388,12 +429,14 @@ public final class Trainer {
           state.epochsCompleted * perEpoch + state.batchesInEpoch >= TrainingOptions.budgetCalibrationBatches
         {
           let secondsPerStep = calibrationSeconds / Double(calibrationSteps)
+          let costs = planCosts(secondsPerStep: secondsPerStep)
           let planned = TrainingOptions.plannedSteps(
             remainingSeconds: 60 * minutes - Date().timeIntervalSince(start), secondsPerStep: secondsPerStep,
             stepsDone: runSteps(), stepsPerEpoch: batches.stepsPerEpoch,
             maxSteps: options.epochs * batches.stepsPerEpoch,
-            validTokens: dataset.valid.count, testTokens: dataset.test.count, trainTokensPerStep: options.batchSize)
+            secondsPerEpochEnd: costs.epochEnd, finalSeconds: costs.final)
           state.plannedSteps = planned
+          plannedThisCall = true
           notify(
             String(
               format:
@@ -406,6 +449,7 @@ public final class Trainer {
         intervalTokens += window * options.batchSize
         batchesThisCall += 1
         let logLine = batch % options.logInterval == 0 || epochDone
+        if logLine && !epochDone { checkPlan() }
         let elapsed = Date().timeIntervalSince(intervalStart)
         let progress = BatchProgress(
           epoch: epoch, batch: batch, batchesPerEpoch: perEpoch, learningRate: state.learningRate * factor,
@@ -427,6 +471,7 @@ public final class Trainer {
       }
 
       // End of epoch: validate, keep the best, decay the learning rate when it did not improve.
+      let epochEndStart = Date()
       let train = exp(state.epochLossSum / Double(max(state.batchesInEpoch, 1)))
       let valid = try withAveragedParameters { evaluate(dataset.valid) }
       guard valid.isFinite else {
@@ -468,6 +513,8 @@ public final class Trainer {
       }
       if let paths { try save(to: paths.last) }
       epochsThisCall += 1
+      (epochEndSeconds, epochEnds) = (epochEndSeconds + Date().timeIntervalSince(epochEndStart), epochEnds + 1)
+      checkPlan()
       if state.epochsCompleted < options.epochs, !planReached(),
         let reason = limits.stopReasonAfterEpoch(start: start, epochsThisCall: epochsThisCall)
       {
