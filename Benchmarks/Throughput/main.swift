@@ -284,16 +284,18 @@ struct LanguageModelThroughput: ParsableCommand {
     say(
       "breakdown of \(what) (mean over \(measuredSteps) steps, \(String(format: "%.2f", 1000 * total / Double(measuredSteps))) ms):"
     )
+    // Padded in Swift: Foundation's `%-44@` does not pad on Linux.
+    func line(_ name: String, _ seconds: Double) -> String {
+      "  " + name.padding(toLength: max(44, name.count), withPad: " ", startingAt: 0)
+        + String(format: " %8.3f ms  %5.1f%%", 1000 * seconds / Double(measuredSteps), 100 * seconds / total)
+    }
     var accounted = 0.0
     for part in profiler.order {
       let s = profiler.seconds[part]!
       accounted += s
-      say(String(format: "  %-44@ %8.3f ms  %5.1f%%", part, 1000 * s / Double(measuredSteps), 100 * s / total))
+      say(line(part, s))
     }
-    say(
-      String(
-        format: "  %-44@ %8.3f ms  %5.1f%%", "other (batching, bookkeeping)",
-        1000 * (total - accounted) / Double(measuredSteps), 100 * (total - accounted) / total))
+    say(line("other (batching, bookkeeping)", total - accounted))
   }
 }
 
