@@ -101,6 +101,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     evaluationCostShare * secondsPerStep / Double(max(trainTokensPerStep, 1)) * Double(tokens)
   }
 
+  /// The share of the time left that a budget plan fills, and that a plan shortened by
+  /// ``replannedSteps(planned:remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:secondsPerEpochEnd:finalSeconds:)``
+  /// fills (lower, so that a slow drift does not re-plan at every check).
+  static let (planShare, replanShare) = (0.98, 0.95)
+
   /// The seconds a plan of `steps` more time steps per stream costs from `stepsDone`: the steps,
   /// one epoch end (validation, checkpoints, progress files) per epoch begun, and the final test.
   static func plannedSeconds(
@@ -121,7 +126,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     secondsPerEpochEnd: Double, finalSeconds: Double
   ) -> Int {
     plannedSteps(
-      filling: 0.98, of: remainingSeconds, secondsPerStep: secondsPerStep, stepsDone: stepsDone,
+      filling: planShare, of: remainingSeconds, secondsPerStep: secondsPerStep, stepsDone: stepsDone,
       stepsPerEpoch: stepsPerEpoch, maxSteps: maxSteps, secondsPerEpochEnd: secondsPerEpochEnd,
       finalSeconds: finalSeconds)
   }
@@ -160,9 +165,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     let rest = plannedSeconds(
       planned - stepsDone, secondsPerStep: secondsPerStep, stepsDone: stepsDone, stepsPerEpoch: stepsPerEpoch,
       secondsPerEpochEnd: secondsPerEpochEnd, finalSeconds: finalSeconds)
-    guard rest > 0.98 * remainingSeconds else { return nil }
+    guard rest > planShare * remainingSeconds else { return nil }
     let shorter = plannedSteps(
-      filling: 0.95, of: remainingSeconds, secondsPerStep: secondsPerStep, stepsDone: stepsDone,
+      filling: replanShare, of: remainingSeconds, secondsPerStep: secondsPerStep, stepsDone: stepsDone,
       stepsPerEpoch: stepsPerEpoch, maxSteps: planned, secondsPerEpochEnd: secondsPerEpochEnd,
       finalSeconds: finalSeconds)
     return shorter < planned ? shorter : nil

@@ -360,6 +360,8 @@ public final class Trainer {
       let epochEnd = epochEndSeconds / Double(epochEnds)
       return (epochEnd, epochEnd * max(1, Double(dataset.test.count) / Double(max(dataset.valid.count, 1))))
     }
+    /// The seconds left of a `minutes` budget that began at `start`.
+    func secondsLeft(of minutes: Double) -> Double { 60 * minutes - Date().timeIntervalSince(start) }
     /// Shortens this call's budget plan if it no longer fits the time left.
     func checkPlan() {
       guard plannedThisCall, let planned = state.plannedSteps, let minutes = limits.maxMinutes,
@@ -372,7 +374,7 @@ public final class Trainer {
       let costs = planCosts(secondsPerStep: secondsPerStep)
       guard
         let shorter = TrainingOptions.replannedSteps(
-          planned: planned, remainingSeconds: 60 * minutes - Date().timeIntervalSince(start),
+          planned: planned, remainingSeconds: secondsLeft(of: minutes),
           secondsPerStep: secondsPerStep, stepsDone: runSteps(), stepsPerEpoch: batches.stepsPerEpoch,
           secondsPerEpochEnd: costs.epochEnd, finalSeconds: costs.final)
       else { return }
@@ -431,7 +433,7 @@ public final class Trainer {
           let secondsPerStep = calibrationSeconds / Double(calibrationSteps)
           let costs = planCosts(secondsPerStep: secondsPerStep)
           let planned = TrainingOptions.plannedSteps(
-            remainingSeconds: 60 * minutes - Date().timeIntervalSince(start), secondsPerStep: secondsPerStep,
+            remainingSeconds: secondsLeft(of: minutes), secondsPerStep: secondsPerStep,
             stepsDone: runSteps(), stepsPerEpoch: batches.stepsPerEpoch,
             maxSteps: options.epochs * batches.stepsPerEpoch,
             secondsPerEpochEnd: costs.epochEnd, finalSeconds: costs.final)
