@@ -79,6 +79,6 @@ let package = Package(
 
     // MARK: - Tests
 
-    .testTarget(name: "RNNLMTests", dependencies: ["RNNLM"]),
+    .testTarget(name: "RNNLMTests", dependencies: ["RNNLM", "RNNLMCommandLine"]),
   ]
 )

@@ -51,12 +51,15 @@ public struct TrainingFlags: ParsableArguments {
     name: .customLong("variable-bptt"),
     help: "Draw each window's length around --bptt (AWD-LSTM's rule) and scale its learning rate to match.")
   public var variableBPTT = false
-  @Flag(help: "Cosine annealing of the learning rate to 0 at the end of --epochs (choose --epochs to fit a budget).")
+  @Flag(
+    help:
+      "Cosine annealing of the learning rate to 0 at the end of --epochs (choose --epochs to fit a budget). Replaces the preset's schedule."
+  )
   public var cosine = false
   @Flag(
     name: .customLong("cosine-budget"),
     help:
-      "Cosine annealing to 0 at the end of --max-minutes: planned from the first batches' speed, evaluations included, shortened if the run slows; the run ends there."
+      "Cosine annealing to 0 at the end of --max-minutes: planned from the first batches' speed, evaluations included, re-planned from the measured speed (longer only early on); the run ends there. Replaces the preset's schedule."
   )
   public var cosineBudget = false
   @Option(help: "Activation regularisation α on the top layer's output (default 0).") public var ar: Double?
@@ -151,8 +154,9 @@ public struct TrainingFlags: ParsableArguments {
     if asgd { p.training.averaging = true }
     if let nonmono { p.training.nonmono = nonmono }
     if variableBPTT { p.training.variableLength = true }
-    if cosine { p.training.cosineSchedule = true }
-    if cosineBudget { p.training.cosineToBudget = true }
+    // Each schedule flag replaces the preset's schedule (the two flags together were refused above).
+    if cosine { (p.training.cosineSchedule, p.training.cosineToBudget) = (true, false) }
+    if cosineBudget { (p.training.cosineSchedule, p.training.cosineToBudget) = (false, true) }
     if let tar { p.training.temporalActivationRegularization = tar }
     if let optimizer {
       p.training.optimizer = optimizer

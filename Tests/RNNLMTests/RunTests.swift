@@ -274,14 +274,16 @@ import Testing
   }
 
   /// A plan is kept while its rest fits 98% of the time left, shortened to fit 95% when measured
-  /// costs say it no longer does, and never lengthened (worked out by hand, 1000 steps an epoch).
-  @Test func budgetPlanIsShortenedWhenItNoLongerFits() {
-    func replan(_ planned: Int, _ remaining: Double, _ perStep: Double, done: Int, end: Double, final: Double)
-      -> Int?
-    {
+  /// costs say it no longer does, and lengthened only in its first tenth (worked out by hand,
+  /// 1000 steps an epoch).
+  @Test func budgetPlanIsReplannedFromMeasuredCosts() {
+    func replan(
+      _ planned: Int, _ remaining: Double, _ perStep: Double, done: Int, max: Int = 1_000_000, end: Double,
+      final: Double
+    ) -> Int? {
       TrainingOptions.replannedSteps(
         planned: planned, remainingSeconds: remaining, secondsPerStep: perStep, stepsDone: done,
-        stepsPerEpoch: 1000, secondsPerEpochEnd: end, finalSeconds: final)
+        stepsPerEpoch: 1000, maxSteps: max, secondsPerEpochEnd: end, finalSeconds: final)
     }
     // 80 + 4 · 3.6 + 0.4 = 94.8 s fits in 98, and in 98% of 97 s (95.06) too.
     #expect(replan(4000, 100, 0.02, done: 0, end: 3.6, final: 0.4) == nil)
@@ -293,8 +295,18 @@ import Testing
     // the two epoch ends and the test leave 30.875 s, so 1543 more steps (30.86 s) fit and 1544
     // (30.88 s) do not.
     #expect(replan(4000, 40.5, 0.02, done: 2000, end: 3.6, final: 0.4) == 2000 + 1543)
-    // A faster machine does not lengthen the plan; a plan already reached is left alone.
-    #expect(replan(1000, 100, 0.001, done: 0, end: 0.1, final: 0.1) == nil)
+    // Early, a plan more than 1% short of the 4000 steps that fit 95 s (94.8 s; a fifth epoch's
+    // first step would cost 98.42) is lengthened to those that fit 98 s (also 4000); one within
+    // 1% is kept, and so is the shortened plan of 3729 above (it is the 95% plan).
+    #expect(replan(3950, 100, 0.02, done: 0, end: 3.6, final: 0.4) == 4000)
+    #expect(replan(3980, 100, 0.02, done: 0, end: 3.6, final: 0.4) == nil)
+    #expect(replan(3729, 100, 0.02, done: 0, end: 5, final: 0.41) == nil)
+    // A much faster run: from step 50, 88,950 more steps cost 88.95 + 89 · 0.1 + 0.1 = 97.95 s,
+    // one more begins a 90th epoch (98.051 s). The run's epochs bound it (5000 steps).
+    #expect(replan(1000, 100, 0.001, done: 50, end: 0.1, final: 0.1) == 89_000)
+    #expect(replan(1000, 100, 0.001, done: 99, max: 5000, end: 0.1, final: 0.1) == 5000)
+    // From the plan's first tenth on, it is never lengthened; a plan already reached is left alone.
+    #expect(replan(1000, 100, 0.001, done: 100, max: 5000, end: 0.1, final: 0.1) == nil)
     #expect(replan(1000, 0, 0.02, done: 1000, end: 3.6, final: 0.4) == nil)
   }
 

@@ -335,7 +335,8 @@ public final class Trainer {
     var epochsThisCall = 0
     var batchesThisCall = 0
     var stopReason: String?
-    // The speed a budget-planned schedule is planned from: this call's batches after its first;
+    // The speed a budget-planned schedule is planned from: this call's batches after its first
+    // until the plan is made, then those since (the first batches can run slower than the rest);
     // and since the plan's last check (a machine that slows down shows there first).
     var (calibrationSeconds, calibrationSteps) = (0.0, 0)
     var (recentSeconds, recentSteps) = (0.0, 0)
@@ -349,6 +350,9 @@ public final class Trainer {
     var (epochEndSeconds, epochEnds) = (0.0, 0)
     // Only the call that made a budget plan checks it against its budget; a resumed run follows it.
     var plannedThisCall = false
+    // Only the plan's first check may lengthen it (later checks lengthening and shortening it in
+    // turn would follow the noise of the measured speed).
+    var firstCheck = true
     /// A budget plan's costs: an epoch end's and the final test's, measured once an epoch has
     /// ended in this call, estimated from the training speed before.
     func planCosts(secondsPerStep: Double) -> (epochEnd: Double, final: Double) {
@@ -362,7 +366,8 @@ public final class Trainer {
     }
     /// The seconds left of a `minutes` budget that began at `start`.
     func secondsLeft(of minutes: Double) -> Double { 60 * minutes - Date().timeIntervalSince(start) }
-    /// Shortens this call's budget plan if it no longer fits the time left.
+    /// Re-plans this call's budget plan: shorter if it no longer fits the time left; longer, at
+    /// its first check only, if the run is faster than its first batches were.
     func checkPlan() {
       guard plannedThisCall, let planned = state.plannedSteps, let minutes = limits.maxMinutes,
         calibrationSteps > 0
@@ -372,18 +377,22 @@ public final class Trainer {
       if recentSteps > 0 { secondsPerStep = max(secondsPerStep, recentSeconds / Double(recentSteps)) }
       (recentSeconds, recentSteps) = (0, 0)
       let costs = planCosts(secondsPerStep: secondsPerStep)
+      let mayLengthen = firstCheck
+      firstCheck = false
       guard
-        let shorter = TrainingOptions.replannedSteps(
+        let replanned = TrainingOptions.replannedSteps(
           planned: planned, remainingSeconds: secondsLeft(of: minutes),
           secondsPerStep: secondsPerStep, stepsDone: runSteps(), stepsPerEpoch: batches.stepsPerEpoch,
-          secondsPerEpochEnd: costs.epochEnd, finalSeconds: costs.final)
+          maxSteps: mayLengthen ? options.epochs * batches.stepsPerEpoch : planned, secondsPerEpochEnd: costs.epochEnd,
+          finalSeconds: costs.final)
       else { return }
-      state.plannedSteps = shorter
+      state.plannedSteps = replanned
       notify(
         String(
           format:
-            "cosine schedule re-planned to end after %d steps per stream (%.2f epochs): at %.1f ms per step and %.2f s per epoch end the plan of %d no longer fit the budget",
-          shorter, Double(shorter) / Double(batches.stepsPerEpoch), 1000 * secondsPerStep, costs.epochEnd, planned))
+            "cosine schedule re-planned to end after %d steps per stream (%.2f epochs): at %.1f ms per step and %.2f s per epoch end the plan of %d ",
+          replanned, Double(replanned) / Double(batches.stepsPerEpoch), 1000 * secondsPerStep, costs.epochEnd, planned)
+          + (replanned > planned ? "left time unused" : "no longer fit the budget"))
     }
 
     training: while state.epochsCompleted < options.epochs && !planReached() {
@@ -439,6 +448,7 @@ public final class Trainer {
             secondsPerEpochEnd: costs.epochEnd, finalSeconds: costs.final)
           state.plannedSteps = planned
           plannedThisCall = true
+          (calibrationSeconds, calibrationSteps, recentSeconds, recentSteps) = (0, 0, 0, 0)
           notify(
             String(
               format:
