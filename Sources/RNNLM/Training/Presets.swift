@@ -162,7 +162,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
   /// A budget plan checked against the run's measured costs. In the first tenth of the plan
   /// (`lengtheningShare`), if even the plan that fills 95% of `remainingSeconds` at these costs
-  /// is more than 1% longer, the plan that fills 98% (at most `maxSteps`, the run's ``epochs``).
+  /// is more than 1% longer, the plan that fills 98%, of at most `maxSteps` (the run's ``epochs``;
+  /// the trainer passes `planned` after a plan's first check, which forbids lengthening).
   /// Otherwise `nil` while the rest of `planned` still fits in 98% of `remainingSeconds`, else the
   /// shorter plan that fits in 95%. (The gap between the two shares keeps a slow drift from
   /// re-planning at every check, and a shortened plan from being lengthened back.) Later than the
