@@ -128,6 +128,11 @@ public struct TrainingFlags: ParsableArguments {
     if cosineBudget && run.maxMinutes == nil {
       throw ValidationError("--cosine-budget anneals to the end of the time budget: give --max-minutes")
     }
+    if !cosine, run.resume == nil, run.maxMinutes == nil, Preset.named(preset)?.training.cosineToBudget == true {
+      throw ValidationError(
+        "preset '\(preset)' anneals to the end of the time budget: give --max-minutes (or --cosine to anneal over --epochs)"
+      )
+    }
     try run.refuseChanges(shapeFlags)
     if run.resume == nil { try resolvedPreset().validate() }
   }

@@ -16,4 +16,14 @@ struct FlagTests {
     }
     #expect(throws: (any Error).self) { try TrainingFlags.parse(["--preset", "awd-medium", "--cosine-budget"]) }
   }
+
+  /// The budget preset anneals to the end of the time budget, so it needs one; `--cosine`
+  /// replaces its schedule with one over its epochs, which needs none.
+  @Test func budgetPresetNeedsATimeBudget() throws {
+    let budget = try TrainingFlags.parse(["--preset", "awd-medium-budget", "--max-minutes", "150"]).resolvedPreset()
+    #expect(budget.training.cosineToBudget && !budget.training.cosineSchedule)
+    #expect(throws: (any Error).self) { try TrainingFlags.parse(["--preset", "awd-medium-budget"]) }
+    let epochs = try TrainingFlags.parse(["--preset", "awd-medium-budget", "--cosine"]).resolvedPreset()
+    #expect(epochs.training.cosineSchedule && !epochs.training.cosineToBudget)
+  }
 }

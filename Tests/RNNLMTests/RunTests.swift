@@ -243,6 +243,14 @@ import Testing
     #expect(long.training.cosineSchedule && !long.training.averaging && !long.training.cosineToBudget)
     #expect(long.modelConfig(vocabularySize: 10_000) == awd.modelConfig(vocabularySize: 10_000))
     #expect(long.training.variableLength && long.training.weightDecay == awd.training.weightDecay)
+    // The budget preset: the same model shape and training rules, lighter dropout and weight
+    // drop, the cosine planned to the time budget.
+    let budget = try #require(Preset.named("awd-medium-budget"))
+    #expect(budget.training.cosineToBudget && !budget.training.cosineSchedule && !budget.training.averaging)
+    let (b, a) = (budget.modelConfig(vocabularySize: 10_000), awd.modelConfig(vocabularySize: 10_000))
+    #expect(b.embeddingSize == a.embeddingSize && b.hiddenSize == a.hiddenSize && b.layers == a.layers && b.tied)
+    #expect(b.lockedDropout && b.embeddingDropout == a.embeddingDropout && b.weightDrop < a.weightDrop)
+    #expect(budget.training.variableLength && budget.training.epochs == long.training.epochs)
   }
 
   /// The budget plan: the most steps whose training, one epoch end per epoch begun and the
