@@ -128,13 +128,15 @@ public struct TrainingFlags: ParsableArguments {
     if cosineBudget && run.maxMinutes == nil {
       throw ValidationError("--cosine-budget anneals to the end of the time budget: give --max-minutes")
     }
-    if !cosine, run.resume == nil, run.maxMinutes == nil, Preset.named(preset)?.training.cosineToBudget == true {
+    try run.refuseChanges(shapeFlags)
+    guard run.resume == nil else { return }
+    let resolved = try resolvedPreset()
+    if resolved.training.cosineToBudget && run.maxMinutes == nil {
       throw ValidationError(
         "preset '\(preset)' anneals to the end of the time budget: give --max-minutes (or --cosine to anneal over --epochs)"
       )
     }
-    try run.refuseChanges(shapeFlags)
-    if run.resume == nil { try resolvedPreset().validate() }
+    try resolved.validate()
   }
 
   /// The preset with the flags applied.
