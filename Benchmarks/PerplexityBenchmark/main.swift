@@ -21,6 +21,8 @@ struct PerplexityBenchmark: ParsableCommand {
   @OptionGroup var flags: TrainingFlags
   @Option(help: "CSV file the result row is appended to.") var results = "Benchmarks/results/perplexity.csv"
 
+  func validate() throws { try flags.requireTimeBudget() }
+
   func run() throws {
     let run = try runTraining(flags)
     let r = run.report

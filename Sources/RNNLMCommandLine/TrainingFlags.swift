@@ -125,18 +125,25 @@ public struct TrainingFlags: ParsableArguments {
   public func validate() throws {
     try run.validate()
     if cosineBudget && cosine { throw ValidationError("--cosine and --cosine-budget are two schedules: choose one") }
-    if cosineBudget && run.maxMinutes == nil {
-      throw ValidationError("--cosine-budget anneals to the end of the time budget: give --max-minutes")
-    }
     try run.refuseChanges(shapeFlags)
     guard run.resume == nil else { return }
-    let resolved = try resolvedPreset()
-    if resolved.training.cosineToBudget && run.maxMinutes == nil {
+    try resolvedPreset().validate()
+  }
+
+  /// Refuses a schedule that anneals to the end of the time budget (`--cosine-budget`, or a
+  /// preset such as `awd-medium-budget`) when no `--max-minutes` is given. The commands that
+  /// train call it from their `validate()`; `throughput-bench` times single steps, runs no
+  /// schedule and so takes the budget presets without a budget.
+  public func requireTimeBudget() throws {
+    guard run.maxMinutes == nil, run.resume == nil else { return }
+    if cosineBudget {
+      throw ValidationError("--cosine-budget anneals to the end of the time budget: give --max-minutes")
+    }
+    if try resolvedPreset().training.cosineToBudget {
       throw ValidationError(
         "preset '\(preset)' anneals to the end of the time budget: give --max-minutes (or --cosine to anneal over --epochs)"
       )
     }
-    try resolved.validate()
   }
 
   /// The preset with the flags applied.

@@ -21,6 +21,8 @@ struct TrainPTB: ParsableCommand {
 
   @OptionGroup var flags: TrainingFlags
 
+  func validate() throws { try flags.requireTimeBudget() }
+
   func run() throws {
     _ = try runTraining(flags)
   }

@@ -14,15 +14,22 @@ struct FlagTests {
     #expect(throws: (any Error).self) {
       try TrainingFlags.parse(["--preset", "awd-medium-cosine", "--cosine", "--cosine-budget", "--max-minutes", "9"])
     }
-    #expect(throws: (any Error).self) { try TrainingFlags.parse(["--preset", "awd-medium", "--cosine-budget"]) }
+    #expect(throws: (any Error).self) {
+      try TrainingFlags.parse(["--preset", "awd-medium", "--cosine-budget"]).requireTimeBudget()
+    }
   }
 
-  /// The budget preset anneals to the end of the time budget, so it needs one; `--cosine`
-  /// replaces its schedule with one over its epochs, which needs none.
+  /// The budget preset anneals to the end of the time budget, so training it needs one;
+  /// `--cosine` replaces its schedule with one over its epochs, which needs none. Parsing alone
+  /// (what throughput-bench does, timing single steps) takes it without a budget.
   @Test func budgetPresetNeedsATimeBudget() throws {
-    let budget = try TrainingFlags.parse(["--preset", "awd-medium-budget", "--max-minutes", "150"]).resolvedPreset()
+    let flags = try TrainingFlags.parse(["--preset", "awd-medium-budget", "--max-minutes", "150"])
+    try flags.requireTimeBudget()
+    let budget = try flags.resolvedPreset()
     #expect(budget.training.cosineToBudget && !budget.training.cosineSchedule)
-    #expect(throws: (any Error).self) { try TrainingFlags.parse(["--preset", "awd-medium-budget"]) }
+    let unbudgeted = try TrainingFlags.parse(["--preset", "awd-medium-budget"])
+    #expect(throws: (any Error).self) { try unbudgeted.requireTimeBudget() }
+    #expect(throws: (any Error).self) { try TrainingFlags.parse(["--cosine-budget"]).requireTimeBudget() }
     let epochs = try TrainingFlags.parse(["--preset", "awd-medium-budget", "--cosine"]).resolvedPreset()
     #expect(epochs.training.cosineSchedule && !epochs.training.cosineToBudget)
   }
