@@ -135,15 +135,13 @@ public struct TrainingFlags: ParsableArguments {
   /// train call it from their `validate()`; `throughput-bench` times single steps, runs no
   /// schedule and so takes the budget presets without a budget.
   public func requireTimeBudget() throws {
-    guard run.maxMinutes == nil, run.resume == nil else { return }
-    if cosineBudget {
-      throw ValidationError("--cosine-budget anneals to the end of the time budget: give --max-minutes")
-    }
-    if try resolvedPreset().training.cosineToBudget {
-      throw ValidationError(
-        "preset '\(preset)' anneals to the end of the time budget: give --max-minutes (or --cosine to anneal over --epochs)"
-      )
-    }
+    guard run.maxMinutes == nil, run.resume == nil, try resolvedPreset().training.cosineToBudget else { return }
+    // The resolved preset has the budget schedule from `--cosine-budget` or from the preset.
+    throw ValidationError(
+      cosineBudget
+        ? "--cosine-budget anneals to the end of the time budget: give --max-minutes"
+        : "preset '\(preset)' anneals to the end of the time budget: give --max-minutes (or --cosine to anneal over --epochs)"
+    )
   }
 
   /// The preset with the flags applied.
