@@ -59,7 +59,7 @@ public struct TrainingFlags: ParsableArguments {
   @Flag(
     name: .customLong("cosine-budget"),
     help:
-      "Cosine annealing to 0 at the end of --max-minutes: planned from the first batches' speed, evaluations included, re-planned from the measured speed (longer only early on); the run ends there. Replaces the preset's schedule."
+      "Cosine annealing to 0 at the end of --max-minutes: planned from the first batches' speed, evaluations included, re-planned from the measured speed, longer or shorter, the cosine continuing from where it stood; the run ends there. Replaces the preset's schedule."
   )
   public var cosineBudget = false
   @Option(help: "Activation regularisation α on the top layer's output (default 0).") public var ar: Double?

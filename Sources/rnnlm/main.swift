@@ -153,7 +153,13 @@ struct Info: ParsableCommand {
       say(
         "trained: \(st.epochsCompleted) epochs" + (st.batchesInEpoch > 0 ? " and \(st.batchesInEpoch) batches" : "")
           + ", \(st.trainedTokens) tokens, \(String(format: "%.0f", st.trainingSeconds)) s")
-      if let planned = st.plannedSteps { say("cosine schedule planned to end after \(planned) steps per stream") }
+      if let planned = st.plannedSteps {
+        say(
+          "cosine schedule planned to end after \(planned) steps per stream"
+            + (st.planAnchor.map {
+              String(format: " (last re-planned at step %d, %.3f of the cosine done)", $0.steps, $0.fraction)
+            } ?? ""))
+      }
       say("best validation perplexity: " + (st.bestValidPerplexity.map { String(format: "%.2f", $0) } ?? "none yet"))
       if tensors {
         for (name, shape) in s.tensors { say("  \(name) \(shape)") }

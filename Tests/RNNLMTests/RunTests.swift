@@ -282,8 +282,8 @@ import Testing
   }
 
   /// A plan is kept while its rest fits 98% of the time left, shortened to fit 95% when measured
-  /// costs say it no longer does, and lengthened only in its first tenth (worked out by hand,
-  /// 1000 steps an epoch).
+  /// costs say it no longer does, and lengthened to fit 98% when even 95% would hold more than 1%
+  /// more steps, at any point of the plan (worked out by hand, 1000 steps an epoch).
   @Test func budgetPlanIsReplannedFromMeasuredCosts() {
     func replan(
       _ planned: Int, _ remaining: Double, _ perStep: Double, done: Int, max: Int = 1_000_000, end: Double,
@@ -303,7 +303,7 @@ import Testing
     // the two epoch ends and the test leave 30.875 s, so 1543 more steps (30.86 s) fit and 1544
     // (30.88 s) do not.
     #expect(replan(4000, 40.5, 0.02, done: 2000, end: 3.6, final: 0.4) == 2000 + 1543)
-    // Early, a plan more than 1% short of the 4000 steps that fit 95 s (94.8 s; a fifth epoch's
+    // A plan more than 1% short of the 4000 steps that fit 95 s (94.8 s; a fifth epoch's
     // first step would cost 98.42) is lengthened to those that fit 98 s (also 4000); one within
     // 1% is kept, and so is the shortened plan of 3729 above (it is the 95% plan).
     #expect(replan(3950, 100, 0.02, done: 0, end: 3.6, final: 0.4) == 4000)
@@ -313,9 +313,39 @@ import Testing
     // one more begins a 90th epoch (98.051 s). The run's epochs bound it (5000 steps).
     #expect(replan(1000, 100, 0.001, done: 50, end: 0.1, final: 0.1) == 89_000)
     #expect(replan(1000, 100, 0.001, done: 99, max: 5000, end: 0.1, final: 0.1) == 5000)
-    // From the plan's first tenth on, it is never lengthened; a plan already reached is left alone.
-    #expect(replan(1000, 100, 0.001, done: 100, max: 5000, end: 0.1, final: 0.1) == nil)
+    // Late in a plan too (done 900 of 1000): the rest, 100 steps, leaves time unused, so the
+    // plan is lengthened to the run's epochs; a plan already reached is left alone.
+    #expect(replan(1000, 100, 0.001, done: 900, max: 5000, end: 0.1, final: 0.1) == 5000)
     #expect(replan(1000, 0, 0.02, done: 1000, end: 3.6, final: 0.4) == nil)
+  }
+
+  /// A re-planned cosine continues from the fraction it had reached: a plan never re-planned
+  /// runs steps / planned; after a re-plan the fraction is continuous at the re-plan, reaches 1
+  /// at the new end, and the rate never rises across a longer plan, a shorter one and another
+  /// longer one (worked out by hand).
+  @Test func replannedCosineContinuesWhereItStood() {
+    func fraction(_ steps: Int, _ planned: Int, _ anchor: PlanAnchor?) -> Double {
+      TrainingOptions.budgetCosineFraction(steps: steps, planned: planned, anchor: anchor)
+    }
+    #expect(fraction(250, 1000, nil) == 0.25 && fraction(1000, 1000, nil) == 1)
+    // Planned 1000; at step 300 (0.3 done) lengthened to 2000: the other 0.7 over 1700 steps.
+    let first = PlanAnchor(steps: 300, fraction: fraction(300, 1000, nil))
+    #expect(first.fraction == 0.3 && fraction(300, 2000, first) == 0.3)
+    #expect(abs(fraction(1150, 2000, first) - 0.65) < 1e-15 && abs(fraction(2000, 2000, first) - 1) < 1e-15)
+    // The rate along plans changed at steps 300 (to 2000), 900 (to 1200) and 1100 (to 1300).
+    var (planned, anchor): (Int, PlanAnchor?) = (1000, nil)
+    var factors: [Double] = []
+    for step in 0...1300 {
+      if let next = [300: 2000, 900: 1200, 1100: 1300][step] {
+        let before = TrainingOptions.cosineFactor(fraction(step, planned, anchor))
+        anchor = PlanAnchor(steps: step, fraction: fraction(step, planned, anchor))
+        planned = next
+        #expect(abs(TrainingOptions.cosineFactor(fraction(step, planned, anchor)) - before) < 1e-15)
+      }
+      factors.append(TrainingOptions.cosineFactor(fraction(step, planned, anchor)))
+    }
+    #expect(zip(factors, factors.dropFirst()).allSatisfy { $0 >= $1 })
+    #expect(factors.first == 1 && factors.last! < 1e-15)
   }
 
   /// A budget-planned schedule needs a budget, and is one schedule or the other.
@@ -344,9 +374,12 @@ import Testing
     var calibrated = try Checkpoint.read(from: first + "/last.safetensors")
     let perEpoch = try TrainingBatches(corpus: data.train, batchSize: o.batchSize, steps: o.steps).stepsPerEpoch
     #expect(calibrated.state.plannedSteps == 50 * perEpoch)
-    // A plan that ends in the middle of the third epoch, on a window's end.
+    // A plan that ends in the middle of the third epoch, on a window's end, re-planned where the
+    // calibration ended with a quarter of its cosine done.
     let planned = (2 * perEpoch + perEpoch / 2) / o.steps * o.steps
     calibrated.state.plannedSteps = planned
+    let calibration = TrainingOptions.budgetCalibrationBatches * o.steps
+    calibrated.state.planAnchor = PlanAnchor(steps: calibration, fraction: 0.25)
 
     final class Rates: TrainingObserver {
       var rates: [Double] = []
@@ -360,12 +393,15 @@ import Testing
     let wholeReport = try whole.run(data)
     #expect(wholeReport.stoppedEarly == nil && wholeReport.epochs.count == 3)
     #expect(whole.state.epochsCompleted == 3)
-    let batchesRun = (planned - TrainingOptions.budgetCalibrationBatches * o.steps) / o.steps
+    let batchesRun = (planned - calibration) / o.steps
     #expect(rates.rates.count == batchesRun, "\(rates.rates.count) batches for a plan of \(batchesRun)")
+    #expect(abs(rates.rates.first! - o.learningRate * TrainingOptions.cosineFactor(0.25)) < 1e-12)
+    #expect(zip(rates.rates, rates.rates.dropFirst()).allSatisfy { $0 > $1 })
     #expect(rates.rates.last! < 0.001 * o.learningRate && rates.rates.last! > 0)
 
     let second = try Self.directory()
     _ = try Trainer(resuming: calibrated).run(data, limits: RunLimits(maxBatches: 37, saveDirectory: second))
+    #expect(try Checkpoint.read(from: second + "/last.safetensors").state.planAnchor == calibrated.state.planAnchor)
     let resumed = try Trainer(resuming: try Checkpoint.read(from: second + "/last.safetensors"))
     let resumedReport = try resumed.run(data)
     #expect(resumedReport.epochs.map(\.validPerplexity) == wholeReport.epochs.map(\.validPerplexity))

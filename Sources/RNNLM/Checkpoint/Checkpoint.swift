@@ -65,6 +65,10 @@ public struct RunState: Codable, Sendable, Equatable {
   /// Where a budget-planned cosine schedule ends (`TrainingOptions.cosineToBudget`), in time
   /// steps per stream since the run began; nil before it is planned (and without it).
   public var plannedSteps: Int?
+  /// Where the current plan took over from the one before it (a re-plan): the step, and the
+  /// fraction of the cosine done there, which the new plan continues from (so the rate neither
+  /// jumps nor rises). Nil for a plan never re-planned: then it runs from step 0, fraction 0.
+  public var planAnchor: PlanAnchor?
 
   /// A state at the start of a run.
   public init(learningRate: Double, generator: SeededGenerator) {
@@ -89,6 +93,20 @@ public struct RunState: Codable, Sendable, Equatable {
 
   /// The stored generator, or nil when the strings are not four 64-bit numbers.
   public func restoredGenerator() -> SeededGenerator? { SeededGenerator(savedWords: generator) }
+}
+
+/// Where a re-planned cosine schedule continues from: see `RunState.planAnchor`.
+public struct PlanAnchor: Codable, Sendable, Equatable {
+  /// Time steps per stream since the run began at the re-plan.
+  public var steps: Int
+  /// The fraction (0…1) of the cosine done at `steps`.
+  public var fraction: Double
+
+  /// An anchor at `steps`, `fraction` of the cosine done.
+  public init(steps: Int, fraction: Double) {
+    self.steps = steps
+    self.fraction = fraction
+  }
 }
 
 /// What one epoch measured.

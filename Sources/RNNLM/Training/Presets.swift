@@ -50,13 +50,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// the schedule over the time steps that fit the rest of the budget, evaluations included
   /// (see ``plannedSteps(remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:secondsPerEpochEnd:finalSeconds:)``).
   /// While it runs, the call that planned it checks the plan against the measured speed and
-  /// epoch-end costs at every logged batch and epoch end: its first check, in the plan's first
-  /// tenth, lengthens a plan that the first batches' speed made too short; any check shortens one
-  /// that no longer fits
+  /// epoch-end costs at every logged batch and epoch end, and lengthens a plan that leaves time
+  /// unused or shortens one that no longer fits
   /// (``replannedSteps(planned:remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:secondsPerEpochEnd:finalSeconds:)``).
+  /// A re-planned cosine continues from the fraction it had reached
+  /// (``budgetCosineFraction(steps:planned:anchor:)``), so the rate never jumps or rises.
   /// The run then ends where the plan ends, in the middle of an epoch if need be; that last epoch
   /// is validated like any other. ``epochs`` stays an upper bound. The plan is saved with the run
-  /// (`RunState.plannedSteps`), so a resumed run follows it exactly.
+  /// (`RunState.plannedSteps`, `RunState.planAnchor`), so a resumed run follows it exactly.
   public var cosineToBudget = false
 
   /// Batches at the full learning rate from which a budget-planned schedule measures the speed.
@@ -153,23 +154,18 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     return stepsDone + max(low, 1)
   }
 
-  /// The share of a budget plan during which its checks may also lengthen it. The plan is made
-  /// from the first ``budgetCalibrationBatches`` batches, which can run slower than the rest
-  /// (measured: 12.0 ms per step against 9.3 over the whole run, `awd-medium-cosine` on PTB, so
-  /// that the plan left 36 of 150 minutes unused). In the first tenth of a plan the
-  /// cosine factor is above 0.975, so a longer plan raises the rate by less than 2.5%.
-  static let lengtheningShare = 0.1
-
-  /// A budget plan checked against the run's measured costs. In the first tenth of the plan
-  /// (`lengtheningShare`), if even the plan that fills 95% of `remainingSeconds` at these costs
-  /// is more than 1% longer, the plan that fills 98%, of at most `maxSteps` (the run's ``epochs``;
-  /// the trainer passes `planned` after a plan's first check, which forbids lengthening).
-  /// Otherwise `nil` while the rest of `planned` still fits in 98% of `remainingSeconds`, else the
-  /// shorter plan that fits in 95%. (The gap between the two shares keeps a slow drift from
-  /// re-planning at every check, and a shortened plan from being lengthened back.) Later than the
-  /// first tenth a plan is never lengthened, so the learning rate does not rise again. A machine
-  /// that slows down, or epoch ends that cost more than the first plan assumed, shorten the
-  /// schedule instead of letting the time budget cut it off before the rate has annealed.
+  /// A budget plan checked against the run's measured costs: if even the plan that fills 95% of
+  /// `remainingSeconds` at these costs is more than 1% longer, the plan that fills 98%, of at
+  /// most `maxSteps` (the run's ``epochs``). Otherwise `nil` while the rest of `planned` still
+  /// fits in 98% of `remainingSeconds`, else the shorter plan that fits in 95%. (The gap between
+  /// the two shares keeps a slow drift or the noise of the measured speed from re-planning at
+  /// every check, and a re-planned plan from being changed back at the next.) The first batches,
+  /// which the first plan is made from, can run slower than the rest (measured: 12.0 ms per
+  /// step against 9.3 over the whole run, `awd-medium-cosine` on PTB), and a machine can slow
+  /// down for a while and recover (measured: one interval at 7.2 ms a step against 6.1–6.3, a
+  /// 500-unit model on PTB): a plan follows both ways, and the trainer continues the cosine from
+  /// where it stood (``budgetCosineFraction(steps:planned:anchor:)``), so a longer plan anneals
+  /// more slowly from there instead of raising the rate.
   public static func replannedSteps(
     planned: Int, remainingSeconds: Double, secondsPerStep: Double, stepsDone: Int, stepsPerEpoch: Int,
     maxSteps: Int, secondsPerEpochEnd: Double, finalSeconds: Double
@@ -181,9 +177,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         stepsPerEpoch: stepsPerEpoch, maxSteps: maxSteps, secondsPerEpochEnd: secondsPerEpochEnd,
         finalSeconds: finalSeconds)
     }
-    if Double(stepsDone) < lengtheningShare * Double(planned),
-      plan(filling: replanShare, maxSteps: maxSteps) > planned + planned / 100
-    {
+    if plan(filling: replanShare, maxSteps: maxSteps) > planned + planned / 100 {
       return plan(filling: planShare, maxSteps: maxSteps)
     }
     let rest = plannedSeconds(
@@ -192,6 +186,16 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     guard rest > planShare * remainingSeconds else { return nil }
     let shorter = plan(filling: replanShare, maxSteps: planned)
     return shorter < planned ? shorter : nil
+  }
+
+  /// The fraction of a budget-planned cosine done after `steps` time steps per stream: `steps` /
+  /// `planned` for a plan never re-planned (`anchor` nil); after a re-plan, the fraction reached
+  /// at the anchor plus the rest in proportion to the steps since, so that it is continuous and
+  /// non-decreasing across the re-plan and reaches 1 at `planned`.
+  public static func budgetCosineFraction(steps: Int, planned: Int, anchor: PlanAnchor?) -> Double {
+    guard let anchor else { return Double(steps) / Double(planned) }
+    let span = Double(max(planned - anchor.steps, 1))
+    return anchor.fraction + (1 - anchor.fraction) * Double(steps - anchor.steps) / span
   }
 
   /// The cosine schedule's factor after `fraction` (0…1) of the run: ½ (1 + cos(π · fraction)).

@@ -350,9 +350,6 @@ public final class Trainer {
     var (epochEndSeconds, epochEnds) = (0.0, 0)
     // Only the call that made a budget plan checks it against its budget; a resumed run follows it.
     var plannedThisCall = false
-    // Only the plan's first check may lengthen it (later checks lengthening and shortening it in
-    // turn would follow the noise of the measured speed).
-    var firstCheck = true
     /// A budget plan's costs: an epoch end's and the final test's, measured once an epoch has
     /// ended in this call, estimated from the training speed before.
     func planCosts(secondsPerStep: Double) -> (epochEnd: Double, final: Double) {
@@ -366,8 +363,14 @@ public final class Trainer {
     }
     /// The seconds left of a `minutes` budget that began at `start`.
     func secondsLeft(of minutes: Double) -> Double { 60 * minutes - Date().timeIntervalSince(start) }
-    /// Re-plans this call's budget plan: shorter if it no longer fits the time left; longer, at
-    /// its first check only, if the run is faster than its first batches were.
+    /// The fraction of a budget-planned cosine done after `steps` (nil before it is planned).
+    func budgetFraction(_ steps: Int) -> Double? {
+      state.plannedSteps.map {
+        TrainingOptions.budgetCosineFraction(steps: steps, planned: $0, anchor: state.planAnchor)
+      }
+    }
+    /// Re-plans this call's budget plan: shorter if it no longer fits the time left, longer if it
+    /// leaves time unused; the cosine continues from the fraction it had reached.
     func checkPlan() {
       guard plannedThisCall, let planned = state.plannedSteps, let minutes = limits.maxMinutes,
         calibrationSteps > 0
@@ -377,15 +380,15 @@ public final class Trainer {
       if recentSteps > 0 { secondsPerStep = max(secondsPerStep, recentSeconds / Double(recentSteps)) }
       (recentSeconds, recentSteps) = (0, 0)
       let costs = planCosts(secondsPerStep: secondsPerStep)
-      let mayLengthen = firstCheck
-      firstCheck = false
       guard
         let replanned = TrainingOptions.replannedSteps(
           planned: planned, remainingSeconds: secondsLeft(of: minutes),
           secondsPerStep: secondsPerStep, stepsDone: runSteps(), stepsPerEpoch: batches.stepsPerEpoch,
-          maxSteps: mayLengthen ? options.epochs * batches.stepsPerEpoch : planned, secondsPerEpochEnd: costs.epochEnd,
-          finalSeconds: costs.final)
+          maxSteps: options.epochs * batches.stepsPerEpoch, secondsPerEpochEnd: costs.epochEnd,
+          finalSeconds: costs.final),
+        let fraction = budgetFraction(runSteps())
       else { return }
+      state.planAnchor = PlanAnchor(steps: runSteps(), fraction: fraction)
       state.plannedSteps = replanned
       notify(
         String(
@@ -411,8 +414,8 @@ public final class Trainer {
         var factor = 1.0
         if options.cosineSchedule {
           factor = TrainingOptions.cosineFactor(Double(runSteps()) / Double(options.epochs * batches.stepsPerEpoch))
-        } else if options.cosineToBudget, let planned = state.plannedSteps {
-          factor = TrainingOptions.cosineFactor(Double(runSteps()) / Double(planned))
+        } else if options.cosineToBudget, let fraction = budgetFraction(runSteps()) {
+          factor = TrainingOptions.cosineFactor(fraction)
         }
         let loss = inputs.withUnsafeMutableBufferPointer { ip in
           targets.withUnsafeMutableBufferPointer { tp in
