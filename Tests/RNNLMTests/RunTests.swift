@@ -283,7 +283,7 @@ import Testing
 
   /// A plan is kept while its rest fits 98% of the time left, shortened to fit 95% when measured
   /// costs say it no longer does, and lengthened to fit 98% when even 95% would hold more than 1%
-  /// more steps, at any point of the plan (worked out by hand, 1000 steps an epoch).
+  /// more steps, until the plan's last tenth (worked out by hand, 1000 steps an epoch).
   @Test func budgetPlanIsReplannedFromMeasuredCosts() {
     func replan(
       _ planned: Int, _ remaining: Double, _ perStep: Double, done: Int, max: Int = 1_000_000, end: Double,
@@ -313,9 +313,11 @@ import Testing
     // one more begins a 90th epoch (98.051 s). The run's epochs bound it (5000 steps).
     #expect(replan(1000, 100, 0.001, done: 50, end: 0.1, final: 0.1) == 89_000)
     #expect(replan(1000, 100, 0.001, done: 99, max: 5000, end: 0.1, final: 0.1) == 5000)
-    // Late in a plan too (done 900 of 1000): the rest, 100 steps, leaves time unused, so the
-    // plan is lengthened to the run's epochs; a plan already reached is left alone.
-    #expect(replan(1000, 100, 0.001, done: 900, max: 5000, end: 0.1, final: 0.1) == 5000)
+    // Late in a plan too (done 850 of 1000): the rest, 150 steps, leaves time unused, so the
+    // plan is lengthened to the run's epochs; in its last tenth (done 900) it is kept, and a plan
+    // already reached is left alone.
+    #expect(replan(1000, 100, 0.001, done: 850, max: 5000, end: 0.1, final: 0.1) == 5000)
+    #expect(replan(1000, 100, 0.001, done: 900, max: 5000, end: 0.1, final: 0.1) == nil)
     #expect(replan(1000, 0, 0.02, done: 1000, end: 3.6, final: 0.4) == nil)
   }
 

@@ -50,8 +50,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// the schedule over the time steps that fit the rest of the budget, evaluations included
   /// (see ``plannedSteps(remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:secondsPerEpochEnd:finalSeconds:)``).
   /// While it runs, the call that planned it checks the plan against the measured speed and
-  /// epoch-end costs at every logged batch and epoch end, and lengthens a plan that leaves time
-  /// unused or shortens one that no longer fits
+  /// epoch-end costs at every logged batch and epoch end, and lengthens (before its last tenth)
+  /// a plan that leaves time unused or shortens one that no longer fits
   /// (``replannedSteps(planned:remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:secondsPerEpochEnd:finalSeconds:)``).
   /// A re-planned cosine continues from the fraction it had reached
   /// (``budgetCosineFraction(steps:planned:anchor:)``), so the rate never jumps or rises.
@@ -154,9 +154,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     return stepsDone + max(low, 1)
   }
 
-  /// A budget plan checked against the run's measured costs: if even the plan that fills 95% of
-  /// `remainingSeconds` at these costs is more than 1% longer, the plan that fills 98%, of at
-  /// most `maxSteps` (the run's ``epochs``). Otherwise `nil` while the rest of `planned` still
+  /// The share of a budget plan during which its checks may also lengthen it. In its last tenth
+  /// the cosine factor is below 0.025, so a longer plan would gain little, and a plan lengthened
+  /// there would leave the run's last minutes only a 2% margin against a slowdown.
+  static let lengtheningShare = 0.9
+
+  /// A budget plan checked against the run's measured costs: before the last tenth of the plan
+  /// (`lengtheningShare`), if even the plan that fills 95% of `remainingSeconds` at these costs is
+  /// more than 1% longer, the plan that fills 98%, of at most `maxSteps` (the run's ``epochs``). Otherwise `nil` while the rest of `planned` still
   /// fits in 98% of `remainingSeconds`, else the shorter plan that fits in 95%. (The gap between
   /// the two shares keeps a slow drift or the noise of the measured speed from re-planning at
   /// every check, and a re-planned plan from being changed back at the next.) The first batches,
@@ -177,7 +182,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         stepsPerEpoch: stepsPerEpoch, maxSteps: maxSteps, secondsPerEpochEnd: secondsPerEpochEnd,
         finalSeconds: finalSeconds)
     }
-    if plan(filling: replanShare, maxSteps: maxSteps) > planned + planned / 100 {
+    if Double(stepsDone) < lengtheningShare * Double(planned),
+      plan(filling: replanShare, maxSteps: maxSteps) > planned + planned / 100
+    {
       return plan(filling: planShare, maxSteps: maxSteps)
     }
     let rest = plannedSeconds(

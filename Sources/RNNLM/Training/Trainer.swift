@@ -369,8 +369,9 @@ public final class Trainer {
         TrainingOptions.budgetCosineFraction(steps: steps, planned: $0, anchor: state.planAnchor)
       }
     }
-    /// Re-plans this call's budget plan: shorter if it no longer fits the time left, longer if it
-    /// leaves time unused; the cosine continues from the fraction it had reached.
+    /// Re-plans this call's budget plan: shorter if it no longer fits the time left, longer
+    /// (before its last tenth) if it leaves time unused; the cosine continues from the fraction it
+    /// had reached.
     func checkPlan() {
       guard plannedThisCall, let planned = state.plannedSteps, let minutes = limits.maxMinutes,
         calibrationSteps > 0
