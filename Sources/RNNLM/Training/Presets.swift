@@ -161,13 +161,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
   /// A budget plan checked against the run's measured costs: before the last tenth of the plan
   /// (`lengtheningShare`), if even the plan that fills 95% of `remainingSeconds` at these costs is
-  /// more than 1% longer, the plan that fills 98%, of at most `maxSteps` (the run's ``epochs``). Otherwise `nil` while the rest of `planned` still
-  /// fits in 98% of `remainingSeconds`, else the shorter plan that fits in 95%. (The gap between
+  /// more than 1% longer, the plan that fills 98%, of at most `maxSteps` (the run's ``epochs``).
+  /// Otherwise `nil` while the rest of `planned` still fits in 98% of `remainingSeconds`, else
+  /// the shorter plan that fits in 95%. (The gap between
   /// the two shares keeps a slow drift or the noise of the measured speed from re-planning at
   /// every check, and a re-planned plan from being changed back at the next.) The first batches,
   /// which the first plan is made from, can run slower than the rest (measured: 12.0 ms per
   /// step against 9.3 over the whole run, `awd-medium-cosine` on PTB), and a machine can slow
-  /// down for a while and recover (measured: one interval at 7.2 ms a step against 6.1–6.3, a
+  /// down for a while and recover (measured: one interval at 7.2 ms a step against 6.2–6.5, a
   /// 500-unit model on PTB): a plan follows both ways, and the trainer continues the cosine from
   /// where it stood (``budgetCosineFraction(steps:planned:anchor:)``), so a longer plan anneals
   /// more slowly from there instead of raising the rate.
