@@ -350,19 +350,21 @@ extension SafeTensors {
   }
 
   /// Checks that `file` holds exactly the tensors ``writeModel(to:metadata:layout:cell:parameters:optimizerNames:optimizerState:)``
-  /// writes for `layout`, with the optimizer's all or none; `model` names the model in errors.
+  /// writes for `layout`, with the optimizer's (and NT-ASGD's average once `averaging`) all or
+  /// none; `model` names the model in errors.
   package static func checkModelTensors(
     _ file: Header, layout: [(name: String, shape: [Int])], cell: RecurrentCell, optimizer: OptimizerKind,
-    model: String, path: String
+    averaging: Bool, model: String, path: String
   ) throws {
     var expected = cell.pytorchShapes(layout)
     let count = layout.reduce(0) { $0 + $1.shape.reduce(1, *) }
-    for name in optimizer.stateNames { expected[name] = [count] }
+    let names = optimizer.savedTensorNames(averaging: averaging)
+    for name in names { expected[name] = [count] }
     try checkTensors(file, expected: expected, required: Set(layout.map(\.name)), model: model, path: path)
-    let present = optimizer.stateNames.filter { file.tensors[$0] != nil }.count
-    if present != 0 && present != optimizer.stateNames.count {
+    let present = names.filter { file.tensors[$0] != nil }.count
+    if present != 0 && present != names.count {
       throw CheckpointError.mismatch(
-        path: path, reason: "it holds \(present) of the \(optimizer.stateNames.count) \(optimizer) state tensors")
+        path: path, reason: "it holds \(present) of the \(names.count) \(optimizer) state tensors")
     }
   }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Hyper-parameters of a classifier's training run.
-public struct ClassifierTrainingOptions: Codable, Sendable, Equatable {
+public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOptions {
   /// Texts per batch N.
   public var batchSize = 32
   /// Epochs of the whole run (early stopping may end it sooner).
@@ -32,14 +32,50 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable {
   /// Batches between log lines.
   public var logInterval = 50
 
+  /// The learning rate is divided by this whenever validation loss does not improve (1, the
+  /// default, keeps it).
+  public var learningRateDecay = 1.0
+  /// Cosine annealing over the run's epochs (see ``RunOptions/cosineSchedule``).
+  public var cosineSchedule = false
+  /// Cosine annealing planned to end with the time budget (see ``BudgetPlanner``).
+  public var cosineToBudget = false
+  /// NT-ASGD's averaging and its non-monotone interval (see ``RunOptions/averaging``).
+  public var averaging = false
+  public var nonmono = 5
+
   /// The defaults.
   public init() {}
+
+  /// Decodes options; the schedule's, absent from checkpoints written before every task had
+  /// them, take their defaults (a constant rate, no averaging).
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    batchSize = try c.decode(Int.self, forKey: .batchSize)
+    epochs = try c.decode(Int.self, forKey: .epochs)
+    optimizer = try c.decode(OptimizerKind.self, forKey: .optimizer)
+    learningRate = try c.decode(Double.self, forKey: .learningRate)
+    clip = try c.decode(Double.self, forKey: .clip)
+    weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+    patience = try c.decode(Int.self, forKey: .patience)
+    validationSplit = try c.decode(Double.self, forKey: .validationSplit)
+    maxLength = try c.decode(Int.self, forKey: .maxLength)
+    truncation = try c.decode(Truncation.self, forKey: .truncation)
+    numWords = try c.decode(Int.self, forKey: .numWords)
+    seed = try c.decode(UInt64.self, forKey: .seed)
+    logInterval = try c.decode(Int.self, forKey: .logInterval)
+    learningRateDecay = try c.decodeIfPresent(Double.self, forKey: .learningRateDecay) ?? 1
+    cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? false
+    cosineToBudget = try c.decodeIfPresent(Bool.self, forKey: .cosineToBudget) ?? false
+    averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? false
+    nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? 5
+  }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.
   public func validate() throws {
     try validateTaskOptions(
       batchSize: batchSize, epochs: epochs, learningRate: learningRate, clip: clip, weightDecay: weightDecay,
       patience: patience, validationSplit: validationSplit, logInterval: logInterval)
+    try LearningRateSchedule.validate(self)
     if maxLength < 1 { throw ConfigurationError("maximum length must be at least 1, got \(maxLength)") }
     if numWords < 1 { throw ConfigurationError("number of words must be at least 1, got \(numWords)") }
   }
@@ -69,7 +105,8 @@ public struct ClassifierCheckpoint {
   public var classes: [String]
   /// Parameters in the layout of `config.parameterLayout`.
   public var parameters: [Float]
-  /// The optimizer's moments in ``OptimizerKind/stateNames`` order; empty when not saved.
+  /// The optimizer's moments in ``OptimizerKind/savedTensorNames(averaging:)`` order (NT-ASGD's
+  /// average last); empty when not saved.
   public var optimizerState: [[Float]]
 
   /// Writes a checkpoint atomically, the tensors read in place.
@@ -85,7 +122,8 @@ public struct ClassifierCheckpoint {
     ]
     try SafeTensors.writeModel(
       to: path, metadata: metadata, layout: config.parameterLayout, cell: config.cell, parameters: parameters,
-      optimizerNames: training.optimizer.stateNames, optimizerState: optimizerState)
+      optimizerNames: training.optimizer.savedTensorNames(averaging: state.averagedSteps != nil),
+      optimizerState: optimizerState)
   }
 
   /// The validated header: configuration, options, state, vocabulary and classes.
@@ -110,7 +148,9 @@ public struct ClassifierCheckpoint {
     do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
     let training = try field("training", ClassifierTrainingOptions.self)
     do { try training.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
-    let state = try field("state", TaskRunState.self)
+    var state = try field("state", TaskRunState.self)
+    // Checkpoints written before every task had a schedule ran at the options' constant rate.
+    state.learningRate = state.learningRate.isNaN ? training.learningRate : state.learningRate
     // The embedding and the recurrent weights alone bound every size before the layout is made.
     let (v, d, h) = (Double(config.vocabularySize), Double(config.embeddingSize), Double(config.hiddenSize))
     let needed = 4 * (v * d + Double(config.layers) * Double(config.cell.gateCount) * h * (h + 1))
@@ -123,6 +163,7 @@ public struct ClassifierCheckpoint {
     }
     try SafeTensors.checkModelTensors(
       file, layout: config.parameterLayout, cell: config.cell, optimizer: training.optimizer,
+      averaging: state.averagedSteps != nil,
       model: "a classifier of \(config.encoderDescription)", path: path)
     let vocabulary = try field("vocabulary", [String].self)
     guard vocabulary.count == config.vocabularySize else {
@@ -149,7 +190,9 @@ public struct ClassifierCheckpoint {
     return ClassifierCheckpoint(
       config: h.config, training: h.training, state: h.state, vocabulary: h.vocabulary, classes: h.classes,
       parameters: h.config.cell.parameters(h.config.parameterLayout, values: values),
-      optimizerState: h.training.optimizer.stateNames.compactMap { values($0) })
+      optimizerState: h.training.optimizer.savedTensorNames(averaging: h.state.averagedSteps != nil).compactMap {
+        values($0)
+      })
   }
 
   /// What a classifier checkpoint holds, from its header alone (for `rnnlm info`).

@@ -15,9 +15,9 @@ public struct ClassifierSplits: Sendable {
 /// Trains a many-to-one text classifier in `Float` the way Keras users train one: shuffled batches of
 /// texts bucketed by length, Adam (or RMSprop, or SGD) with optional clipping, validation
 /// after every epoch, early stopping on validation loss with the best parameters restored
-/// (`best.safetensors`), and exact resumption from `last.safetensors`. It shares the language
-/// model trainer's budgets, Ctrl-C handling, optimizer and checkpoint container.
-public final class ClassifierTrainer: EpochTask {
+/// (`best.safetensors`), and exact resumption from `last.safetensors`. It is a task of the one
+/// ``RunLoop``: schedules, budgets, NT-ASGD, Ctrl-C and checkpoints work as for every model.
+public final class ClassifierTrainer {
   /// The model's shape.
   public let config: ClassifierConfig
   /// The run's hyper-parameters.
@@ -30,12 +30,18 @@ public final class ClassifierTrainer: EpochTask {
   package let model: TextClassifier<Float>
   /// The optimizer's moments and update count.
   package let optimizerState: OptimizerState<Float>
+  /// NT-ASGD's average of the parameters (with `options.averaging`).
+  package let average: ParameterAverage<Float>?
   /// Where the run stands.
   public private(set) var state: TaskRunState
   /// Receives the run's log lines (progress, epochs, notes), each ending in a newline.
   public var log: (String) -> Void = { _ in }
-  private var bestInMemory: [Float]?
+  /// Whether the log is a terminal, where progress updates one line in place.
+  public var logIsTerminal = false
+  /// Who else hears about progress.
+  public var observers: [any TrainingObserver<TaskEpochRecord>] = []
   private var batch: ClassifierBatch
+  private var epochBatches: [ArraySlice<Int>] = []
   private let stopRequested = Atomic<Bool>(false)
 
   /// A fresh run: weights initialised from `options.seed`.
@@ -54,7 +60,8 @@ public final class ClassifierTrainer: EpochTask {
     model = try TextClassifier(
       config: config, batchSize: options.batchSize, maxSteps: options.maxLength, generator: &generator)
     optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
-    state = TaskRunState(generator: model.generator)
+    average = options.averaging ? try ParameterAverage(count: model.parameters.count) : nil
+    state = TaskRunState(generator: model.generator, learningRate: options.learningRate)
     batch = ClassifierBatch(batchSize: options.batchSize, maxSteps: options.maxLength)
   }
 
@@ -69,12 +76,7 @@ public final class ClassifierTrainer: EpochTask {
       vocabulary: try ClassifierVocabulary(words: checkpoint.vocabulary), classes: checkpoint.classes)
     model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
     model.generator = generator
-    if !checkpoint.optimizerState.isEmpty {
-      for (buffer, values) in zip(optimizerState.buffers, checkpoint.optimizerState) {
-        buffer.pointer.update(from: values, count: values.count)
-      }
-    }
-    optimizerState.steps = checkpoint.optimizerState.isEmpty ? 0 : checkpoint.state.optimizerSteps
+    restoreOptimizer(checkpoint.optimizerState, state: checkpoint.state, optimizer: optimizerState, average: average)
     state = checkpoint.state
   }
 
@@ -136,17 +138,25 @@ public final class ClassifierTrainer: EpochTask {
     bucketedBatches(count: texts.count, batchSize: n, seed: seed, epoch: epoch) { (texts[$0].ids.count, 0) }
   }
 
-  /// One training step on the texts of `texts` at `indices`: zero the gradients, forward and
-  /// backward, clip, update. When the loss is not finite the parameters are left as they were.
-  package func trainingStep(_ texts: [EncodedText], indices: ArraySlice<Int>) -> BatchResult {
+  /// Forward and backward over the texts of `texts` at `indices` into the gradients (zeroed
+  /// before).
+  private func lossAndGradient(_ texts: [EncodedText], indices: ArraySlice<Int>) -> BatchResult {
     batch.fill(from: texts, indices: indices)
     model.training = true
+    return model.pass(batch, gradient: true)
+  }
+
+  /// One training step on the texts of `texts` at `indices` as the run loop takes it: zero the
+  /// gradients, forward and backward, then the loop's update at the current learning rate. When
+  /// the loss is not finite the parameters are left as they were. (For benchmarks; runs go
+  /// through ``run(_:limits:)``.)
+  package func trainingStep(_ texts: [EncodedText], indices: ArraySlice<Int>) -> BatchResult {
     model.parameters.zeroGradients()
-    let result = model.pass(batch, gradient: true)
+    let result = lossAndGradient(texts, indices: indices)
     guard result.lossSum.isFinite else { return result }
-    Optimizer.step(
-      model.parameters, state: optimizerState, learningRate: options.learningRate, maxNorm: options.clip,
-      weightDecay: options.weightDecay)
+    RunLoop.update(
+      model.parameters, optimizer: optimizerState, average: average, state: &state, learningRate: state.learningRate,
+      options: options)
     return result
   }
 
@@ -168,75 +178,41 @@ public final class ClassifierTrainer: EpochTask {
     return (loss / Double(texts.count), Double(correct) / Double(texts.count))
   }
 
-  // MARK: The run, by runEpochs
-
-  package var epochs: Int { options.epochs }
-  package var patience: Int { options.patience }
-  package var logInterval: Int { options.logInterval }
-  package var parameters: ParameterStore<Float> { model.parameters }
-  package var exampleName: String { "texts" }
-  package var trainingCount: Int { splits?.train.count ?? 0 }
-  package var accuracyName: String { "accuracy" }
   private var splits: ClassifierSplits?
 
-  package func batches(epoch: Int) -> [ArraySlice<Int>] {
-    Self.epochBatches(texts: splits!.train, batchSize: options.batchSize, seed: options.seed, epoch: epoch)
-  }
-
-  package func trainingStep(_ indices: ArraySlice<Int>) -> BatchResult { trainingStep(splits!.train, indices: indices) }
-
-  package func validate() -> (loss: Double, accuracy: Double) { evaluate(splits!.valid) }
-
-  package func test() -> (loss: Double, accuracy: Double) { evaluate(splits!.test) }
-
-  package func save(to path: String, best: Bool, state: TaskRunState) throws {
-    self.state = state
-    try save(to: path, best: best)
-  }
-
-  package func bestParameters(at path: String) throws -> [Float] {
-    try ClassifierCheckpoint.read(from: path).parameters
-  }
-
-  /// Trains until `options.epochs` epochs are done, early stopping ends the run, or a limit of
-  /// `limits` is reached; then restores the best parameters (by validation loss) and reports
-  /// their test loss and accuracy. With a save directory, `best.safetensors`,
-  /// `last.safetensors`, `metrics.csv` and `curve.svg` are written there.
+  /// Trains until `options.epochs` epochs are done, early stopping ends the run, the budget
+  /// plan is reached or a limit of `limits` is reached; then restores the best parameters (by
+  /// validation loss) and reports their test loss and accuracy. With a save directory,
+  /// `best.safetensors`, `last.safetensors`, `metrics.csv` and `curve.svg` are written there.
   public func run(_ splits: ClassifierSplits, limits: RunLimits = RunLimits()) throws -> TaskReport {
     self.splits = splits
     defer { self.splits = nil }
     var state = self.state
     defer { self.state = state }
-    return try runEpochs(
-      self, state: &state, limits: limits, stopRequested: { stopRequested.exchange(false, ordering: .relaxed) },
-      log: log)
+    let r = try RunLoop.fit(
+      self, state: &state, limits: limits,
+      observers: [ProgressPrinter(labels: labels, isTerminal: logIsTerminal, write: log)] + observers,
+      stopRequested: { stopRequested.exchange(false, ordering: .relaxed) })
+    return TaskReport(r, state: state)
   }
 
   /// Asks the run under way to stop after its current batch and save, as Ctrl-C does.
   public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
-  /// The run's state with the generator and optimizer count as they stand, as saved.
-  private var savedState: TaskRunState {
+  /// `state` with the generator and optimizer count as they stand, as saved.
+  private func saved(_ state: TaskRunState) -> TaskRunState {
     var s = state
     s.setGenerator(model.generator)
     s.optimizerSteps = optimizerState.steps
     return s
   }
 
-  /// Writes the current parameters (with the optimizer's moments unless `best`) to `path`.
-  private func save(to path: String, best: Bool = false) throws {
-    try ClassifierCheckpoint.write(
-      to: path, config: config, training: options, state: savedState, vocabulary: vocabulary.words, classes: classes,
-      parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
-      optimizerState: best ? [] : optimizerState.buffers.map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) }
-    )
-  }
-
   /// The current run as a checkpoint (what `last.safetensors` holds).
   public func checkpoint() -> ClassifierCheckpoint {
     ClassifierCheckpoint(
-      config: config, training: options, state: savedState, vocabulary: vocabulary.words, classes: classes,
-      parameters: model.parameters.values.array, optimizerState: optimizerState.buffers.map(\.array))
+      config: config, training: options, state: saved(state), vocabulary: vocabulary.words, classes: classes,
+      parameters: model.parameters.values.array,
+      optimizerState: savedOptimizerBuffers(optimizerState, average: average, state: state).map(\.array))
   }
 
   /// Class probabilities of each raw text (tokenised by ``LabelledTexts/words(in:)`` and cut
@@ -303,5 +279,59 @@ public final class TrainedClassifier {
   public func probabilities(of texts: [String]) -> [[Float]?] {
     ClassifierTrainer.probabilities(
       of: texts, vocabulary: vocabulary, options: options, model: model, batch: &batch)
+  }
+}
+
+extension ClassifierTrainer: TrainingTask {
+  package var labels: RunLabels {
+    RunLabels(unit: "texts", examples: "texts", scoreName: "loss", accuracyName: "accuracy")
+  }
+  package var parameters: ParameterStore<Float> { model.parameters }
+  package var profiler: Profiler? { nil }
+  package var batchesPerEpoch: Int { bucketedBatchCount(count: splits!.train.count, batchSize: options.batchSize) }
+  package var stepsPerEpoch: Int { batchesPerEpoch }
+  package var stepsPerBatch: Int { 1 }
+  package var variableSteps: Bool { false }
+  package var examplesPerStep: Int { options.batchSize }
+  package var evaluationExamples: (valid: Int, test: Int) { (splits!.valid.count, splits!.test.count) }
+  package var trainingExamples: Int { splits!.train.count }
+  package var dataPosition: Int {
+    get { 0 }
+    set {}
+  }
+  package var restoresBestWhenFinished: Bool { true }
+
+  package func beginEpoch(_ epoch: Int) {
+    epochBatches = Self.epochBatches(
+      texts: splits!.train, batchSize: options.batchSize, seed: options.seed, epoch: epoch)
+  }
+
+  package func trainingBatch(_ batch: Int, stepsDone: Int) -> (result: BatchResult, steps: Int) {
+    (lossAndGradient(splits!.train, indices: epochBatches[batch]), 1)
+  }
+
+  package func evaluate(_ split: EvaluationSplit) -> Evaluation {
+    let r = evaluate(split == .valid ? splits!.valid : splits!.test)
+    return Evaluation(score: r.loss, accuracy: r.accuracy)
+  }
+
+  package func record(epoch: Int, state: TaskRunState, stepsDone: Int, valid: Evaluation) -> TaskEpochRecord {
+    TaskEpochRecord(state: state, epoch: epoch, valid: valid)
+  }
+
+  package func save(to path: String, best: Bool, state: TaskRunState) throws {
+    try ClassifierCheckpoint.write(
+      to: path, config: config, training: options, state: saved(state), vocabulary: vocabulary.words, classes: classes,
+      parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
+      optimizerState: best
+        ? [] : savedOptimizerBuffers(optimizerState, average: average, state: state).map(\.bufferPointer))
+  }
+
+  package func bestParameters(at path: String) throws -> [Float] {
+    try ClassifierCheckpoint.read(from: path).parameters
+  }
+
+  package func finalLine(test: Evaluation, usedBest: Bool, state: TaskRunState, seconds: Double) -> String {
+    taskFinalLine(test: test, usedBest: usedBest, state: state, seconds: seconds, labels: labels)
   }
 }

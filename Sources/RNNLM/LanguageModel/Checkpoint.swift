@@ -31,81 +31,19 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
   }
 }
 
-/// Where a run stands, enough to continue it exactly.
-public struct RunState: Codable, Sendable, Equatable {
-  /// Epochs completed.
-  public var epochsCompleted = 0
-  /// Batches done in the epoch under way (0 at an epoch boundary).
-  public var batchesInEpoch = 0
-  /// Time steps done in the epoch under way, with variable window lengths (nil otherwise: then
-  /// they are batchesInEpoch · T).
-  public var stepsInEpoch: Int?
-  /// Sum of the batch losses of the epoch under way.
-  public var epochLossSum = 0.0
-  /// Seconds of training steps in the epoch under way (its tokens/s spans resumptions).
-  public var epochSeconds = 0.0
-  /// Current learning rate.
-  public var learningRate: Double
-  /// Best validation perplexity so far (nil before the first validation).
-  public var bestValidPerplexity: Double?
-  /// The run generator's state, as decimal strings (JSON numbers cannot hold 64 bits).
-  public var generator: [String]
-  /// Position of the training batches (the book's time index).
-  public var timeIndex = 0
-  /// Seconds spent in training steps so far, and tokens trained.
-  public var trainingSeconds = 0.0
-  /// Tokens trained so far.
-  public var trainedTokens = 0
-  /// One record per completed epoch.
-  public var history: [EpochRecord] = []
-  /// Updates the optimizer has made (Adam's t); nil for SGD and for runs saved before it existed.
-  public var optimizerSteps: Int?
-  /// Iterates in NT-ASGD's average; nil until averaging began (and without `averaging`).
-  public var averagedSteps: Int?
-  /// Where a budget-planned cosine schedule ends (`TrainingOptions.cosineToBudget`), in time
-  /// steps per stream since the run began; nil before it is planned (and without it).
-  public var plannedSteps: Int?
-  /// Where the current plan took over from the one before it (a re-plan): the step, and the
-  /// fraction of the cosine done there, which the new plan continues from (so the rate neither
-  /// jumps nor rises). Nil for a plan never re-planned: then it runs from step 0, fraction 0.
-  public var planAnchor: PlanAnchor?
+/// Where a language model's run stands.
+public typealias RunState = LoopState<EpochRecord>
 
-  /// A state at the start of a run.
-  public init(learningRate: Double, generator: SeededGenerator) {
-    self.learningRate = learningRate
-    self.generator = []
-    setGenerator(generator)
+extension LoopState where Record == EpochRecord {
+  /// Best validation perplexity so far (``LoopState/bestScore``).
+  public var bestValidPerplexity: Double? {
+    get { bestScore }
+    set { bestScore = newValue }
   }
-
-  /// The schedule after a validation: a perplexity below the best so far becomes the best;
-  /// otherwise the learning rate is divided by `decay`. Returns whether it improved.
-  public mutating func recordValidation(_ perplexity: Double, decay: Double) -> Bool {
-    if let best = bestValidPerplexity, !(perplexity < best) {
-      learningRate /= decay
-      return false
-    }
-    bestValidPerplexity = perplexity
-    return true
-  }
-
-  /// Stores `g`'s state.
-  public mutating func setGenerator(_ g: SeededGenerator) { generator = g.savedWords }
-
-  /// The stored generator, or nil when the strings are not four 64-bit numbers.
-  public func restoredGenerator() -> SeededGenerator? { SeededGenerator(savedWords: generator) }
-}
-
-/// Where a re-planned cosine schedule continues from: see `RunState.planAnchor`.
-public struct PlanAnchor: Codable, Sendable, Equatable {
-  /// Time steps per stream since the run began at the re-plan.
-  public var steps: Int
-  /// The fraction (0…1) of the cosine done at `steps`.
-  public var fraction: Double
-
-  /// An anchor at `steps`, `fraction` of the cosine done.
-  public init(steps: Int, fraction: Double) {
-    self.steps = steps
-    self.fraction = fraction
+  /// Tokens trained so far (``LoopState/trainedExamples``).
+  public var trainedTokens: Int {
+    get { trainedExamples }
+    set { trainedExamples = newValue }
   }
 }
 
@@ -123,6 +61,63 @@ public struct EpochRecord: Codable, Sendable, Equatable {
   public var tokensPerSecond: Double
   /// Seconds since the run started (training time, across resumptions).
   public var elapsedSeconds: Double
+}
+
+extension EpochRecord: EpochRecordKind {
+  public var validationScore: Double { validPerplexity }
+
+  public static var stateKeys: LoopStateKeys {
+    LoopStateKeys(
+      bestScore: "bestValidPerplexity", trainedExamples: "trainedTokens", epochLossCount: "epochBatches",
+      epochExamples: "epochTokens")
+  }
+
+  public static func csvHeader(_ labels: RunLabels) -> String {
+    "epoch,batch,lr,train_ppl,valid_ppl,tokens_per_s,elapsed_s"
+  }
+
+  public static func csvRow(_ p: BatchProgress, labels: RunLabels) -> String {
+    String(
+      format: "%d,%d,%g,%.4f,,%.1f,%.2f", p.epoch, p.batch, p.learningRate, exp(p.intervalLoss), p.tokensPerSecond,
+      p.runSeconds)
+  }
+
+  public func csvRow(labels: RunLabels) -> String {
+    String(
+      format: "%d,end,%g,%.4f,%.4f,%.1f,%.2f", epoch, learningRate, trainPerplexity, validPerplexity, tokensPerSecond,
+      elapsedSeconds)
+  }
+
+  public static func progressLine(_ p: BatchProgress, labels: RunLabels, terminal: Bool) -> String {
+    if terminal {
+      return progressBar(p)
+        + String(
+          format: " | lr %6.3f | %7.1f ms/batch | %7.0f tok/s | ppl %8.2f | ETA %@", p.learningRate, p.msPerBatch,
+          p.tokensPerSecond, exp(p.intervalLoss), eta(p))
+    }
+    return String(
+      format: "| epoch %3d | batch %5d/%d | lr %6.3f | %7.1f ms/batch | %8.0f tok/s | loss %6.3f | ppl %9.2f |",
+      p.epoch, p.batch, p.batchesPerEpoch, p.learningRate, p.msPerBatch, p.tokensPerSecond, p.intervalLoss,
+      exp(p.intervalLoss))
+  }
+
+  public func summaryLine(improved: Bool, labels: RunLabels) -> String {
+    String(
+      format: "| end of epoch %3d | %7.1f tok/s | train ppl %8.2f | valid ppl %8.2f |%@", epoch, tokensPerSecond,
+      trainPerplexity, validPerplexity, improved ? " best so far" : " no better")
+  }
+
+  /// An SVG line chart of training and validation perplexity (log scale) against epochs.
+  public static func curveSVG(_ records: [EpochRecord], labels: RunLabels) -> String {
+    func series(_ label: String, _ color: String, _ key: KeyPath<EpochRecord, Double>) -> LinePlot.Series {
+      LinePlot.Series(
+        label: label, color: color, points: records.map { (Double($0.epoch), $0[keyPath: key]) }, markers: true)
+    }
+    return LinePlot(
+      series: [series("training", "#1f77b4", \.trainPerplexity), series("validation", "#ff7f0e", \.validPerplexity)],
+      xLabel: "epoch", yLabel: "perplexity (log scale)", integerTicks: true
+    ).svg()
+  }
 }
 
 /// A model and its run, in the safetensors layout: an 8-byte little-endian header length, a
@@ -164,7 +159,7 @@ public struct Checkpoint {
   /// The names of the optimizer's state tensors a run of these options in this state saves:
   /// ``OptimizerKind/stateNames``, then `asgd.average` once NT-ASGD has begun averaging.
   public static func optimizerTensorNames(training: TrainingOptions, state: RunState) -> [String] {
-    training.optimizer.stateNames + (state.averagedSteps != nil ? ["asgd.average"] : [])
+    training.optimizer.savedTensorNames(averaging: state.averagedSteps != nil)
   }
 
   /// A checkpoint of the given parts.
@@ -313,7 +308,8 @@ public struct Checkpoint {
     do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
     let training = try field("training", TrainingOptions.self)
     do { try training.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
-    let runState = try field("state", RunState.self)
+    var runState = try field("state", RunState.self)
+    runState.learningRate = runState.learningRate.isNaN ? training.learningRate : runState.learningRate
     let tensors = file.tensors
     let dataSize = file.dataSize
 

@@ -124,14 +124,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
   public var parameterCount: Int { parameterLayout.reduce(0) { $0 + $1.shape.reduce(1, *) } }
 }
 
-/// A configuration that cannot make a model or a run, with the reason.
-public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
-  /// What is wrong.
-  public let description: String
-  /// An error saying `description`.
-  public init(_ description: String) { self.description = description }
-}
-
 /// The recurrent language model: TimeEmbedding → dropout → L × (recurrent layer → dropout) →
 /// TimeAffine → softmax/cross-entropy, with the cell of ``ModelConfig/cell``.
 ///

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Hyper-parameters of a training run.
-public struct TrainingOptions: Codable, Sendable, Equatable {
+public struct TrainingOptions: Codable, Sendable, Equatable, RunOptions {
   /// Batch size N (parallel streams).
   public var batchSize = 20
   /// Truncated-BPTT length T.
@@ -45,23 +45,15 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
   /// ½ (1 + cos(π p)), p the fraction of the run's ``epochs`` done, so that it reaches 0 at the
   /// planned end (choose ``epochs`` to fit the time budget, or see ``cosineToBudget``).
   public var cosineSchedule = false
-  /// Cosine annealing planned from the time budget (`RunLimits.maxMinutes`): after
-  /// ``budgetCalibrationBatches`` batches at the full rate, the run measures its speed and plans
-  /// the schedule over the time steps that fit the rest of the budget, evaluations included
-  /// (see ``plannedSteps(remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:secondsPerEpochEnd:finalSeconds:)``).
-  /// While it runs, the call that planned it checks the plan against the measured speed and
-  /// epoch-end costs at every logged batch and epoch end, and lengthens (before its last tenth)
-  /// a plan that leaves time unused or shortens one that no longer fits
-  /// (``replannedSteps(planned:remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:secondsPerEpochEnd:finalSeconds:)``).
-  /// A re-planned cosine continues from the fraction it had reached
-  /// (``budgetCosineFraction(steps:planned:anchor:)``), so the rate never jumps or rises.
-  /// The run then ends where the plan ends, in the middle of an epoch if need be; that last epoch
+  /// Cosine annealing planned from the time budget (`RunLimits.maxMinutes`) by a
+  /// ``BudgetPlanner``, over the time steps per stream that fit the budget, re-planned as the
+  /// run's measured speed changes. The run then ends where the plan ends, in the middle of an epoch if need be; that last epoch
   /// is validated like any other. ``epochs`` stays an upper bound. The plan is saved with the run
   /// (`RunState.plannedSteps`, `RunState.planAnchor`), so a resumed run follows it exactly.
   public var cosineToBudget = false
-
-  /// Batches at the full learning rate from which a budget-planned schedule measures the speed.
-  public static let budgetCalibrationBatches = 20
+  /// Early stopping: the run ends when validation perplexity has not improved for this many
+  /// epochs; 0 (the default) never stops early.
+  public var patience = 0
 
   /// The defaults: the book's small-model run with pytorch/examples' decay.
   public init() {}
@@ -89,126 +81,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     variableLength = try c.decodeIfPresent(Bool.self, forKey: .variableLength) ?? false
     cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? false
     cosineToBudget = try c.decodeIfPresent(Bool.self, forKey: .cosineToBudget) ?? false
-  }
-
-  /// Evaluation's seconds per token as a share of training's: a forward pass is about a third of
-  /// a training step's arithmetic; evaluation's fewer streams (``evalBatchSize``) make it run
-  /// slower than that, so the plan budgets 0.4 until the run has measured its own epoch ends.
-  public static let evaluationCostShare = 0.4
-
-  /// The estimated seconds of evaluating `tokens` tokens, at ``evaluationCostShare`` of
-  /// training's cost per token (`secondsPerStep` trains `trainTokensPerStep` tokens).
-  public static func estimatedEvaluationSeconds(tokens: Int, secondsPerStep: Double, trainTokensPerStep: Int)
-    -> Double
-  {
-    evaluationCostShare * secondsPerStep / Double(max(trainTokensPerStep, 1)) * Double(tokens)
-  }
-
-  /// The share of the time left that a budget plan fills, and that a plan shortened by
-  /// ``replannedSteps(planned:remainingSeconds:secondsPerStep:stepsDone:stepsPerEpoch:maxSteps:secondsPerEpochEnd:finalSeconds:)``
-  /// fills (lower, so that a slow drift does not re-plan at every check).
-  static let (planShare, replanShare) = (0.98, 0.95)
-
-  /// The seconds a plan of `steps` more time steps per stream costs from `stepsDone`: the steps,
-  /// one epoch end (validation, checkpoints, progress files) per epoch begun, and the final test.
-  static func plannedSeconds(
-    _ steps: Int, secondsPerStep: Double, stepsDone: Int, stepsPerEpoch: Int, secondsPerEpochEnd: Double,
-    finalSeconds: Double
-  ) -> Double {
-    let epochEnds = (stepsDone + steps + stepsPerEpoch - 1) / stepsPerEpoch - stepsDone / stepsPerEpoch
-    return Double(steps) * secondsPerStep + Double(epochEnds) * secondsPerEpochEnd + finalSeconds
-  }
-
-  /// The end of a budget-planned cosine schedule, in time steps per stream since the run began:
-  /// the most steps whose training at `secondsPerStep`, plus one epoch end
-  /// (`secondsPerEpochEnd`: validation, checkpoints) per epoch begun and the final test
-  /// (`finalSeconds`), fit in 98% of `remainingSeconds`; never more than `maxSteps` (the run's
-  /// ``epochs``) and never fewer than `stepsDone` + 1.
-  public static func plannedSteps(
-    remainingSeconds: Double, secondsPerStep: Double, stepsDone: Int, stepsPerEpoch: Int, maxSteps: Int,
-    secondsPerEpochEnd: Double, finalSeconds: Double
-  ) -> Int {
-    plannedSteps(
-      filling: planShare, of: remainingSeconds, secondsPerStep: secondsPerStep, stepsDone: stepsDone,
-      stepsPerEpoch: stepsPerEpoch, maxSteps: maxSteps, secondsPerEpochEnd: secondsPerEpochEnd,
-      finalSeconds: finalSeconds)
-  }
-
-  /// The most steps that fit in `share` of `remainingSeconds` (see the public overload).
-  static func plannedSteps(
-    filling share: Double, of remainingSeconds: Double, secondsPerStep: Double, stepsDone: Int,
-    stepsPerEpoch: Int, maxSteps: Int, secondsPerEpochEnd: Double, finalSeconds: Double
-  ) -> Int {
-    func seconds(_ steps: Int) -> Double {
-      plannedSeconds(
-        steps, secondsPerStep: secondsPerStep, stepsDone: stepsDone, stepsPerEpoch: stepsPerEpoch,
-        secondsPerEpochEnd: secondsPerEpochEnd, finalSeconds: finalSeconds)
-    }
-    let available = share * remainingSeconds
-    // seconds(steps) grows with steps: the largest that fits, by bisection.
-    var (low, high) = (0, max(0, min(maxSteps - stepsDone, Int(available / max(secondsPerStep, 1e-12)))))
-    while low < high {
-      let mid = (low + high + 1) / 2
-      if seconds(mid) <= available { low = mid } else { high = mid - 1 }
-    }
-    return stepsDone + max(low, 1)
-  }
-
-  /// The share of a budget plan during which its checks may also lengthen it. In its last tenth
-  /// the cosine factor is below 0.025, so a longer plan would gain little, and a plan lengthened
-  /// there would leave the run's last minutes only a 2% margin against a slowdown.
-  static let lengtheningShare = 0.9
-
-  /// A budget plan checked against the run's measured costs: before the last tenth of the plan
-  /// (`lengtheningShare`), if even the plan that fills 95% of `remainingSeconds` at these costs is
-  /// more than 1% longer, the plan that fills 98%, of at most `maxSteps` (the run's ``epochs``).
-  /// Otherwise `nil` while the rest of `planned` still fits in 98% of `remainingSeconds`, else
-  /// the shorter plan that fits in 95%. (The gap between
-  /// the two shares keeps a slow drift or the noise of the measured speed from re-planning at
-  /// every check, and a re-planned plan from being changed back at the next.) The first batches,
-  /// which the first plan is made from, can run slower than the rest (measured: 12.0 ms per
-  /// step against 9.3 over the whole run, `awd-medium-cosine` on PTB), and a machine can slow
-  /// down for a while and recover (measured: one interval at 7.2 ms a step against 6.2–6.5, a
-  /// 500-unit model on PTB): a plan follows both ways, and the trainer continues the cosine from
-  /// where it stood (``budgetCosineFraction(steps:planned:anchor:)``), so a longer plan anneals
-  /// more slowly from there instead of raising the rate.
-  public static func replannedSteps(
-    planned: Int, remainingSeconds: Double, secondsPerStep: Double, stepsDone: Int, stepsPerEpoch: Int,
-    maxSteps: Int, secondsPerEpochEnd: Double, finalSeconds: Double
-  ) -> Int? {
-    guard planned > stepsDone else { return nil }
-    func plan(filling share: Double, maxSteps: Int) -> Int {
-      plannedSteps(
-        filling: share, of: remainingSeconds, secondsPerStep: secondsPerStep, stepsDone: stepsDone,
-        stepsPerEpoch: stepsPerEpoch, maxSteps: maxSteps, secondsPerEpochEnd: secondsPerEpochEnd,
-        finalSeconds: finalSeconds)
-    }
-    if Double(stepsDone) < lengtheningShare * Double(planned),
-      plan(filling: replanShare, maxSteps: maxSteps) > planned + planned / 100
-    {
-      return plan(filling: planShare, maxSteps: maxSteps)
-    }
-    let rest = plannedSeconds(
-      planned - stepsDone, secondsPerStep: secondsPerStep, stepsDone: stepsDone, stepsPerEpoch: stepsPerEpoch,
-      secondsPerEpochEnd: secondsPerEpochEnd, finalSeconds: finalSeconds)
-    guard rest > planShare * remainingSeconds else { return nil }
-    let shorter = plan(filling: replanShare, maxSteps: planned)
-    return shorter < planned ? shorter : nil
-  }
-
-  /// The fraction of a budget-planned cosine done after `steps` time steps per stream: `steps` /
-  /// `planned` for a plan never re-planned (`anchor` nil); after a re-plan, the fraction reached
-  /// at the anchor plus the rest in proportion to the steps since, so that it is continuous and
-  /// non-decreasing across the re-plan and reaches 1 at `planned`.
-  public static func budgetCosineFraction(steps: Int, planned: Int, anchor: PlanAnchor?) -> Double {
-    guard let anchor else { return Double(steps) / Double(planned) }
-    let span = Double(max(planned - anchor.steps, 1))
-    return anchor.fraction + (1 - anchor.fraction) * Double(steps - anchor.steps) / span
-  }
-
-  /// The cosine schedule's factor after `fraction` (0…1) of the run: ½ (1 + cos(π · fraction)).
-  public static func cosineFactor(_ fraction: Double) -> Double {
-    0.5 * (1 + Foundation.cos(Double.pi * min(max(fraction, 0), 1)))
+    patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? 0
   }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.
@@ -218,17 +91,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     if !(learningRate > 0) || !learningRate.isFinite {
       throw ConfigurationError("learning rate must be a positive number, got \(learningRate)")
     }
-    if !(learningRateDecay >= 1) || !learningRateDecay.isFinite {
-      throw ConfigurationError("learning-rate decay factor must be at least 1, got \(learningRateDecay)")
-    }
     if !(clip >= 0) || !clip.isFinite { throw ConfigurationError("clip must be 0 (off) or positive, got \(clip)") }
     if epochs < 1 { throw ConfigurationError("epochs must be at least 1, got \(epochs)") }
     if evalBatchSize < 1 { throw ConfigurationError("evaluation batch size must be at least 1, got \(evalBatchSize)") }
     if logInterval < 1 { throw ConfigurationError("log interval must be at least 1, got \(logInterval)") }
-    if nonmono < 0 { throw ConfigurationError("nonmono must be 0 or more, got \(nonmono)") }
-    if cosineSchedule && cosineToBudget {
-      throw ConfigurationError("choose one cosine schedule: over the epochs or over the time budget")
-    }
+    try LearningRateSchedule.validate(self)
     for (name, value) in [
       ("weight decay", weightDecay), ("activation regularisation (AR)", activationRegularization),
       ("temporal activation regularisation (TAR)", temporalActivationRegularization),

@@ -1,69 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Why a run stopped early.
-public enum TrainingError: Error, CustomStringConvertible {
-  /// The loss became NaN or infinite; `kept` is the last good checkpoint, if any.
-  case diverged(epoch: Int, batch: Int, loss: Double, kept: String?)
-  /// A checkpoint does not fit the data it is resumed on.
-  case incompatibleResume(String)
-
-  /// A one-line explanation.
-  public var description: String {
-    switch self {
-    case .diverged(let epoch, let batch, let loss, let kept):
-      let keptText = kept.map { " The last good checkpoint is \($0)." } ?? ""
-      return "training diverged: loss \(loss) at epoch \(epoch), batch \(batch). "
-        + "Lower the learning rate (--lr) or clip harder (--clip).\(keptText)"
-    case .incompatibleResume(let reason): return "cannot resume: \(reason)"
-    }
-  }
-}
-
-/// Limits of one invocation of ``Trainer/run(_:limits:)``; the run can be resumed after any.
-public struct RunLimits: Sendable {
-  /// Stop after this many minutes of wall time (checked after every batch).
-  public var maxMinutes: Double?
-  /// Stop after this many epochs completed in this invocation.
-  public var maxEpochs: Int?
-  /// Stop after this many training batches in this invocation.
-  public var maxBatches: Int?
-  /// Directory for `best.safetensors`, `last.safetensors`, `metrics.csv` and `curve.svg`;
-  /// nil keeps the best parameters in memory only.
-  public var saveDirectory: String?
-
-  /// No limits, nothing saved.
-  public init(maxMinutes: Double? = nil, maxEpochs: Int? = nil, maxBatches: Int? = nil, saveDirectory: String? = nil) {
-    self.maxMinutes = maxMinutes
-    self.maxEpochs = maxEpochs
-    self.maxBatches = maxBatches
-    self.saveDirectory = saveDirectory
-  }
-}
-
-extension RunLimits {
-  /// Why a run should stop after a training batch, or nil: Ctrl-C (see
-  /// ``Trainer/stopOnInterrupt()``), a stop request (`stopRequested` uses it up), the time
-  /// budget, or the batch budget (which an epoch's last batch leaves to the epoch's end).
-  package func stopReasonAfterBatch(
-    start: Date, batchesThisCall: Int, epochDone: Bool, stopRequested: () -> Bool
-  ) -> String? {
-    if interruptRequested.load(ordering: .relaxed) { return "interrupted (Ctrl-C)" }
-    if stopRequested() { return "stop requested" }
-    if let m = maxMinutes, Date().timeIntervalSince(start) >= 60 * m { return "time budget of \(m) minutes reached" }
-    if let b = maxBatches, batchesThisCall >= b, !epochDone { return "batch budget of \(b) reached" }
-    return nil
-  }
-
-  /// Why a run with epochs left should stop after an epoch, or nil: the epoch or time budget.
-  package func stopReasonAfterEpoch(start: Date, epochsThisCall: Int) -> String? {
-    if let m = maxEpochs, epochsThisCall >= m { return "epoch budget of \(m) reached" }
-    if let m = maxMinutes, Date().timeIntervalSince(start) >= 60 * m { return "time budget of \(m) minutes reached" }
-    return nil
-  }
-}
-
-/// What a run (or one invocation of a resumed run) measured.
+/// What a language model's run (or one invocation of a resumed run) measured.
 public struct TrainingReport: Sendable {
   /// Every completed epoch of the run, resumed ones included.
   public var epochs: [EpochRecord] = []
@@ -78,37 +16,6 @@ public struct TrainingReport: Sendable {
   /// Why the run stopped before its last epoch, or nil when it completed.
   public var stoppedEarly: String?
 }
-
-/// Progress of the epoch under way, reported after every batch.
-public struct BatchProgress: Sendable {
-  /// 1-based epoch and batch, batches per epoch.
-  public var epoch: Int, batch: Int, batchesPerEpoch: Int
-  /// The learning rate of the batch (with the cosine schedule applied).
-  public var learningRate: Double
-  /// Mean loss over the batches since the last log line.
-  public var intervalLoss: Double
-  /// Batches in that interval.
-  public var intervalBatches: Int
-  /// Milliseconds per batch and tokens per second over that interval.
-  public var msPerBatch: Double, tokensPerSecond: Double
-  /// Seconds spent in the epoch so far, and in the whole run so far (training steps).
-  public var epochSeconds: Double, runSeconds: Double
-  /// Whether a log line is due (every log interval and at the epoch's last batch).
-  public var logLine: Bool
-}
-
-/// Receives a run's progress (the console, a metrics file, a test).
-public protocol TrainingObserver: AnyObject {
-  /// After every batch.
-  func batchFinished(_ progress: BatchProgress)
-  /// After every epoch's validation.
-  func epochFinished(_ record: EpochRecord, improved: Bool)
-  /// Anything else worth a line (saving, stopping, the final result).
-  func note(_ message: String)
-}
-
-/// Set by SIGINT (see ``Trainer/stopOnInterrupt()``); the trainer stops after the current batch.
-let interruptRequested = Atomic<Bool>(false)
 
 /// Trains a recurrent language model in `Float`: truncated BPTT, SGD, clipping, the
 /// validation-driven schedule, checkpoints and exact resumption.
@@ -129,14 +36,16 @@ public final class Trainer {
   /// NT-ASGD's average of the parameters (with `averaging`; in use once state.averagedSteps is
   /// set).
   package let average: ParameterAverage<Float>?
-  /// The current parameters while the average stands in for them in an evaluation.
-  private var parked: Buffer<Float>?
   /// Where the run stands.
   public private(set) var state: RunState
   /// Who hears about progress.
-  public var observers: [TrainingObserver] = []
-  private var bestInMemory: [Float]?
+  public var observers: [any TrainingObserver<EpochRecord>] = []
   private let stopRequested = Atomic<Bool>(false)
+  /// The run's data while ``run(_:limits:)`` runs.
+  private var dataset: Dataset?
+  private var batches: TrainingBatches?
+  /// One batch's inputs and targets, (T, N) time-major (T the longest window).
+  private var inputs: [Int32] = [], targets: [Int32] = []
 
   /// A fresh run: weights initialised from `options.seed`.
   public init(config: ModelConfig, options: TrainingOptions, vocabulary: [String]) throws {
@@ -211,15 +120,9 @@ public final class Trainer {
   /// uninterrupted run would.
   public private(set) var resumedWithCarriedState = false
 
-  /// Makes SIGINT (Ctrl-C) stop training after the current batch, save, and still evaluate;
-  /// a second Ctrl-C ends the process at once.
-  public static func stopOnInterrupt() {
-    interruptRequested.store(false, ordering: .relaxed)
-    signal(SIGINT) { _ in
-      interruptRequested.store(true, ordering: .relaxed)
-      signal(SIGINT, SIG_DFL)
-    }
-  }
+  /// Makes SIGINT (Ctrl-C) stop training after the current batch, save, and still evaluate
+  /// (``RunLoop/stopOnInterrupt()``, which every task's run obeys).
+  public static func stopOnInterrupt() { RunLoop.stopOnInterrupt() }
 
   /// Asks the run under way (or the next one) to stop after its current batch, save and
   /// evaluate, as Ctrl-C does; the request is used up by that stop. Safe from any thread.
@@ -244,30 +147,22 @@ public final class Trainer {
     optimizerState.buffers + (averaging ? average.map { [$0.values] } ?? [] : [])
   }
 
-  /// Runs `body` with NT-ASGD's average in place of the parameters, once averaging has begun;
-  /// the parameters are back afterwards.
-  private func withAveragedParameters<R>(_ body: () throws -> R) throws -> R {
-    guard let average, state.averagedSteps != nil, average.count > 0 else { return try body() }
-    let values = model.parameters.values
-    if parked == nil { parked = try Buffer(count: values.count) }
-    parked!.pointer.update(from: values.pointer, count: values.count)
-    values.pointer.update(from: average.values.pointer, count: values.count)
-    defer { values.pointer.update(from: parked!.pointer, count: values.count) }
-    return try body()
-  }
-
   /// The run's state with the generator where it stands now, as checkpoints store it.
-  private var savedState: RunState {
+  private var savedState: RunState { saved(state) }
+
+  /// `state` with the generator and optimizer count where they stand now.
+  private func saved(_ state: RunState) -> RunState {
     var s = state
     s.setGenerator(model.generator)
     s.optimizerSteps = options.optimizer == .sgd ? nil : optimizerState.steps
     return s
   }
 
-  /// Writes ``checkpoint(includingCarriedState:)`` to `path` straight from the live parameters.
-  private func save(to path: String, includingCarriedState: Bool = true) throws {
+  /// Writes ``checkpoint(includingCarriedState:)`` of the run in `state` to `path` straight from
+  /// the live parameters.
+  private func save(to path: String, state: RunState, includingCarriedState: Bool) throws {
     try Checkpoint.write(
-      to: path, config: config, training: options, state: savedState, vocabulary: vocabulary,
+      to: path, config: config, training: options, state: saved(state), vocabulary: vocabulary,
       parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
       recurrentStates: includingCarriedState ? model.carriedState : [],
       optimizerState: includingCarriedState
@@ -276,301 +171,117 @@ public final class Trainer {
         } : [])
   }
 
-  /// One training step on a (T, N) batch: zero the gradients, forward and backward, clip, and
-  /// the optimizer's update at the current learning rate. Returns the mean loss; when it is not finite the
-  /// parameters are left as they were.
+  /// Forward and backward over a (T, N) batch of `steps` time steps into the parameters'
+  /// gradients (zeroed before): the mean loss per token.
+  private func lossAndGradient(inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int) -> Double {
+    model.loss(inputs: inputs, targets: targets, steps: steps, gradient: true) / Double(options.batchSize * steps)
+  }
+
+  /// One training step on a (T, N) batch as the run loop takes it: zero the gradients, forward
+  /// and backward, then the loop's update (clipping, the optimizer, NT-ASGD's average) at the
+  /// current learning rate times `learningRateFactor`. Returns the mean loss; when it is not
+  /// finite the parameters are left as they were. (For benchmarks; runs go through
+  /// ``run(_:limits:)``.)
   package func trainingStep(
     inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int? = nil, learningRateFactor: Double = 1
   ) -> Double {
     let steps = steps ?? options.steps
     model.parameters.zeroGradients()
-    let loss =
-      model.loss(inputs: inputs, targets: targets, steps: steps, gradient: true)
-      / Double(options.batchSize * steps)
+    let loss = lossAndGradient(inputs: inputs, targets: targets, steps: steps)
     guard loss.isFinite else { return loss }
-    _ = model.profiler.time("clip + update") {
-      // A window of another length than T takes a learning rate in proportion (variable BPTT).
-      Optimizer.step(
-        model.parameters, state: optimizerState,
+    model.profiler.time("clip + update") {
+      RunLoop.update(
+        model.parameters, optimizer: optimizerState, average: average, state: &state,
         learningRate: state.learningRate * learningRateFactor * Double(steps) / Double(options.steps),
-        maxNorm: options.clip,
-        weightDecay: options.weightDecay)
-    }
-    if let average, state.averagedSteps != nil {
-      average.add(model.parameters.values.pointer)
-      state.averagedSteps = average.count
+        options: options)
     }
     return loss
   }
 
-  private func notify(_ message: String) {
-    for o in observers { o.note(message) }
-  }
-
-  /// Trains until `options.epochs` epochs are complete or a limit of `limits` is reached,
-  /// then reports the test perplexity of the best parameters (by validation).
+  /// Trains until `options.epochs` epochs are complete, the budget plan is reached, early
+  /// stopping ends the run or a limit of `limits` is reached, then reports the test perplexity
+  /// of the best parameters (by validation). See ``RunLoop``.
   public func run(_ dataset: Dataset, limits: RunLimits = RunLimits()) throws -> TrainingReport {
     guard dataset.vocabulary.words == vocabulary else {
       throw TrainingError.incompatibleResume("the data's vocabulary differs from the model's")
     }
-    if options.cosineToBudget, state.plannedSteps == nil, limits.maxMinutes == nil {
-      throw ConfigurationError("a cosine schedule planned from the time budget needs a time budget (--max-minutes)")
-    }
-    let start = Date()
     var batches = try TrainingBatches(corpus: dataset.train, batchSize: options.batchSize, steps: options.steps)
     batches.timeIndex = state.timeIndex
-    var inputs = [Int32](
+    (self.dataset, self.batches) = (dataset, batches)
+    inputs = [Int32](
       repeating: 0, count: (options.variableLength ? batches.maxWindow : options.steps) * options.batchSize)
-    var targets = inputs
-    let perEpoch = batches.batchesPerEpoch
-    if let directory = limits.saveDirectory { try prepareRunDirectory(directory) }
-    let paths = limits.saveDirectory.map { dir in
-      (
-        best: (dir as NSString).appendingPathComponent("best.safetensors"),
-        last: (dir as NSString).appendingPathComponent("last.safetensors")
-      )
-    }
-    /// The checkpoint a diverging run leaves, named in its error.
-    func lastGood() -> String? { paths.flatMap { FileManager.default.fileExists(atPath: $0.last) ? $0.last : nil } }
-    var epochsThisCall = 0
-    var batchesThisCall = 0
-    var stopReason: String?
-    // The speed a budget-planned schedule is planned from: this call's batches after its first
-    // until the plan is made, then those since (the first batches can run slower than the rest);
-    // and since the plan's last check (a machine that slows down shows there first).
-    var (calibrationSeconds, calibrationSteps) = (0.0, 0)
-    var (recentSeconds, recentSteps) = (0.0, 0)
+    targets = inputs
+    defer { (self.dataset, self.batches, inputs, targets) = (nil, nil, [], []) }
     model.setTraining(true)
-    // Steps of the epoch done per stream (the batches' own count with fixed windows), and of the run.
-    func stepsDone() -> Int { state.stepsInEpoch ?? state.batchesInEpoch * options.steps }
-    func runSteps() -> Int { state.epochsCompleted * batches.stepsPerEpoch + stepsDone() }
-    /// Whether a budget-planned schedule has reached its end.
-    func planReached() -> Bool { state.plannedSteps.map { runSteps() >= $0 } ?? false }
-    // The measured cost of this call's epoch ends (validation, checkpoints, progress files).
-    var (epochEndSeconds, epochEnds) = (0.0, 0)
-    // Only the call that made a budget plan checks it against its budget; a resumed run follows it.
-    var plannedThisCall = false
-    /// A budget plan's costs: an epoch end's and the final test's, measured once an epoch has
-    /// ended in this call, estimated from the training speed before.
-    func planCosts(secondsPerStep: Double) -> (epochEnd: Double, final: Double) {
-      func estimate(_ tokens: Int) -> Double {
-        TrainingOptions.estimatedEvaluationSeconds(
-          tokens: tokens, secondsPerStep: secondsPerStep, trainTokensPerStep: options.batchSize)
-      }
-      guard epochEnds > 0 else { return (estimate(dataset.valid.count), estimate(dataset.test.count)) }
-      let epochEnd = epochEndSeconds / Double(epochEnds)
-      return (epochEnd, epochEnd * max(1, Double(dataset.test.count) / Double(max(dataset.valid.count, 1))))
-    }
-    /// The seconds left of a `minutes` budget that began at `start`.
-    func secondsLeft(of minutes: Double) -> Double { 60 * minutes - Date().timeIntervalSince(start) }
-    /// The fraction of a budget-planned cosine done after `steps` (nil before it is planned).
-    func budgetFraction(_ steps: Int) -> Double? {
-      state.plannedSteps.map {
-        TrainingOptions.budgetCosineFraction(steps: steps, planned: $0, anchor: state.planAnchor)
-      }
-    }
-    /// Re-plans this call's budget plan: shorter if it no longer fits the time left, longer
-    /// (before its last tenth) if it leaves time unused; the cosine continues from the fraction it
-    /// had reached.
-    func checkPlan() {
-      guard plannedThisCall, let planned = state.plannedSteps, let minutes = limits.maxMinutes,
-        calibrationSteps > 0
-      else { return }
-      // The slower of the call's mean speed and the speed since the last check.
-      var secondsPerStep = calibrationSeconds / Double(calibrationSteps)
-      if recentSteps > 0 { secondsPerStep = max(secondsPerStep, recentSeconds / Double(recentSteps)) }
-      (recentSeconds, recentSteps) = (0, 0)
-      let costs = planCosts(secondsPerStep: secondsPerStep)
-      guard
-        let replanned = TrainingOptions.replannedSteps(
-          planned: planned, remainingSeconds: secondsLeft(of: minutes),
-          secondsPerStep: secondsPerStep, stepsDone: runSteps(), stepsPerEpoch: batches.stepsPerEpoch,
-          maxSteps: options.epochs * batches.stepsPerEpoch, secondsPerEpochEnd: costs.epochEnd,
-          finalSeconds: costs.final),
-        let fraction = budgetFraction(runSteps())
-      else { return }
-      state.planAnchor = PlanAnchor(steps: runSteps(), fraction: fraction)
-      state.plannedSteps = replanned
-      notify(
-        String(
-          format:
-            "cosine schedule re-planned to end after %d steps per stream (%.2f epochs): at %.1f ms per step and %.2f s per epoch end the plan of %d ",
-          replanned, Double(replanned) / Double(batches.stepsPerEpoch), 1000 * secondsPerStep, costs.epochEnd, planned)
-          + (replanned > planned ? "left time unused" : "no longer fit the budget"))
-    }
-
-    training: while state.epochsCompleted < options.epochs && !planReached() {
-      let epoch = state.epochsCompleted + 1
-      var intervalLoss = 0.0
-      var intervalBatches = 0
-      var intervalTokens = 0
-      var intervalStart = Date()
-      while stepsDone() < batches.stepsPerEpoch && !planReached() {
-        let batch = state.batchesInEpoch + 1
-        let stepStart = Date()
-        let window = batches.windowLength(
-          variable: options.variableLength, stepsDone: stepsDone(), generator: &model.generator)
-        // Cosine annealing over the planned run, by steps done (deterministic, so resumable); a
-        // budget-planned schedule runs at the full rate until it is planned.
-        var factor = 1.0
-        if options.cosineSchedule {
-          factor = TrainingOptions.cosineFactor(Double(runSteps()) / Double(options.epochs * batches.stepsPerEpoch))
-        } else if options.cosineToBudget, let fraction = budgetFraction(runSteps()) {
-          factor = TrainingOptions.cosineFactor(fraction)
-        }
-        let loss = inputs.withUnsafeMutableBufferPointer { ip in
-          targets.withUnsafeMutableBufferPointer { tp in
-            batches.next(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window)
-            return trainingStep(
-              inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window, learningRateFactor: factor)
-          }
-        }
-        guard loss.isFinite else {
-          throw TrainingError.diverged(epoch: epoch, batch: batch, loss: loss, kept: lastGood())
-        }
-        let seconds = Date().timeIntervalSince(stepStart)
-        if batchesThisCall > 0 {
-          (calibrationSeconds, calibrationSteps) = (calibrationSeconds + seconds, calibrationSteps + window)
-          (recentSeconds, recentSteps) = (recentSeconds + seconds, recentSteps + window)
-        }
-        state.epochSeconds += seconds
-        state.trainingSeconds += seconds
-        state.trainedTokens += window * options.batchSize
-        state.timeIndex = batches.timeIndex
-        state.batchesInEpoch = batch
-        if options.variableLength { state.stepsInEpoch = stepsDone() + window }
-        let epochDone = stepsDone() >= batches.stepsPerEpoch
-        if options.cosineToBudget, state.plannedSteps == nil, let minutes = limits.maxMinutes, calibrationSteps > 0,
-          state.epochsCompleted * perEpoch + state.batchesInEpoch >= TrainingOptions.budgetCalibrationBatches
-        {
-          let secondsPerStep = calibrationSeconds / Double(calibrationSteps)
-          let costs = planCosts(secondsPerStep: secondsPerStep)
-          let planned = TrainingOptions.plannedSteps(
-            remainingSeconds: secondsLeft(of: minutes), secondsPerStep: secondsPerStep,
-            stepsDone: runSteps(), stepsPerEpoch: batches.stepsPerEpoch,
-            maxSteps: options.epochs * batches.stepsPerEpoch,
-            secondsPerEpochEnd: costs.epochEnd, finalSeconds: costs.final)
-          state.plannedSteps = planned
-          plannedThisCall = true
-          (calibrationSeconds, calibrationSteps, recentSeconds, recentSteps) = (0, 0, 0, 0)
-          notify(
-            String(
-              format:
-                "cosine schedule planned to end after %d steps per stream (%.2f epochs), at %.1f ms per step, within the %g-minute budget",
-              planned, Double(planned) / Double(batches.stepsPerEpoch), 1000 * secondsPerStep, minutes))
-        }
-        state.epochLossSum += loss
-        intervalLoss += loss
-        intervalBatches += 1
-        intervalTokens += window * options.batchSize
-        batchesThisCall += 1
-        let logLine = batch % options.logInterval == 0 || epochDone
-        if logLine && !epochDone { checkPlan() }
-        let elapsed = Date().timeIntervalSince(intervalStart)
-        let progress = BatchProgress(
-          epoch: epoch, batch: batch, batchesPerEpoch: perEpoch, learningRate: state.learningRate * factor,
-          intervalLoss: intervalLoss / Double(intervalBatches), intervalBatches: intervalBatches,
-          msPerBatch: 1000 * elapsed / Double(intervalBatches),
-          tokensPerSecond: Double(intervalTokens) / elapsed, epochSeconds: state.epochSeconds,
-          runSeconds: state.trainingSeconds, logLine: logLine)
-        for o in observers { o.batchFinished(progress) }
-        if logLine {
-          intervalLoss = 0
-          intervalBatches = 0
-          intervalTokens = 0
-          intervalStart = Date()
-        }
-        stopReason = limits.stopReasonAfterBatch(
-          start: start, batchesThisCall: batchesThisCall, epochDone: epochDone,
-          stopRequested: { stopRequested.exchange(false, ordering: .relaxed) })
-        if stopReason != nil { break training }
-      }
-
-      // End of epoch: validate, keep the best, decay the learning rate when it did not improve.
-      let epochEndStart = Date()
-      let train = exp(state.epochLossSum / Double(max(state.batchesInEpoch, 1)))
-      let valid = try withAveragedParameters { evaluate(dataset.valid) }
-      guard valid.isFinite else {
-        throw TrainingError.diverged(epoch: epoch, batch: perEpoch, loss: valid, kept: lastGood())
-      }
-      // NT-ASGD's trigger: validation worse than the best of all epochs but the last `nonmono`.
-      let previous = state.history.map(\.validPerplexity)
-      let startAveraging =
-        options.averaging && state.averagedSteps == nil && previous.count > options.nonmono
-        && valid > previous[..<(previous.count - options.nonmono)].min()!
-      let record = EpochRecord(
-        epoch: epoch, learningRate: state.learningRate, trainPerplexity: train, validPerplexity: valid,
-        tokensPerSecond: Double(stepsDone() * options.batchSize) / max(state.epochSeconds, 1e-9),
-        elapsedSeconds: state.trainingSeconds)
-      state.history.append(record)
-      state.epochsCompleted = epoch
-      state.batchesInEpoch = 0
-      state.stepsInEpoch = nil
-      state.epochLossSum = 0
-      state.epochSeconds = 0
-      let improved = state.recordValidation(valid, decay: options.learningRateDecay)
-      if improved {
-        try withAveragedParameters {
-          if let paths {
-            try save(to: paths.best, includingCarriedState: false)
-          } else {
-            bestInMemory = model.parameters.values.array
-          }
-        }
-      }
-      if startAveraging {
-        state.averagedSteps = 0
-        average?.count = 0
-        notify("NT-ASGD: validation \(valid) is not better than \(options.nonmono) epochs ago: averaging from now on")
-      }
-      for o in observers { o.epochFinished(record, improved: improved) }
-      if state.learningRate != record.learningRate {
-        notify("validation did not improve: learning rate \(record.learningRate) → \(state.learningRate)")
-      }
-      if let paths { try save(to: paths.last) }
-      epochsThisCall += 1
-      (epochEndSeconds, epochEnds) = (epochEndSeconds + Date().timeIntervalSince(epochEndStart), epochEnds + 1)
-      checkPlan()
-      if state.epochsCompleted < options.epochs, !planReached(),
-        let reason = limits.stopReasonAfterEpoch(start: start, epochsThisCall: epochsThisCall)
-      {
-        stopReason = reason
-        break
-      }
-    }
-
-    if let stopReason, let paths {
-      // A stop at an epoch boundary was saved with the epoch; only a stop inside one is new.
-      if state.batchesInEpoch > 0 { try save(to: paths.last) }
-      notify("stopped: \(stopReason); saved \(paths.last) (resume with --resume \(paths.last))")
-    } else if let stopReason {
-      notify("stopped: \(stopReason)")
-    }
-
-    // Test perplexity of the best parameters; the current ones are restored afterwards so that
-    // a resumed run continues from where it was, not from the best.
-    var best: [Float]? = bestInMemory
-    if best == nil, let paths, FileManager.default.fileExists(atPath: paths.best) {
-      best = try Checkpoint.read(from: paths.best).parameters
-    }
+    var state = self.state
+    defer { self.state = state }
+    let r = try RunLoop.fit(
+      self, state: &state, limits: limits, observers: observers,
+      stopRequested: { stopRequested.exchange(false, ordering: .relaxed) })
     var report = TrainingReport()
-    if let best {
-      let current = model.parameters.values.array
-      model.parameters.values.pointer.update(from: best, count: best.count)
-      report.testPerplexity = evaluate(dataset.test)
-      model.parameters.values.pointer.update(from: current, count: current.count)
-    } else {
-      report.testPerplexity = evaluate(dataset.test)
-    }
-    report.epochs = state.history
-    report.bestValidPerplexity = state.bestValidPerplexity
-    report.tokensPerSecond = Double(state.trainedTokens) / max(state.trainingSeconds, 1e-9)
-    report.seconds = Date().timeIntervalSince(start)
-    report.stoppedEarly = stopReason
-    notify(
-      String(
-        format: "| end of training | test ppl %8.2f (%@) | %.0f tok/s | %.1f s |", report.testPerplexity,
-        best == nil ? "current parameters" : "best by validation", report.tokensPerSecond, report.seconds))
+    report.epochs = r.epochs
+    report.testPerplexity = r.test.score
+    report.bestValidPerplexity = state.bestScore
+    report.tokensPerSecond = r.examplesPerSecond
+    report.seconds = r.seconds
+    report.stoppedEarly = r.stoppedEarly
     return report
+  }
+}
+
+extension Trainer: TrainingTask {
+  package var labels: RunLabels { .languageModel }
+  package var parameters: ParameterStore<Float> { model.parameters }
+  package var profiler: Profiler? { model.profiler }
+  package var batchesPerEpoch: Int { batches!.batchesPerEpoch }
+  package var stepsPerEpoch: Int { batches!.stepsPerEpoch }
+  package var stepsPerBatch: Int { options.steps }
+  package var variableSteps: Bool { options.variableLength }
+  package var examplesPerStep: Int { options.batchSize }
+  package var evaluationExamples: (valid: Int, test: Int) { (dataset!.valid.count, dataset!.test.count) }
+  package var trainingExamples: Int { dataset!.train.count }
+  package var dataPosition: Int {
+    get { batches!.timeIndex }
+    set { batches!.timeIndex = newValue }
+  }
+  package var restoresBestWhenFinished: Bool { false }
+
+  package func beginEpoch(_ epoch: Int) {}
+
+  package func trainingBatch(_ batch: Int, stepsDone: Int) -> (result: BatchResult, steps: Int) {
+    let window = batches!.windowLength(
+      variable: options.variableLength, stepsDone: stepsDone, generator: &model.generator)
+    let loss = inputs.withUnsafeMutableBufferPointer { ip in
+      targets.withUnsafeMutableBufferPointer { tp in
+        batches!.next(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window)
+        return lossAndGradient(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window)
+      }
+    }
+    return (BatchResult(lossSum: loss, correct: 0, count: 1, examples: window * options.batchSize), window)
+  }
+
+  package func evaluate(_ split: EvaluationSplit) -> Evaluation {
+    Evaluation(score: evaluate(split == .valid ? dataset!.valid : dataset!.test))
+  }
+
+  package func record(epoch: Int, state: RunState, stepsDone: Int, valid: Evaluation) -> EpochRecord {
+    EpochRecord(
+      epoch: epoch, learningRate: state.learningRate,
+      trainPerplexity: exp(state.epochLossSum / Double(max(state.batchesInEpoch, 1))), validPerplexity: valid.score,
+      tokensPerSecond: Double(stepsDone * options.batchSize) / max(state.epochSeconds, 1e-9),
+      elapsedSeconds: state.trainingSeconds)
+  }
+
+  package func save(to path: String, best: Bool, state: RunState) throws {
+    try save(to: path, state: state, includingCarriedState: !best)
+  }
+
+  package func bestParameters(at path: String) throws -> [Float] { try Checkpoint.read(from: path).parameters }
+
+  package func finalLine(test: Evaluation, usedBest: Bool, state: RunState, seconds: Double) -> String {
+    String(
+      format: "| end of training | test ppl %8.2f (%@) | %.0f tok/s | %.1f s |", test.score,
+      usedBest ? "best by validation" : "current parameters",
+      Double(state.trainedExamples) / max(state.trainingSeconds, 1e-9), seconds)
   }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// Hyper-parameters of a sequence-to-sequence run.
-public struct Seq2SeqTrainingOptions: Codable, Sendable, Equatable {
+public struct Seq2SeqTrainingOptions: Codable, Sendable, Equatable, RunOptions {
   /// Pairs per batch N.
   public var batchSize = 64
   /// Epochs of the whole run (early stopping may end it sooner).
@@ -27,14 +27,50 @@ public struct Seq2SeqTrainingOptions: Codable, Sendable, Equatable {
   /// Batches between log lines.
   public var logInterval = 100
 
+  /// The learning rate is divided by this whenever validation loss does not improve (1, the
+  /// default, keeps it).
+  public var learningRateDecay = 1.0
+  /// Cosine annealing over the run's epochs (see ``RunOptions/cosineSchedule``).
+  public var cosineSchedule = false
+  /// Cosine annealing planned to end with the time budget (see ``BudgetPlanner``).
+  public var cosineToBudget = false
+  /// NT-ASGD's averaging and its non-monotone interval (see ``RunOptions/averaging``).
+  public var averaging = false
+  public var nonmono = 5
+
   /// The defaults.
   public init() {}
+
+  /// Decodes options; the schedule's, absent from checkpoints written before every task had
+  /// them, take their defaults (a constant rate, no averaging).
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    batchSize = try c.decode(Int.self, forKey: .batchSize)
+    epochs = try c.decode(Int.self, forKey: .epochs)
+    optimizer = try c.decode(OptimizerKind.self, forKey: .optimizer)
+    learningRate = try c.decode(Double.self, forKey: .learningRate)
+    clip = try c.decode(Double.self, forKey: .clip)
+    weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+    patience = try c.decode(Int.self, forKey: .patience)
+    validationSplit = try c.decode(Double.self, forKey: .validationSplit)
+    maxSourceLength = try c.decode(Int.self, forKey: .maxSourceLength)
+    maxTargetLength = try c.decode(Int.self, forKey: .maxTargetLength)
+    tokens = try c.decode(TokenLevel.self, forKey: .tokens)
+    seed = try c.decode(UInt64.self, forKey: .seed)
+    logInterval = try c.decode(Int.self, forKey: .logInterval)
+    learningRateDecay = try c.decodeIfPresent(Double.self, forKey: .learningRateDecay) ?? 1
+    cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? false
+    cosineToBudget = try c.decodeIfPresent(Bool.self, forKey: .cosineToBudget) ?? false
+    averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? false
+    nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? 5
+  }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.
   public func validate() throws {
     try validateTaskOptions(
       batchSize: batchSize, epochs: epochs, learningRate: learningRate, clip: clip, weightDecay: weightDecay,
       patience: patience, validationSplit: validationSplit, logInterval: logInterval)
+    try LearningRateSchedule.validate(self)
     if maxSourceLength < 1 || maxTargetLength < 1 {
       throw ConfigurationError("the maximum lengths must be at least 1")
     }
@@ -51,10 +87,10 @@ public struct Seq2SeqSplits: Sendable {
 
 /// Trains a ``Seq2SeqConfig`` model in `Float` with teacher forcing: batches bucketed by source
 /// length, Adam with clipping, validation loss and exact-match accuracy of greedy decoding after
-/// every epoch, early stopping with the best parameters restored, exact resumption — the
-/// classifier's run machinery (``TaskReport``, `best.safetensors`, `last.safetensors`,
-/// `metrics.csv`, `curve.svg`).
-public final class Seq2SeqTrainer: EpochTask {
+/// every epoch, early stopping with the best parameters restored, exact resumption — a task of
+/// the one ``RunLoop`` (``TaskReport``, `best.safetensors`, `last.safetensors`, `metrics.csv`,
+/// `curve.svg`, every schedule and budget).
+public final class Seq2SeqTrainer {
   /// The model's shape, the run's options, the two vocabularies.
   public let config: Seq2SeqConfig
   public let options: Seq2SeqTrainingOptions
@@ -62,11 +98,18 @@ public final class Seq2SeqTrainer: EpochTask {
   /// The model (N = options.batchSize).
   package let model: Seq2SeqModel<Float>
   package let optimizerState: OptimizerState<Float>
+  /// NT-ASGD's average of the parameters (with `options.averaging`).
+  package let average: ParameterAverage<Float>?
   /// Where the run stands.
   public private(set) var state: TaskRunState
   /// Receives the run's log lines.
   public var log: (String) -> Void = { _ in }
+  /// Whether the log is a terminal, where progress updates one line in place.
+  public var logIsTerminal = false
+  /// Who else hears about progress.
+  public var observers: [any TrainingObserver<TaskEpochRecord>] = []
   private var batch: Seq2SeqBatch
+  private var epochBatches: [ArraySlice<Int>] = []
   private var splits: Seq2SeqSplits?
   private let stopRequested = Atomic<Bool>(false)
 
@@ -87,7 +130,8 @@ public final class Seq2SeqTrainer: EpochTask {
       config: config, batchSize: options.batchSize, maxSourceSteps: options.maxSourceLength,
       maxTargetSteps: options.maxTargetLength + 1, generator: &generator)
     optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
-    state = TaskRunState(generator: model.generator)
+    average = options.averaging ? try ParameterAverage(count: model.parameters.count) : nil
+    state = TaskRunState(generator: model.generator, learningRate: options.learningRate)
     batch = Seq2SeqBatch(
       batchSize: options.batchSize, maxSourceSteps: options.maxSourceLength, maxTargetSteps: options.maxTargetLength + 1
     )
@@ -104,10 +148,7 @@ public final class Seq2SeqTrainer: EpochTask {
       targetVocabulary: try Seq2SeqVocabulary(tokens: checkpoint.targetVocabulary))
     model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
     model.generator = generator
-    for (buffer, values) in zip(optimizerState.buffers, checkpoint.optimizerState) {
-      buffer.pointer.update(from: values, count: values.count)
-    }
-    optimizerState.steps = checkpoint.optimizerState.isEmpty ? 0 : checkpoint.state.optimizerSteps
+    restoreOptimizer(checkpoint.optimizerState, state: checkpoint.state, optimizer: optimizerState, average: average)
     state = checkpoint.state
   }
 
@@ -157,34 +198,11 @@ public final class Seq2SeqTrainer: EpochTask {
     return Seq2SeqSplits(train: train, valid: valid, test: try encode(data.test), validationSource: source)
   }
 
-  // MARK: The run, by runEpochs
-
-  package var epochs: Int { options.epochs }
-  package var patience: Int { options.patience }
-  package var logInterval: Int { options.logInterval }
-  package var parameters: ParameterStore<Float> { model.parameters }
-  package var exampleName: String { "pairs" }
-  package var trainingCount: Int { splits?.train.count ?? 0 }
-  package var accuracyName: String { "exact match" }
-
-  /// The batches of epoch `epoch`, bucketed by source and target length (see `bucketedBatches`).
-  package func batches(epoch: Int) -> [ArraySlice<Int>] {
-    let pairs = splits!.train
-    return bucketedBatches(count: pairs.count, batchSize: options.batchSize, seed: options.seed, epoch: epoch) {
-      (pairs[$0].source.count, pairs[$0].target.count)
-    }
-  }
-
-  package func trainingStep(_ indices: ArraySlice<Int>) -> BatchResult {
+  /// Forward and backward over the pairs at `indices` into the gradients (zeroed before).
+  private func lossAndGradient(_ indices: ArraySlice<Int>) -> BatchResult {
     batch.fill(from: splits!.train, indices: indices, reverse: config.reverseSource)
     model.training = true
-    model.parameters.zeroGradients()
-    let result = model.pass(batch, gradient: true)
-    guard result.lossSum.isFinite else { return result }
-    Optimizer.step(
-      model.parameters, state: optimizerState, learningRate: options.learningRate, maxNorm: options.clip,
-      weightDecay: options.weightDecay)
-    return result
+    return model.pass(batch, gradient: true)
   }
 
   /// Mean loss per target token (teacher forcing) and exact-match accuracy of greedy decoding on
@@ -207,14 +225,69 @@ public final class Seq2SeqTrainer: EpochTask {
     return (loss / Double(tokens), Double(exact) / Double(pairs.count))
   }
 
-  package func validate() -> (loss: Double, accuracy: Double) { evaluate(splits!.valid) }
-  package func test() -> (loss: Double, accuracy: Double) { evaluate(splits!.test) }
+  /// Asks the run under way to stop after its current batch and save, as Ctrl-C does.
+  public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
+  /// Trains until the epochs are done, early stopping ends the run, the budget plan is reached
+  /// or a limit is reached; then restores the best parameters and reports their test loss and
+  /// exact-match accuracy.
+  public func run(_ splits: Seq2SeqSplits, limits: RunLimits = RunLimits()) throws -> TaskReport {
+    self.splits = splits
+    defer { self.splits = nil }
+    var state = self.state
+    defer { self.state = state }
+    let r = try RunLoop.fit(
+      self, state: &state, limits: limits,
+      observers: [ProgressPrinter(labels: labels, isTerminal: logIsTerminal, write: log)] + observers,
+      stopRequested: { stopRequested.exchange(false, ordering: .relaxed) })
+    return TaskReport(r, state: state)
+  }
+}
+
+extension Seq2SeqTrainer: TrainingTask {
+  package var labels: RunLabels {
+    RunLabels(unit: "pairs", examples: "pairs", scoreName: "loss", accuracyName: "exact match")
+  }
+  package var parameters: ParameterStore<Float> { model.parameters }
+  package var profiler: Profiler? { nil }
+  package var batchesPerEpoch: Int { bucketedBatchCount(count: splits!.train.count, batchSize: options.batchSize) }
+  package var stepsPerEpoch: Int { batchesPerEpoch }
+  package var stepsPerBatch: Int { 1 }
+  package var variableSteps: Bool { false }
+  package var examplesPerStep: Int { options.batchSize }
+  package var evaluationExamples: (valid: Int, test: Int) { (splits!.valid.count, splits!.test.count) }
+  package var trainingExamples: Int { splits!.train.count }
+  package var dataPosition: Int {
+    get { 0 }
+    set {}
+  }
+  package var restoresBestWhenFinished: Bool { true }
+
+  /// The batches of epoch `epoch`, bucketed by source and target length (see `bucketedBatches`).
+  package func beginEpoch(_ epoch: Int) {
+    let pairs = splits!.train
+    epochBatches = bucketedBatches(count: pairs.count, batchSize: options.batchSize, seed: options.seed, epoch: epoch) {
+      (pairs[$0].source.count, pairs[$0].target.count)
+    }
+  }
+
+  package func trainingBatch(_ batch: Int, stepsDone: Int) -> (result: BatchResult, steps: Int) {
+    (lossAndGradient(epochBatches[batch]), 1)
+  }
+
+  package func evaluate(_ split: EvaluationSplit) -> Evaluation {
+    let r = evaluate(split == .valid ? splits!.valid : splits!.test)
+    return Evaluation(score: r.loss, accuracy: r.accuracy)
+  }
+
+  package func record(epoch: Int, state: TaskRunState, stepsDone: Int, valid: Evaluation) -> TaskEpochRecord {
+    TaskEpochRecord(state: state, epoch: epoch, valid: valid)
+  }
 
   package func save(to path: String, best: Bool, state: TaskRunState) throws {
     var s = state
     s.setGenerator(model.generator)
     s.optimizerSteps = optimizerState.steps
-    self.state = s
     let metadata = [
       "format": Seq2SeqCheckpoint.formatTag, "version": Seq2SeqCheckpoint.formatVersion,
       "config": try SafeTensors.json(config), "training": try SafeTensors.json(options),
@@ -223,27 +296,16 @@ public final class Seq2SeqTrainer: EpochTask {
     ]
     try SafeTensors.writeModel(
       to: path, metadata: metadata, layout: config.parameterLayout, cell: config.cell,
-      parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
-      optimizerNames: options.optimizer.stateNames,
-      optimizerState: best ? [] : optimizerState.buffers.map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) }
-    )
+      parameters: model.parameters.values.bufferPointer,
+      optimizerNames: options.optimizer.savedTensorNames(averaging: state.averagedSteps != nil),
+      optimizerState: best
+        ? [] : savedOptimizerBuffers(optimizerState, average: average, state: state).map(\.bufferPointer))
   }
 
   package func bestParameters(at path: String) throws -> [Float] { try Seq2SeqCheckpoint.read(from: path).parameters }
 
-  /// Asks the run under way to stop after its current batch and save, as Ctrl-C does.
-  public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
-
-  /// Trains until the epochs are done, early stopping ends the run or a limit is reached; then
-  /// restores the best parameters and reports their test loss and exact-match accuracy.
-  public func run(_ splits: Seq2SeqSplits, limits: RunLimits = RunLimits()) throws -> TaskReport {
-    self.splits = splits
-    defer { self.splits = nil }
-    var state = self.state
-    defer { self.state = state }
-    return try runEpochs(
-      self, state: &state, limits: limits, stopRequested: { stopRequested.exchange(false, ordering: .relaxed) },
-      log: log)
+  package func finalLine(test: Evaluation, usedBest: Bool, state: TaskRunState, seconds: Double) -> String {
+    taskFinalLine(test: test, usedBest: usedBest, state: state, seconds: seconds, labels: labels)
   }
 }
 
@@ -284,7 +346,9 @@ public struct Seq2SeqCheckpoint {
     do { try config.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
     let training = try field("training", Seq2SeqTrainingOptions.self)
     do { try training.validate() } catch { throw CheckpointError.mismatch(path: path, reason: "\(error)") }
-    let state = try field("state", TaskRunState.self)
+    var state = try field("state", TaskRunState.self)
+    // Checkpoints written before every task had a schedule ran at the options' constant rate.
+    state.learningRate = state.learningRate.isNaN ? training.learningRate : state.learningRate
     let (v, d, h) = (
       Double(config.sourceVocabularySize + config.targetVocabularySize), Double(config.embeddingSize),
       Double(config.hiddenSize)
@@ -299,6 +363,7 @@ public struct Seq2SeqCheckpoint {
     }
     try SafeTensors.checkModelTensors(
       file, layout: config.parameterLayout, cell: config.cell, optimizer: training.optimizer,
+      averaging: state.averagedSteps != nil,
       model: "a sequence-to-sequence model of \(config.description)", path: path)
     let source = try field("sourceVocabulary", [String].self)
     let target = try field("targetVocabulary", [String].self)
@@ -322,7 +387,9 @@ public struct Seq2SeqCheckpoint {
       config: h.config, training: h.training, state: h.state, sourceVocabulary: h.sourceVocabulary,
       targetVocabulary: h.targetVocabulary,
       parameters: h.config.cell.parameters(h.config.parameterLayout, values: values),
-      optimizerState: h.training.optimizer.stateNames.compactMap { values($0) })
+      optimizerState: h.training.optimizer.savedTensorNames(averaging: h.state.averagedSteps != nil).compactMap {
+        values($0)
+      })
   }
 
   /// What a checkpoint holds, from its header alone (for `rnnlm info`).

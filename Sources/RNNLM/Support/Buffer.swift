@@ -43,7 +43,10 @@ package final class Buffer<T: BLASScalar> {
   package func zero() { pointer.update(repeating: 0, count: count) }
 
   /// The elements as an array (for tests and checkpoints, not the hot path).
-  package var array: [T] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+  package var array: [T] { Array(bufferPointer) }
+
+  /// The values in place.
+  package var bufferPointer: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: pointer, count: count) }
 }
 
 /// Scratch buffers shared by models that never run interleaved: a training model and the

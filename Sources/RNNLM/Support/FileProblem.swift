@@ -80,3 +80,11 @@ package func prepareRunDirectory(_ directory: String) throws {
     }
   }
 }
+
+/// A configuration that cannot make a model or a run, with the reason.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+  /// What is wrong.
+  public let description: String
+  /// An error saying `description`.
+  public init(_ description: String) { self.description = description }
+}

@@ -20,6 +20,10 @@ public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
     }
   }
 
+  /// The state tensors a run saves: ``stateNames``, then `asgd.average` once NT-ASGD has begun
+  /// averaging.
+  public func savedTensorNames(averaging: Bool) -> [String] { stateNames + (averaging ? ["asgd.average"] : []) }
+
   /// The learning rate a run with this optimizer starts from when none is given: the book's 20
   /// for SGD, 0.001 (PyTorch's and Keras' default) for the others.
   public var defaultLearningRate: Double { self == .sgd ? 20 : 0.001 }

@@ -1,51 +1,43 @@
 import Foundation
 
-/// Prints a run's progress: on a terminal one line per epoch that updates in place (progress
-/// bar, batch/total, ms/batch, tokens/s, running perplexity, ETA); otherwise a plain log line
-/// every log interval, so that files and CI logs stay readable.
-public final class ConsoleProgress: TrainingObserver {
+/// Prints a run's progress for any task: on a terminal one line per epoch that updates in place
+/// (progress bar, batch/total, learning rate, ms/batch, examples/s, running loss, ETA); otherwise
+/// a plain log line every log interval, so that files and CI logs stay readable. `Record` is the
+/// task's per-epoch record, which words the lines.
+public final class ProgressPrinter<Record: EpochRecordKind>: TrainingObserver {
   /// Whether to draw the updating line.
   public let isTerminal: Bool
+  /// What the lines call the run's examples and accuracy.
+  public let labels: RunLabels
   private let write: (String) -> Void
   private var lineOpen = false
 
-  /// Progress to standard output; `isTerminal` defaults to whether it is a terminal.
-  public init(isTerminal: Bool = isatty(STDOUT_FILENO) != 0, write: @escaping (String) -> Void = ConsoleProgress.stdout)
-  {
+  /// Progress to `write` (standard output by default); `isTerminal` defaults to whether
+  /// standard output is a terminal.
+  public init(
+    labels: RunLabels = .languageModel, isTerminal: Bool = isatty(STDOUT_FILENO) != 0,
+    write: @escaping (String) -> Void = stdoutWrite
+  ) {
+    self.labels = labels
     self.isTerminal = isTerminal
     self.write = write
   }
 
   /// Writes text to standard output unbuffered, so lines appear as they are made.
-  public static func stdout(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+  public static func stdout(_ text: String) { stdoutWrite(text) }
 
   public func batchFinished(_ p: BatchProgress) {
     if isTerminal {
-      let width = 24
-      let filled = width * p.batch / p.batchesPerEpoch
-      let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-      let eta = Double(p.batchesPerEpoch - p.batch) * p.epochSeconds / Double(p.batch)
-      write(
-        String(
-          format: "\r\u{1B}[2K| epoch %3d [%@] %5d/%d | lr %6.3f | %7.1f ms/batch | %7.0f tok/s | ppl %8.2f | ETA %@",
-          p.epoch, bar, p.batch, p.batchesPerEpoch, p.learningRate, p.msPerBatch, p.tokensPerSecond,
-          exp(p.intervalLoss), Self.duration(eta)))
+      write("\r\u{1B}[2K" + Record.progressLine(p, labels: labels, terminal: true))
       lineOpen = true
     } else if p.logLine {
-      write(
-        String(
-          format: "| epoch %3d | batch %5d/%d | lr %6.3f | %7.1f ms/batch | %8.0f tok/s | loss %6.3f | ppl %9.2f |\n",
-          p.epoch, p.batch, p.batchesPerEpoch, p.learningRate, p.msPerBatch, p.tokensPerSecond, p.intervalLoss,
-          exp(p.intervalLoss)))
+      write(Record.progressLine(p, labels: labels, terminal: false) + "\n")
     }
   }
 
-  public func epochFinished(_ r: EpochRecord, improved: Bool) {
+  public func epochFinished(_ r: Record, improved: Bool) {
     closeLine()
-    write(
-      String(
-        format: "| end of epoch %3d | %7.1f tok/s | train ppl %8.2f | valid ppl %8.2f |%@\n", r.epoch,
-        r.tokensPerSecond, r.trainPerplexity, r.validPerplexity, improved ? " best so far" : " no better"))
+    write(r.summaryLine(improved: improved, labels: labels) + "\n")
   }
 
   public func note(_ message: String) {
@@ -57,34 +49,60 @@ public final class ConsoleProgress: TrainingObserver {
     if lineOpen { write("\n") }
     lineOpen = false
   }
-
-  /// "1h02m", "3m05s", "42s".
-  static func duration(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    if s >= 3600 { return String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) }
-    if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
-    return "\(s)s"
-  }
 }
 
-/// Writes a run's metrics next to its checkpoints: `metrics.csv` (a row every log interval and
-/// every epoch: epoch, batch, lr, train ppl, valid ppl, tokens/s, elapsed training seconds) and
-/// `curve.svg` (training and validation perplexity against epochs, for a browser).
-public final class MetricsWriter: TrainingObserver {
+/// A language model's progress printer (the name it has always had).
+public typealias ConsoleProgress = ProgressPrinter<EpochRecord>
+
+/// Writes text to standard output unbuffered.
+public func stdoutWrite(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+
+/// The progress bar, batch/total and ETA that start a terminal's progress line.
+func progressBar(_ p: BatchProgress) -> String {
+  let width = 24
+  let filled = width * p.batch / p.batchesPerEpoch
+  let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+  return String(format: "| epoch %3d [%@] %5d/%d", p.epoch, bar, p.batch, p.batchesPerEpoch)
+}
+
+/// The time left of an epoch at `p`, as "1h02m", "3m05s", "42s".
+func eta(_ p: BatchProgress) -> String {
+  duration(Double(p.batchesPerEpoch - p.batch) * p.epochSeconds / Double(p.batch))
+}
+
+/// "1h02m", "3m05s", "42s".
+func duration(_ seconds: Double) -> String {
+  let s = Int(seconds.rounded())
+  if s >= 3600 { return String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) }
+  if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
+  return "\(s)s"
+}
+
+/// Writes a run's metrics next to its checkpoints, for any task: `metrics.csv` (a row every log
+/// interval and every epoch; the columns are the record type's) and `curve.svg` (the epochs'
+/// figures, for a browser). The run loop adds one whenever a run saves.
+public final class MetricsFiles<Record: EpochRecordKind>: TrainingObserver {
   /// The CSV file and the SVG file.
   public let csvPath: String, svgPath: String
-  private var records: [EpochRecord]
+  /// What the files call the run's examples and accuracy.
+  public let labels: RunLabels
+  private var records: [Record]
+
+  /// The path of `metrics.csv` in `directory`.
+  static func csvPath(in directory: String) -> String {
+    (directory as NSString).appendingPathComponent("metrics.csv")
+  }
 
   /// Metrics in `directory`, continuing `history` (the epochs of a resumed run).
-  public init(directory: String, history: [EpochRecord] = []) throws {
-    csvPath = (directory as NSString).appendingPathComponent("metrics.csv")
+  public init(directory: String, history: [Record] = [], labels: RunLabels = .languageModel) throws {
+    csvPath = Self.csvPath(in: directory)
     svgPath = (directory as NSString).appendingPathComponent("curve.svg")
     records = history
+    self.labels = labels
     try prepareRunDirectory(directory)
     if !FileManager.default.fileExists(atPath: csvPath) {
       do {
-        try "epoch,batch,lr,train_ppl,valid_ppl,tokens_per_s,elapsed_s\n".write(
-          toFile: csvPath, atomically: true, encoding: .utf8)
+        try (Record.csvHeader(labels) + "\n").write(toFile: csvPath, atomically: true, encoding: .utf8)
       } catch {
         throw FileError(
           path: csvPath, reason: "cannot be written: \(fileFailure(directory, error: error, expectDirectory: true))")
@@ -100,33 +118,17 @@ public final class MetricsWriter: TrainingObserver {
   }
 
   public func batchFinished(_ p: BatchProgress) {
-    guard p.logLine else { return }
-    append(
-      String(
-        format: "%d,%d,%g,%.4f,,%.1f,%.2f", p.epoch, p.batch, p.learningRate, exp(p.intervalLoss), p.tokensPerSecond,
-        p.runSeconds))
+    if p.logLine { append(Record.csvRow(p, labels: labels)) }
   }
 
-  public func epochFinished(_ r: EpochRecord, improved: Bool) {
-    append(
-      String(
-        format: "%d,end,%g,%.4f,%.4f,%.1f,%.2f", r.epoch, r.learningRate, r.trainPerplexity, r.validPerplexity,
-        r.tokensPerSecond, r.elapsedSeconds))
+  public func epochFinished(_ r: Record, improved: Bool) {
+    append(r.csvRow(labels: labels))
     records.append(r)
-    try? Self.svg(records).write(toFile: svgPath, atomically: true, encoding: .utf8)
+    try? Record.curveSVG(records, labels: labels).write(toFile: svgPath, atomically: true, encoding: .utf8)
   }
 
   public func note(_ message: String) {}
-
-  /// An SVG line chart of training and validation perplexity (log scale) against epochs.
-  public static func svg(_ records: [EpochRecord]) -> String {
-    func series(_ label: String, _ color: String, _ key: KeyPath<EpochRecord, Double>) -> LinePlot.Series {
-      LinePlot.Series(
-        label: label, color: color, points: records.map { (Double($0.epoch), $0[keyPath: key]) }, markers: true)
-    }
-    return LinePlot(
-      series: [series("training", "#1f77b4", \.trainPerplexity), series("validation", "#ff7f0e", \.validPerplexity)],
-      xLabel: "epoch", yLabel: "perplexity (log scale)", integerTicks: true
-    ).svg()
-  }
 }
+
+/// A language model's metrics files (the name they have always had).
+public typealias MetricsWriter = MetricsFiles<EpochRecord>

@@ -1,0 +1,66 @@
+import Foundation
+
+/// The options of a run that the run loop reads, whatever the task: its epochs, the update rule
+/// and the learning-rate schedule, NT-ASGD, early stopping and logging. Each task's options
+/// (``TrainingOptions``, ``ClassifierTrainingOptions``, ``Seq2SeqTrainingOptions``) conform.
+public protocol RunOptions: Sendable {
+  /// Epochs of the whole run.
+  var epochs: Int { get }
+  /// The update rule and its starting learning rate.
+  var optimizer: OptimizerKind { get }
+  var learningRate: Double { get }
+  /// The learning rate is divided by this whenever validation does not improve (1 keeps it).
+  var learningRateDecay: Double { get }
+  /// Global gradient-norm bound (0: off), and L2 weight decay (0: off).
+  var clip: Double { get }
+  var weightDecay: Double { get }
+  /// Cosine annealing over the run's epochs.
+  var cosineSchedule: Bool { get }
+  /// Cosine annealing planned to end with the time budget (see ``BudgetPlanner``).
+  var cosineToBudget: Bool { get }
+  /// NT-ASGD: once validation has not improved on the best of all but the last ``nonmono``
+  /// epochs, the parameters are averaged over every update from then on, and validation, test
+  /// and best.safetensors use the average.
+  var averaging: Bool { get }
+  var nonmono: Int { get }
+  /// Early stopping after this many epochs without improvement; 0 never.
+  var patience: Int { get }
+  /// Batches between log lines.
+  var logInterval: Int { get }
+}
+
+/// The learning rate the run loop uses for each update: the state's rate (which a validation
+/// that does not improve divides by the decay, see ``LoopState/recordValidation(_:decay:)``)
+/// times a cosine's factor — over the epochs (`cosineSchedule`), over the budget plan
+/// (`cosineToBudget`, at the full rate until it is planned), or 1.
+public enum LearningRateSchedule {
+  /// The cosine schedule's factor after `fraction` (0…1) of the run: ½ (1 + cos(π · fraction)).
+  public static func cosineFactor(_ fraction: Double) -> Double {
+    0.5 * (1 + Foundation.cos(Double.pi * min(max(fraction, 0), 1)))
+  }
+
+  /// The factor of the update after `stepsDone` schedule units of a run of `totalSteps` units
+  /// (its epochs), given the run's state (its budget plan).
+  public static func factor<R>(
+    _ options: some RunOptions, state: LoopState<R>, stepsDone: Int, totalSteps: Int
+  ) -> Double {
+    if options.cosineSchedule { return cosineFactor(Double(stepsDone) / Double(totalSteps)) }
+    if options.cosineToBudget, let planned = state.plannedSteps {
+      return cosineFactor(BudgetPlanner.cosineFraction(steps: stepsDone, planned: planned, anchor: state.planAnchor))
+    }
+    return 1
+  }
+
+  /// Checks the schedule options every task shares; throws ``ConfigurationError`` naming the
+  /// first bad one.
+  package static func validate(_ options: some RunOptions) throws {
+    if !(options.learningRateDecay >= 1) || !options.learningRateDecay.isFinite {
+      throw ConfigurationError("learning-rate decay factor must be at least 1, got \(options.learningRateDecay)")
+    }
+    if options.cosineSchedule && options.cosineToBudget {
+      throw ConfigurationError("choose one cosine schedule: over the epochs or over the time budget")
+    }
+    if options.nonmono < 0 { throw ConfigurationError("nonmono must be 0 or more, got \(options.nonmono)") }
+    if options.patience < 0 { throw ConfigurationError("patience must be 0 (off) or more, got \(options.patience)") }
+  }
+}
