@@ -189,11 +189,9 @@ public final class ClassifierTrainer {
     defer { self.splits = nil }
     var state = self.state
     defer { self.state = state }
-    let r = try RunLoop.fit(
-      self, state: &state, limits: limits,
-      observers: [ProgressPrinter(labels: labels, isTerminal: logIsTerminal, write: log)] + observers,
+    return try fitExamples(
+      state: &state, limits: limits, log: log, logIsTerminal: logIsTerminal, observers: observers,
       stopRequested: { stopRequested.exchange(false, ordering: .relaxed) })
-    return TaskReport(r, state: state)
   }
 
   /// Asks the run under way to stop after its current batch and save, as Ctrl-C does.
@@ -282,24 +280,15 @@ public final class TrainedClassifier {
   }
 }
 
-extension ClassifierTrainer: TrainingTask {
+extension ClassifierTrainer: ExampleTask {
   package var labels: RunLabels {
     RunLabels(unit: "texts", examples: "texts", scoreName: "loss", accuracyName: "accuracy")
   }
   package var parameters: ParameterStore<Float> { model.parameters }
-  package var profiler: Profiler? { nil }
-  package var batchesPerEpoch: Int { bucketedBatchCount(count: splits!.train.count, batchSize: options.batchSize) }
-  package var stepsPerEpoch: Int { batchesPerEpoch }
-  package var stepsPerBatch: Int { 1 }
-  package var variableSteps: Bool { false }
   package var examplesPerStep: Int { options.batchSize }
-  package var evaluationExamples: (valid: Int, test: Int) { (splits!.valid.count, splits!.test.count) }
-  package var trainingExamples: Int { splits!.train.count }
-  package var dataPosition: Int {
-    get { 0 }
-    set {}
+  package var splitSizes: (train: Int, valid: Int, test: Int) {
+    (splits!.train.count, splits!.valid.count, splits!.test.count)
   }
-  package var restoresBestWhenFinished: Bool { true }
 
   package func beginEpoch(_ epoch: Int) {
     epochBatches = Self.epochBatches(
@@ -315,10 +304,6 @@ extension ClassifierTrainer: TrainingTask {
     return Evaluation(score: r.loss, accuracy: r.accuracy)
   }
 
-  package func record(epoch: Int, state: TaskRunState, stepsDone: Int, valid: Evaluation) -> TaskEpochRecord {
-    TaskEpochRecord(state: state, epoch: epoch, valid: valid)
-  }
-
   package func save(to path: String, best: Bool, state: TaskRunState) throws {
     try ClassifierCheckpoint.write(
       to: path, config: config, training: options, state: saved(state), vocabulary: vocabulary.words, classes: classes,
@@ -331,7 +316,4 @@ extension ClassifierTrainer: TrainingTask {
     try ClassifierCheckpoint.read(from: path).parameters
   }
 
-  package func finalLine(test: Evaluation, usedBest: Bool, state: TaskRunState, seconds: Double) -> String {
-    taskFinalLine(test: test, usedBest: usedBest, state: state, seconds: seconds, labels: labels)
-  }
 }

@@ -236,32 +236,21 @@ public final class Seq2SeqTrainer {
     defer { self.splits = nil }
     var state = self.state
     defer { self.state = state }
-    let r = try RunLoop.fit(
-      self, state: &state, limits: limits,
-      observers: [ProgressPrinter(labels: labels, isTerminal: logIsTerminal, write: log)] + observers,
+    return try fitExamples(
+      state: &state, limits: limits, log: log, logIsTerminal: logIsTerminal, observers: observers,
       stopRequested: { stopRequested.exchange(false, ordering: .relaxed) })
-    return TaskReport(r, state: state)
   }
 }
 
-extension Seq2SeqTrainer: TrainingTask {
+extension Seq2SeqTrainer: ExampleTask {
   package var labels: RunLabels {
     RunLabels(unit: "pairs", examples: "pairs", scoreName: "loss", accuracyName: "exact match")
   }
   package var parameters: ParameterStore<Float> { model.parameters }
-  package var profiler: Profiler? { nil }
-  package var batchesPerEpoch: Int { bucketedBatchCount(count: splits!.train.count, batchSize: options.batchSize) }
-  package var stepsPerEpoch: Int { batchesPerEpoch }
-  package var stepsPerBatch: Int { 1 }
-  package var variableSteps: Bool { false }
   package var examplesPerStep: Int { options.batchSize }
-  package var evaluationExamples: (valid: Int, test: Int) { (splits!.valid.count, splits!.test.count) }
-  package var trainingExamples: Int { splits!.train.count }
-  package var dataPosition: Int {
-    get { 0 }
-    set {}
+  package var splitSizes: (train: Int, valid: Int, test: Int) {
+    (splits!.train.count, splits!.valid.count, splits!.test.count)
   }
-  package var restoresBestWhenFinished: Bool { true }
 
   /// The batches of epoch `epoch`, bucketed by source and target length (see `bucketedBatches`).
   package func beginEpoch(_ epoch: Int) {
@@ -278,10 +267,6 @@ extension Seq2SeqTrainer: TrainingTask {
   package func evaluate(_ split: EvaluationSplit) -> Evaluation {
     let r = evaluate(split == .valid ? splits!.valid : splits!.test)
     return Evaluation(score: r.loss, accuracy: r.accuracy)
-  }
-
-  package func record(epoch: Int, state: TaskRunState, stepsDone: Int, valid: Evaluation) -> TaskEpochRecord {
-    TaskEpochRecord(state: state, epoch: epoch, valid: valid)
   }
 
   package func save(to path: String, best: Bool, state: TaskRunState) throws {
@@ -304,9 +289,6 @@ extension Seq2SeqTrainer: TrainingTask {
 
   package func bestParameters(at path: String) throws -> [Float] { try Seq2SeqCheckpoint.read(from: path).parameters }
 
-  package func finalLine(test: Evaluation, usedBest: Bool, state: TaskRunState, seconds: Double) -> String {
-    taskFinalLine(test: test, usedBest: usedBest, state: state, seconds: seconds, labels: labels)
-  }
 }
 
 /// A sequence-to-sequence model and its run in the toolkit's safetensors container: the

@@ -211,16 +211,6 @@ extension TaskEpochRecord {
   }
 }
 
-/// The line that ends a task's run: test loss and accuracy, whose parameters, speed, wall time.
-func taskFinalLine(test: Evaluation, usedBest: Bool, state: TaskRunState, seconds: Double, labels: RunLabels)
-  -> String
-{
-  String(
-    format: "| end of training | test loss %.4f | test %@ %.4f (%@) | %.0f %@/s | %.1f s |", test.score,
-    labels.accuracyName, test.accuracy, usedBest ? "best epoch \(state.bestEpoch ?? 0)" : "current parameters",
-    Double(state.trainedExamples) / max(state.trainingSeconds, 1e-9), labels.unit, seconds)
-}
-
 /// The buffers a task's `last.safetensors` saves after its parameters: the optimizer's moments,
 /// then NT-ASGD's average once averaging has begun.
 func savedOptimizerBuffers(_ optimizer: OptimizerState<Float>, average: ParameterAverage<Float>?, state: TaskRunState)
@@ -239,4 +229,52 @@ func restoreOptimizer(
   }
   optimizer.steps = saved.isEmpty ? 0 : state.optimizerSteps ?? 0
   average?.count = saved.isEmpty ? 0 : state.averagedSteps ?? 0
+}
+
+/// A task of independent examples — a classifier's texts, a sequence-to-sequence model's pairs —
+/// trained in shuffled batches bucketed by length, one schedule step a batch, keeping the best
+/// parameters when the run ends. Such a task says only its batches, its pass, its evaluation and
+/// its checkpoint; the rest of ``TrainingTask`` is this extension's.
+package protocol ExampleTask: TrainingTask where Record == TaskEpochRecord {
+  /// The examples of the training, validation and test splits of the run under way.
+  var splitSizes: (train: Int, valid: Int, test: Int) { get }
+}
+
+extension ExampleTask {
+  package var profiler: Profiler? { nil }
+  package var batchesPerEpoch: Int { bucketedBatchCount(count: splitSizes.train, batchSize: examplesPerStep) }
+  package var stepsPerEpoch: Int { batchesPerEpoch }
+  package var stepsPerBatch: Int { 1 }
+  package var variableSteps: Bool { false }
+  package var evaluationExamples: (valid: Int, test: Int) { (splitSizes.valid, splitSizes.test) }
+  package var trainingExamples: Int { splitSizes.train }
+  package var dataPosition: Int {
+    get { 0 }
+    set {}
+  }
+  package var restoresBestWhenFinished: Bool { true }
+
+  package func record(epoch: Int, state: TaskRunState, stepsDone: Int, valid: Evaluation) -> TaskEpochRecord {
+    TaskEpochRecord(state: state, epoch: epoch, valid: valid)
+  }
+
+  package func finalLine(test: Evaluation, usedBest: Bool, state: TaskRunState, seconds: Double) -> String {
+    String(
+      format: "| end of training | test loss %.4f | test %@ %.4f (%@) | %.0f %@/s | %.1f s |", test.score,
+      labels.accuracyName, test.accuracy, usedBest ? "best epoch \(state.bestEpoch ?? 0)" : "current parameters",
+      Double(state.trainedExamples) / max(state.trainingSeconds, 1e-9), labels.unit, seconds)
+  }
+
+  /// Runs the one loop over this task from `state` (the task's own, updated as it goes): the
+  /// task's log lines go to `log` (in place when `logIsTerminal`), and to `observers`.
+  func fitExamples(
+    state: inout TaskRunState, limits: RunLimits, log: @escaping (String) -> Void, logIsTerminal: Bool,
+    observers: [any TrainingObserver<TaskEpochRecord>], stopRequested: () -> Bool
+  ) throws -> TaskReport {
+    let r = try RunLoop.fit(
+      self, state: &state, limits: limits,
+      observers: [ProgressPrinter(labels: labels, isTerminal: logIsTerminal, write: log)] + observers,
+      stopRequested: stopRequested)
+    return TaskReport(r, state: state)
+  }
 }
