@@ -9,9 +9,7 @@ struct PerplexityBenchmark: ParsableCommand {
     commandName: "ppl-bench",
     abstract: "Train a preset for a budget and record perplexity, speed and the exact command.",
     discussion: """
-      Takes every train-ptb flag. The row: date, preset, cell, parameters, epochs completed,
-      wall seconds, training tokens/s, best validation and test perplexity, cores, compute
-      threads, the OpenBLAS kernels used, the command.
+      Takes every train-ptb flag. The row: date, preset, cell, parameters, epochs completed, wall seconds, training tokens/s, best validation and test perplexity, cores, compute threads, the OpenBLAS kernels used, the command.
 
       Examples:
         ppl-bench --preset small

@@ -12,10 +12,7 @@ struct ClassifierThroughput: ParsableCommand {
     commandName: "classifier",
     abstract: "Texts/s and achieved GFLOP/s of a text classifier's training steps against sgemm, in one run.",
     discussion: """
-      The texts are the generated sentiment corpus (rnnlm make-data sentiment), batched by
-      length as train-classifier batches them. FLOPs count the recurrent layers' products
-      (3 × forward) over every step a batch runs, padded steps included; the embedding, pooling
-      and output layer are not counted.
+      The texts are the generated sentiment corpus (rnnlm make-data sentiment), batched by length as train-classifier batches them. FLOPs count the recurrent layers' products (3 × forward) over every step a batch runs, padded steps included; the embedding, pooling and output layer are not counted.
 
       Examples:
         throughput-bench classifier

@@ -128,12 +128,7 @@ struct LanguageModelThroughput: ParsableCommand {
     commandName: "lm",
     abstract: "Tokens/s and achieved GFLOP/s of training and evaluation steps against this machine's sgemm rate.",
     discussion: """
-      Measures, in one run: sgemm GFLOP/s for the model's large shapes and its per-step shape;
-      then K training steps and K evaluation steps on real PTB batches after a warm-up,
-      repeated; prints medians, FLOPs per token, achieved GFLOP/s and its ratio to the
-      large-shape sgemm rate, peak resident memory and the thread count. Evaluation steps use
-      the training batch N unless --eval-batch-size is given. --breakdown times each part of
-      a training step and of an evaluation step.
+      Measures, in one run: sgemm GFLOP/s for the model's large shapes and its per-step shape; then K training steps and K evaluation steps on real PTB batches after a warm-up, repeated; prints medians, FLOPs per token, achieved GFLOP/s and its ratio to the large-shape sgemm rate, peak resident memory and the thread count. Evaluation steps use the training batch N unless --eval-batch-size is given. --breakdown times each part of a training step and of an evaluation step.
 
       Examples:
         throughput-bench --preset small

@@ -37,8 +37,6 @@ public struct ClassifierFlags: ParsableArguments {
   @Option(name: .customLong("weight-decay"), help: "L2 weight decay (default 0).") public var weightDecay: Double?
   @Option(name: .customLong("batch-size"), help: "Texts per batch (default 32).") public var batchSize: Int?
   @Option(help: "Epochs of the whole run (default 10).") public var epochs: Int?
-  @Option(help: "Stop when validation loss has not improved for this many epochs; 0 never (default 3).")
-  public var patience: Int?
   @Option(
     name: .customLong("validation-split"),
     help: "Fraction of the training texts held out for validation when the data has no valid split (default 0.1).")
@@ -47,7 +45,8 @@ public struct ClassifierFlags: ParsableArguments {
     Int?
   @Option(help: "Random seed (default 1).") public var seed: UInt64?
 
-  @OptionGroup public var run: RunFlags
+  @OptionGroup(title: "Schedule and stopping") public var schedule: ScheduleFlags
+  @OptionGroup(title: "Run") public var run: RunFlags
 
   /// The flags that change the model or its training, by name, when given.
   var shapeFlags: [String] {
@@ -57,10 +56,10 @@ public struct ClassifierFlags: ParsableArguments {
       ("--bidirectional", bidirectional),
       ("--max-length", maxLength != nil), ("--truncate", truncate != nil), ("--num-words", numWords != nil),
       ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
-      ("--weight-decay", weightDecay != nil), ("--batch-size", batchSize != nil), ("--patience", patience != nil),
+      ("--weight-decay", weightDecay != nil), ("--batch-size", batchSize != nil),
       ("--validation-split", validationSplit != nil), ("--seed", seed != nil),
     ]
-    return given.filter(\.1).map(\.0)
+    return given.filter(\.1).map(\.0) + schedule.given
   }
 
   public func validate() throws {
@@ -68,6 +67,8 @@ public struct ClassifierFlags: ParsableArguments {
       throw ValidationError(
         "--bag-of-words has no recurrent layer: drop --cell, --nlayers, --nhid, --pooling and --bidirectional")
     }
+    try schedule.validate()
+    try schedule.requireTimeBudget(run)
     try run.refuseChanges(shapeFlags)
     if run.resume == nil {
       do {
@@ -90,14 +91,13 @@ public struct ClassifierFlags: ParsableArguments {
     if let weightDecay { o.weightDecay = weightDecay }
     if let batchSize { o.batchSize = batchSize }
     if let epochs { o.epochs = epochs }
-    if let patience { o.patience = patience }
     if let validationSplit { o.validationSplit = validationSplit }
     if let maxLength { o.maxLength = maxLength }
     if let truncate { o.truncation = truncate }
     if let numWords { o.numWords = numWords }
     if let logInterval { o.logInterval = logInterval }
     if let seed { o.seed = seed }
-    return o
+    return schedule.apply(to: o)
   }
 
   /// The model configuration the flags give, for a vocabulary and class count from the data.
@@ -133,8 +133,11 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
       if let logInterval = flags.logInterval { checkpoint!.training.logInterval = logInterval }
       try checkpoint!.training.validate()
     }
-    guard let dataDirectory = flags.data else {
-      throw ValidationError("give --data DIR (rnnlm make-data sentiment --output DIR writes the project's corpus)")
+    guard let dataDirectory = flags.run.dataDirectory(given: flags.data, saved: checkpoint?.state.dataDirectory) else {
+      throw ValidationError(
+        flags.run.resume == nil
+          ? "give --data DIR (rnnlm make-data sentiment --output DIR writes the project's corpus)"
+          : "\(flags.run.resume!) does not say where its data is (it was saved before runs kept that): give --data DIR")
     }
     let saveDirectory = try flags.run.runDirectory(task: "classifier", fresh: checkpoint == nil)
     let data = try LabelledTexts.load(directory: dataDirectory)
@@ -166,14 +169,13 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
         + "\(c.classes == 2 ? "sigmoid" : "softmax") output, \(c.parameterCount) parameters")
     say(
       "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), max length \(o.maxLength) "
-        + "(keep the \(o.truncation.rawValue)), epochs \(o.epochs), patience \(o.patience), seed \(o.seed), "
+        + "(keep the \(o.truncation.rawValue)), epochs \(o.epochs)\(schedule(o)), seed \(o.seed), "
         + "threads \(ComputeThreads.count), OpenBLAS kernels \(BLASInfo.coreName)")
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
     trainer.log = ConsoleProgress.stdout
-    Trainer.stopOnInterrupt()
-    let report = try trainer.run(
-      splits,
-      limits: flags.run.limits(saving: saveDirectory))
+    trainer.logIsTerminal = isatty(STDOUT_FILENO) != 0
+    RunLoop.stopOnInterrupt()
+    let report = try trainer.run(splits, limits: flags.run.limits(saving: saveDirectory, data: dataDirectory))
     return CompletedClassifierRun(
       config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
   }

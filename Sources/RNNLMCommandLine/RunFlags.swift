@@ -12,7 +12,11 @@ public struct RunFlags: ParsableArguments {
       "Directory for best.safetensors, last.safetensors, metrics.csv, curve.svg (default: a new runs/<preset or task>-<n>; when resuming, the checkpoint's directory)."
   )
   public var save: String?
-  @Option(help: "Continue the run saved in this checkpoint (its last.safetensors).") public var resume: String?
+  @Option(
+    help:
+      "Continue the run saved in this checkpoint (its last.safetensors), on the data it was trained on unless --data is given."
+  )
+  public var resume: String?
   @Option(name: .customLong("max-minutes"), help: "Stop cleanly after this many minutes (resumable).")
   public var maxMinutes: Double?
   @Option(name: .customLong("max-epochs"), help: "Stop cleanly after this many epochs in this invocation (resumable).")
@@ -20,7 +24,8 @@ public struct RunFlags: ParsableArguments {
   @Option(
     name: .customLong("max-batches"), help: "Stop cleanly after this many batches in this invocation (resumable).")
   public var maxBatches: Int?
-  @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).") public var threads: Int?
+  @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).")
+  public var threads: Int?
 
   public func validate() throws {
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -55,9 +60,81 @@ public struct RunFlags: ParsableArguments {
     return directory
   }
 
-  /// The budgets as limits for a run saving into `directory`.
-  func limits(saving directory: String) -> RunLimits {
-    RunLimits(maxMinutes: maxMinutes, maxEpochs: maxEpochs, maxBatches: maxBatches, saveDirectory: directory)
+  /// The budgets as limits for a run saving into `directory`, its data read from `data`.
+  func limits(saving directory: String, data: String) -> RunLimits {
+    var limits = RunLimits(
+      maxMinutes: maxMinutes, maxEpochs: maxEpochs, maxBatches: maxBatches, saveDirectory: directory)
+    limits.dataDirectory = data
+    return limits
+  }
+
+  /// The data directory of a run: `--data`, else the one a resumed run was trained on (saved
+  /// with it), else nil.
+  func dataDirectory(given: String?, saved: String?) -> String? { given ?? (resume != nil ? saved : nil) }
+}
+
+/// The learning-rate schedule and the stopping rule, as every training command has them
+/// (`train-ptb`, `ppl-bench`, `train-classifier`, `train-seq2seq`).
+public struct ScheduleFlags: ParsableArguments {
+  public init() {}
+
+  @Option(
+    name: .customLong("lr-decay"),
+    help:
+      "Divide the learning rate by this whenever validation does not improve; 1 never (default: a language model's preset's, 4 for small and medium; 1 for classifiers and seq2seq)."
+  )
+  public var lrDecay: Double?
+  @Flag(
+    help:
+      "Cosine annealing of the learning rate to 0 at the end of --epochs (choose --epochs to fit a budget). Replaces a preset's schedule."
+  )
+  public var cosine = false
+  @Flag(
+    name: .customLong("cosine-budget"),
+    help:
+      "Cosine annealing to 0 at the end of --max-minutes: planned from the first batches' speed, evaluations included, and re-planned from the measured speed, longer or shorter, the cosine continuing from where it stood; the run ends there. Replaces a preset's schedule."
+  )
+  public var cosineBudget = false
+  @Flag(
+    name: .customLong("asgd"),
+    help: "NT-ASGD: average the parameters once validation stalls (see --nonmono); evaluate and save the average.")
+  public var asgd = false
+  @Option(help: "NT-ASGD's non-monotone interval in epochs (default 5).") public var nonmono: Int?
+  @Option(
+    help:
+      "Stop when validation has not improved for this many epochs; 0 never (default 0 for language models, 3 for classifiers and seq2seq). The best parameters are tested either way."
+  )
+  public var patience: Int?
+
+  /// The names of the given flags (they change a run, so a resumed run refuses them).
+  var given: [String] {
+    [
+      ("--lr-decay", lrDecay != nil), ("--cosine", cosine), ("--cosine-budget", cosineBudget), ("--asgd", asgd),
+      ("--nonmono", nonmono != nil), ("--patience", patience != nil),
+    ].filter(\.1).map(\.0)
+  }
+
+  public func validate() throws {
+    if cosineBudget && cosine { throw ValidationError("--cosine and --cosine-budget are two schedules: choose one") }
+  }
+
+  /// `options` with the given flags applied; a schedule flag replaces the options' schedule.
+  public func apply<O: RunOptions>(to options: O) -> O {
+    var o = options
+    if let lrDecay { o.learningRateDecay = lrDecay }
+    if cosine { (o.cosineSchedule, o.cosineToBudget) = (true, false) }
+    if cosineBudget { (o.cosineSchedule, o.cosineToBudget) = (false, true) }
+    if asgd { o.averaging = true }
+    if let nonmono { o.nonmono = nonmono }
+    if let patience { o.patience = patience }
+    return o
+  }
+
+  /// Refuses `--cosine-budget` without `--max-minutes` in a new run.
+  func requireTimeBudget(_ run: RunFlags) throws {
+    if cosineBudget, run.maxMinutes == nil, run.resume == nil {
+      throw ValidationError("--cosine-budget anneals to the end of the time budget: give --max-minutes")
+    }
   }
 }
 

@@ -23,8 +23,6 @@ public struct Seq2SeqFlags: ParsableArguments {
   @Option(help: "Global gradient-norm clip; 0 disables it (default 5).") public var clip: Double?
   @Option(name: .customLong("batch-size"), help: "Pairs per batch (default 64).") public var batchSize: Int?
   @Option(help: "Epochs of the whole run (default 20).") public var epochs: Int?
-  @Option(help: "Stop when validation loss has not improved for this many epochs; 0 never (default 3).")
-  public var patience: Int?
   @Option(
     name: .customLong("validation-split"), help: "Fraction of training pairs held out when there is no valid.tsv (0.1)."
   )
@@ -37,7 +35,8 @@ public struct Seq2SeqFlags: ParsableArguments {
     Int?
   @Option(help: "Random seed (default 1).") public var seed: UInt64?
 
-  @OptionGroup public var run: RunFlags
+  @OptionGroup(title: "Schedule and stopping") public var schedule: ScheduleFlags
+  @OptionGroup(title: "Run") public var run: RunFlags
 
   /// The flags that change the model or its training, by name, when given.
   var shapeFlags: [String] {
@@ -45,14 +44,16 @@ public struct Seq2SeqFlags: ParsableArguments {
       ("--tokens", tokens != nil), ("--cell", cell != nil), ("--emsize", emsize != nil), ("--nhid", nhid != nil),
       ("--nlayers", nlayers != nil), ("--attention", attention != nil), ("--reverse", reverse), ("--peeky", peeky),
       ("--dropout", dropout != nil), ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
-      ("--batch-size", batchSize != nil), ("--patience", patience != nil),
+      ("--batch-size", batchSize != nil),
       ("--validation-split", validationSplit != nil), ("--max-source-length", maxSourceLength != nil),
       ("--max-target-length", maxTargetLength != nil), ("--seed", seed != nil),
     ]
-    return given.filter(\.1).map(\.0)
+    return given.filter(\.1).map(\.0) + schedule.given
   }
 
   public func validate() throws {
+    try schedule.validate()
+    try schedule.requireTimeBudget(run)
     try run.refuseChanges(shapeFlags)
     if run.resume == nil {
       do {
@@ -73,14 +74,13 @@ public struct Seq2SeqFlags: ParsableArguments {
     if let clip { o.clip = clip }
     if let batchSize { o.batchSize = batchSize }
     if let epochs { o.epochs = epochs }
-    if let patience { o.patience = patience }
     if let validationSplit { o.validationSplit = validationSplit }
     if let maxSourceLength { o.maxSourceLength = maxSourceLength }
     if let maxTargetLength { o.maxTargetLength = maxTargetLength }
     if let tokens { o.tokens = tokens }
     if let logInterval { o.logInterval = logInterval }
     if let seed { o.seed = seed }
-    return o
+    return schedule.apply(to: o)
   }
 
   /// The model configuration the flags give, for vocabularies of the given sizes.
@@ -107,8 +107,11 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
       if let logInterval = flags.logInterval { checkpoint!.training.logInterval = logInterval }
       try checkpoint!.training.validate()
     }
-    guard let dataDirectory = flags.data else {
-      throw ValidationError("give --data DIR (rnnlm make-data addition|dates --output DIR writes the project's tasks)")
+    guard let dataDirectory = flags.run.dataDirectory(given: flags.data, saved: checkpoint?.state.dataDirectory) else {
+      throw ValidationError(
+        flags.run.resume == nil
+          ? "give --data DIR (rnnlm make-data addition|dates --output DIR writes the project's tasks)"
+          : "\(flags.run.resume!) does not say where its data is (it was saved before runs kept that): give --data DIR")
     }
     let saveDirectory = try flags.run.runDirectory(task: "seq2seq", fresh: checkpoint == nil)
     let data = try SequencePairs.load(directory: dataDirectory)
@@ -132,14 +135,13 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
     )
     say("model: \(c.description), D \(c.embeddingSize), dropout \(c.dropout), \(c.parameterCount) parameters")
     say(
-      "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), epochs \(o.epochs), patience \(o.patience), seed \(o.seed), threads \(ComputeThreads.count), OpenBLAS kernels \(BLASInfo.coreName)"
+      "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), epochs \(o.epochs)\(schedule(o)), seed \(o.seed), threads \(ComputeThreads.count), OpenBLAS kernels \(BLASInfo.coreName)"
     )
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
     trainer.log = ConsoleProgress.stdout
-    Trainer.stopOnInterrupt()
-    let report = try trainer.run(
-      splits,
-      limits: flags.run.limits(saving: saveDirectory))
+    trainer.logIsTerminal = isatty(STDOUT_FILENO) != 0
+    RunLoop.stopOnInterrupt()
+    let report = try trainer.run(splits, limits: flags.run.limits(saving: saveDirectory, data: dataDirectory))
     return (report, saveDirectory)
   }
 }

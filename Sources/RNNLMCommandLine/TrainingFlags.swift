@@ -43,25 +43,9 @@ public struct TrainingFlags: ParsableArguments {
     help: "DropConnect on every layer's W_hh with this probability, one mask per batch (default 0).")
   public var weightDrop: Double?
   @Flag(
-    name: .customLong("asgd"),
-    help: "NT-ASGD: average the parameters once validation stalls (see --nonmono); evaluate and save the average.")
-  public var asgd = false
-  @Option(help: "NT-ASGD's non-monotone interval in epochs (default 5).") public var nonmono: Int?
-  @Flag(
     name: .customLong("variable-bptt"),
     help: "Draw each window's length around --bptt (AWD-LSTM's rule) and scale its learning rate to match.")
   public var variableBPTT = false
-  @Flag(
-    help:
-      "Cosine annealing of the learning rate to 0 at the end of --epochs (choose --epochs to fit a budget). Replaces the preset's schedule."
-  )
-  public var cosine = false
-  @Flag(
-    name: .customLong("cosine-budget"),
-    help:
-      "Cosine annealing to 0 at the end of --max-minutes: planned from the first batches' speed, evaluations included, re-planned from the measured speed, longer or shorter, the cosine continuing from where it stood; the run ends there. Replaces the preset's schedule."
-  )
-  public var cosineBudget = false
   @Option(help: "Activation regularisation α on the top layer's output (default 0).") public var ar: Double?
   @Option(help: "Temporal activation regularisation β on the top layer's output (default 0).")
   public var tar: Double?
@@ -74,8 +58,6 @@ public struct TrainingFlags: ParsableArguments {
   public var optimizer: OptimizerKind?
   @Option(name: .customLong("weight-decay"), help: "L2 weight decay added to every gradient (default 0).")
   public var weightDecay: Double?
-  @Option(name: .customLong("lr-decay"), help: "Divide lr by this when validation does not improve (1: never).")
-  public var lrDecay: Double?
   @Option(help: "Global gradient-norm clip; 0 disables it.") public var clip: Double?
   @Option(help: "Epochs of the whole run.") public var epochs: Int?
   @Option(name: .customLong("batch-size"), help: "Training batch size N.") public var batchSize: Int?
@@ -85,8 +67,10 @@ public struct TrainingFlags: ParsableArguments {
   @Option(name: .customLong("log-interval"), help: "Batches between log lines.") public var logInterval: Int?
   @Option(help: "Random seed.") public var seed: UInt64?
 
+  /// The schedule and stopping rule, as every training command has them.
+  @OptionGroup(title: "Schedule and stopping") public var schedule: ScheduleFlags
   /// Saving, resuming, the budgets and the thread count, as every training command has them.
-  @OptionGroup public var run: RunFlags
+  @OptionGroup(title: "Run") public var run: RunFlags
 
   /// The flags that change the model or its training, by name, when given.
   var shapeFlags: [String] {
@@ -104,27 +88,22 @@ public struct TrainingFlags: ParsableArguments {
     if embeddingDropout != nil { given.append("--embedding-dropout") }
     if weightDrop != nil { given.append("--weight-drop") }
     if ar != nil { given.append("--ar") }
-    if asgd { given.append("--asgd") }
-    if nonmono != nil { given.append("--nonmono") }
     if variableBPTT { given.append("--variable-bptt") }
-    if cosine { given.append("--cosine") }
-    if cosineBudget { given.append("--cosine-budget") }
     if tar != nil { given.append("--tar") }
     if lr != nil { given.append("--lr") }
     if optimizer != nil { given.append("--optimizer") }
     if weightDecay != nil { given.append("--weight-decay") }
-    if lrDecay != nil { given.append("--lr-decay") }
     if clip != nil { given.append("--clip") }
     if batchSize != nil { given.append("--batch-size") }
     if bptt != nil { given.append("--bptt") }
     if evalBatchSize != nil { given.append("--eval-batch-size") }
     if seed != nil { given.append("--seed") }
-    return given
+    return given + schedule.given
   }
 
   public func validate() throws {
     try run.validate()
-    if cosineBudget && cosine { throw ValidationError("--cosine and --cosine-budget are two schedules: choose one") }
+    try schedule.validate()
     try run.refuseChanges(shapeFlags)
     guard run.resume == nil else { return }
     try resolvedPreset().validate()
@@ -138,7 +117,7 @@ public struct TrainingFlags: ParsableArguments {
     guard run.maxMinutes == nil, run.resume == nil, try resolvedPreset().training.cosineToBudget else { return }
     // The resolved preset has the budget schedule from `--cosine-budget` or from the preset.
     throw ValidationError(
-      cosineBudget
+      schedule.cosineBudget
         ? "--cosine-budget anneals to the end of the time budget: give --max-minutes"
         : "preset '\(preset)' anneals to the end of the time budget: give --max-minutes (or --cosine to anneal over --epochs)"
     )
@@ -163,12 +142,9 @@ public struct TrainingFlags: ParsableArguments {
     if let embeddingDropout { p.embeddingDropout = embeddingDropout }
     if let weightDrop { p.weightDrop = weightDrop }
     if let ar { p.training.activationRegularization = ar }
-    if asgd { p.training.averaging = true }
-    if let nonmono { p.training.nonmono = nonmono }
     if variableBPTT { p.training.variableLength = true }
     // Each schedule flag replaces the preset's schedule (the two flags together were refused above).
-    if cosine { (p.training.cosineSchedule, p.training.cosineToBudget) = (true, false) }
-    if cosineBudget { (p.training.cosineSchedule, p.training.cosineToBudget) = (false, true) }
+    p.training = schedule.apply(to: p.training)
     if let tar { p.training.temporalActivationRegularization = tar }
     if let optimizer {
       p.training.optimizer = optimizer
@@ -176,7 +152,6 @@ public struct TrainingFlags: ParsableArguments {
     }
     if let lr { p.training.learningRate = lr }
     if let weightDecay { p.training.weightDecay = weightDecay }
-    if let lrDecay { p.training.learningRateDecay = lrDecay }
     if let clip { p.training.clip = clip }
     if let epochs { p.training.epochs = epochs }
     if let batchSize { p.training.batchSize = batchSize }
@@ -226,6 +201,18 @@ public func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
   return parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
 }
 
+/// The schedule and stopping rule of a run's options for its "training:" line: ", lr decay 4.0,
+/// cosine schedule, patience 3" and the like ("" for a constant rate without early stopping).
+public func schedule(_ o: some RunOptions) -> String {
+  var parts: [String] = []
+  if o.learningRateDecay != 1 { parts.append("lr decay \(o.learningRateDecay)") }
+  if o.cosineSchedule { parts.append("cosine schedule") }
+  if o.cosineToBudget { parts.append("cosine schedule to the time budget") }
+  if o.averaging { parts.append("NT-ASGD, nonmono \(o.nonmono)") }
+  if o.patience > 0 { parts.append("patience \(o.patience)") }
+  return parts.map { ", " + $0 }.joined()
+}
+
 /// Writes one line to standard output at once.
 public func say(_ line: String) { ConsoleProgress.stdout(line + "\n") }
 
@@ -252,7 +239,8 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     let preset = checkpoint == nil ? try flags.resolvedPreset() : nil
     let name = preset?.name ?? "resumed"
     let saveDirectory = try flags.run.runDirectory(task: name, fresh: checkpoint == nil)
-    let directory = try PTB.locate(explicit: flags.data)
+    let directory = try PTB.locate(
+      explicit: flags.run.dataDirectory(given: flags.data, saved: checkpoint?.state.dataDirectory))
     let dataset = try PTB.load(directory: directory, verify: !flags.noVerify, mapUnknown: flags.mapUnknown)
     say("read \(PTB.describe(directory: directory, verified: !flags.noVerify))")
     if flags.mapUnknown {
@@ -293,11 +281,9 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
         + "tokens: train \(dataset.train.count), valid \(dataset.valid.count), test \(dataset.test.count)")
     if let note = BLASInfo.narrowerKernelsNote { say(note) }
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
-    trainer.observers = [
-      ConsoleProgress(), try MetricsWriter(directory: saveDirectory, history: trainer.state.history),
-    ]
-    Trainer.stopOnInterrupt()
-    let report = try trainer.run(dataset, limits: flags.run.limits(saving: saveDirectory))
+    trainer.observers = [ConsoleProgress()]
+    RunLoop.stopOnInterrupt()
+    let report = try trainer.run(dataset, limits: flags.run.limits(saving: saveDirectory, data: directory))
     return CompletedRun(
       preset: name, config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
   }

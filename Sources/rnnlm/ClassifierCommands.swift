@@ -7,12 +7,12 @@ struct Classify: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Classify texts with a trained text classifier: one line per text, the label and its probability.",
     discussion: """
-      Each FILE is one text (as in IMDB's folders); with -, or no FILE, every line of standard
-      input is one text. Texts are tokenised and cut as in training.
+      Each FILE is one text (as in IMDB's folders); with -, or no FILE, every line of standard input is one text. Texts are tokenised and cut as in training.
 
       Examples:
         rnnlm classify runs/classifier-1/best.safetensors review.txt
-        echo "the plot was not good , but the acting was superb" | rnnlm classify runs/classifier-1/best.safetensors
+        echo "the plot was not good , but the acting was superb" \\
+            | rnnlm classify runs/classifier-1/best.safetensors
       """)
 
   @Argument(help: "The classifier's checkpoint.") var checkpoint: String

@@ -8,11 +8,12 @@ struct MakeData: ParsableCommand {
     commandName: "make-data",
     abstract: "Write the project's own generated data sets (nothing is downloaded).",
     discussion: """
-      sentiment: short film reviews from a grammar in which negation and contrast decide the
-        label ("not good", "boring, but moving"): train.tsv and test.tsv of label<TAB>text.
+      sentiment: short film reviews from a grammar in which negation and contrast decide the label ("not good", "boring, but moving"): train.tsv and test.tsv of label<TAB>text.
+
       addition: "123+45" → "168", operands of up to 3 digits (--digits), all pairs distinct.
-      dates: dates written in 12 formats ("september 27, 1994", "27 SEP 1994", "9/27/94",
-        "Tuesday, September 27, 1994", "1994.09.27", …) → "1994-09-27".
+
+      dates: dates written in 12 formats ("september 27, 1994", "27 SEP 1994", "9/27/94", "Tuesday, September 27, 1994", "1994.09.27", …) → "1994-09-27".
+
       The last two are train.tsv, valid.tsv and test.tsv of source<TAB>target lines.
 
       Examples:
@@ -79,15 +80,13 @@ struct Translate: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Decode sources with a trained sequence-to-sequence model: one output line per source line.",
     discussion: """
-      Reads one source per line from FILE, or from standard input with - or no FILE. Greedy
-      decoding unless --beam K (a beam never returns an output less probable than greedy's).
-      --show-attention writes an SVG heatmap of the attention weights of the first source
-      (source tokens along the top, output tokens down the side).
+      Reads one source per line from FILE, or from standard input with - or no FILE. Greedy decoding unless --beam K (a beam never returns an output less probable than greedy's). --show-attention writes an SVG heatmap of the attention weights of the first source (source tokens along the top, output tokens down the side).
 
       Examples:
         echo "september 27, 1994" | rnnlm translate runs/seq2seq-1/best.safetensors
         rnnlm translate runs/seq2seq-1/best.safetensors dates.txt --beam 5
-        echo "Tuesday, September 27, 1994" | rnnlm translate runs/seq2seq-1/best.safetensors --show-attention att.svg
+        echo "Tuesday, September 27, 1994" \\
+            | rnnlm translate runs/seq2seq-1/best.safetensors --show-attention att.svg
       """)
 
   @Argument(help: "The model's checkpoint.") var checkpoint: String

@@ -15,9 +15,7 @@ struct NGramTrain: ParsableCommand {
     commandName: "train",
     abstract: "Count a corpus's training split, estimate the model, report validation and test perplexity.",
     discussion: """
-      The corpus is read as train-ptb reads it (one stream, <eos> after every line, the
-      vocabulary of the training split), and perplexity is measured as the recurrent models'
-      is: every token after the first, given the ones before it.
+      The corpus is read as train-ptb reads it (one stream, <eos> after every line, the vocabulary of the training split), and perplexity is measured as the recurrent models' is: every token after the first, given the ones before it.
 
       Examples:
         rnnlm ngram train --order 5 --output runs/kn5.arpa
@@ -70,8 +68,7 @@ struct NGramEvaluate: ParsableCommand {
     commandName: "evaluate",
     abstract: "Perplexity of a text under an ARPA n-gram model.",
     discussion: """
-      The text is read as train-ptb reads a split (<eos> after every line); words outside the
-      model's vocabulary are read as <unk> and counted.
+      The text is read as train-ptb reads a split (<eos> after every line); words outside the model's vocabulary are read as <unk> and counted.
 
       Example:
         rnnlm ngram evaluate runs/kn5.arpa ../shared/corpora/ptb/ptb.test.txt

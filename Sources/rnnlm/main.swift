@@ -46,13 +46,14 @@ struct Generate: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Sample words from a model, streaming them as they are produced.",
     discussion: """
-      <eos> is printed as a line break. Temperature 0 picks the most likely word each time
-      (greedy); higher temperatures sample more freely. The same seed gives the same text.
+      <eos> is printed as a line break. Temperature 0 picks the most likely word each time (greedy); higher temperatures sample more freely. The same seed gives the same text.
 
       Examples:
         rnnlm generate runs/small-1/best.safetensors
-        rnnlm generate runs/medium-1/best.safetensors --prompt "the company said" --words 40 --temperature 0.8 --top-k 50
-        rnnlm generate model.safetensors --prompt "the zyzzyva" --map-unknown --temperature 0
+        rnnlm generate runs/medium-1/best.safetensors --prompt "the company said" \\
+            --words 40 --temperature 0.8 --top-k 50
+        rnnlm generate model.safetensors --prompt "the zyzzyva" --map-unknown \\
+            --temperature 0
       """)
 
   @Argument(help: "The checkpoint.") var checkpoint: String
@@ -92,11 +93,11 @@ struct Evaluate: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Perplexity of a model on a text file, tokenised as PTB (words, each line ending in <eos>).",
     discussion: """
-      Words outside the vocabulary are read as <unk> and counted. The text is read as
-      --batch-size parallel streams in windows of --bptt steps, the state carried.
+      Words outside the vocabulary are read as <unk> and counted. The text is read as --batch-size parallel streams in windows of --bptt steps, the state carried.
 
       Examples:
-        rnnlm evaluate runs/small-1/best.safetensors ../shared/corpora/ptb/ptb.test.txt
+        rnnlm evaluate runs/small-1/best.safetensors \\
+            ../shared/corpora/ptb/ptb.test.txt
         rnnlm evaluate model.safetensors my-text.txt --batch-size 1 --bptt 100
       """)
 
@@ -173,16 +174,12 @@ struct GradientFlowCommand: ParsableCommand {
     commandName: "gradient-flow",
     abstract: "How far gradients travel back in time through an RNN, a GRU and an LSTM.",
     discussion: """
-      On windows of the validation text, each model backpropagates the loss of the last step
-      only; the norm of the gradient reaching the top layer's hidden state k steps earlier is
-      printed and plotted (untrained models of each cell, and any --checkpoint). Then the
-      textbook's synthetic version: a gradient multiplied by W_hhᵀ again and again, for a W_hh
-      whose largest singular value is above and below 1, and the exploding case with clipping.
-      Writes gradient-flow.csv, gradient-flow.svg and gradient-flow-synthetic.svg to --output.
+      On windows of the validation text, each model backpropagates the loss of the last step only; the norm of the gradient reaching the top layer's hidden state k steps earlier is printed and plotted (untrained models of each cell, and any --checkpoint). Then the textbook's synthetic version: a gradient multiplied by W_hhᵀ again and again, for a W_hh whose largest singular value is above and below 1, and the exploding case with clipping. Writes gradient-flow.csv, gradient-flow.svg and gradient-flow-synthetic.svg to --output.
 
       Examples:
         rnnlm gradient-flow
-        rnnlm gradient-flow --checkpoint runs/small-1/best.safetensors --checkpoint runs/small-2/best.safetensors
+        rnnlm gradient-flow --checkpoint runs/small-1/best.safetensors \\
+            --checkpoint runs/small-2/best.safetensors
       """)
 
   @Option(help: "Directory of the corpus (as train-ptb finds it).") var data: String?

@@ -6,18 +6,16 @@ struct TrainClassifier: ParsableCommand {
     commandName: "train-classifier",
     abstract: "Train a many-to-one text classifier (LSTM, GRU, RNN or bag of words) and report its test accuracy.",
     discussion: """
-      Texts are lowercased and split into words (letters, digits, apostrophes), cut to
-      --max-length words and batched by length. After each epoch the validation loss decides:
-      better, and best.safetensors is saved; --patience epochs without improvement end the
-      run. The best parameters are restored and tested at the end. Ctrl-C stops after the
-      current batch and saves last.safetensors for --resume.
+      Texts are lowercased and split into words (letters, digits, apostrophes), cut to --max-length words and batched by length. After each epoch the validation loss decides: better, and best.safetensors is saved; --patience epochs without improvement end the run. The best parameters are restored and tested at the end. Ctrl-C stops after the current batch and saves last.safetensors for --resume. Every schedule and stopping rule works as for every model of the toolkit: --lr-decay, --cosine, --cosine-budget (with --max-minutes), --asgd, --patience; and so do the budgets --max-minutes, --max-epochs and --max-batches. --resume alone continues a run on the data it was trained on.
 
       Examples:
         rnnlm make-data sentiment --output data/sentiment
         train-classifier --data data/sentiment
         train-classifier --data data/sentiment --bag-of-words
-        train-classifier --data aclImdb --max-length 200 --num-words 20000 --cell gru --epochs 5
-        train-classifier --data data/sentiment --resume runs/classifier-1/last.safetensors
+        train-classifier --data aclImdb --max-length 200 --num-words 20000 \\
+            --cell gru --epochs 5
+        train-classifier --data data/sentiment --cosine-budget --max-minutes 5
+        train-classifier --resume runs/classifier-1/last.safetensors
       """)
 
   @OptionGroup var flags: ClassifierFlags

@@ -28,6 +28,7 @@ import Testing
     var s = state
     (s.epochSeconds, s.trainingSeconds) = (0, 0)
     s.history = []
+    (s.dataFingerprint, s.dataDirectory) = (nil, nil)  // new: not kept before
     if languageModel { (s.epochExamples, s.trainingExamples) = (0, nil) }
     return s
   }

@@ -39,6 +39,7 @@ final class ToyTask: ExampleTask {
   let splitSizes = (train: 40, valid: 10, test: 10)
   let clock: FakeClock
   var secondsPerBatch = 1.0
+  var dataFingerprint = "toy"
   /// Validation losses of epochs 1, 2, …; (w − 3)² past their end.
   var validScores: [Double] = []
   /// Batches trained by this task object, and the one (1-based) whose loss is NaN.
@@ -314,12 +315,27 @@ final class Recorder: TrainingObserver {
     #expect(state.stepsInEpoch == nil && state.epochsCompleted == 3)
   }
 
-  /// A run resumed on other data (another number of training examples) is refused.
+  /// A run resumed on other data — another number of training examples, or as many with other
+  /// contents — is refused; the data's directory is saved with the run.
   @Test func otherDataIsRefused() throws {
     let o = ToyOptions()
     let task = try ToyTask(options: o, clock: FakeClock())
     var state = Self.fresh(o)
-    state.trainingExamples = 41
-    #expect(throws: TrainingError.self) { try Self.fit(task, state: &state) }
+    var limits = RunLimits(maxBatches: 3)
+    limits.dataDirectory = "toy/data"
+    _ = try Self.fit(task, state: &state, limits: limits)
+    #expect(state.dataFingerprint == "toy" && state.trainingExamples == 40)
+    #expect(state.dataDirectory == FileManager.default.currentDirectoryPath + "/toy/data")
+    var other = state
+    other.trainingExamples = 41
+    #expect(throws: TrainingError.self) { try Self.fit(task, state: &other) }
+    task.dataFingerprint = "other"
+    var changed = state
+    do {
+      _ = try Self.fit(task, state: &changed)
+      Issue.record("other contents were accepted")
+    } catch let error as TrainingError {
+      #expect(error.description.contains("other examples than these data's"))
+    }
   }
 }

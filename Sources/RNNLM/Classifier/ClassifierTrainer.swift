@@ -286,6 +286,14 @@ extension ClassifierTrainer: ExampleTask {
   }
   package var parameters: ParameterStore<Float> { model.parameters }
   package var examplesPerStep: Int { options.batchSize }
+  package var dataFingerprint: String {
+    var f = DataFingerprint()
+    for t in splits!.train {
+      f.add(t.ids)
+      f.add(UInt32(bitPattern: t.label))
+    }
+    return f.value
+  }
   package var splitSizes: (train: Int, valid: Int, test: Int) {
     (splits!.train.count, splits!.valid.count, splits!.test.count)
   }

@@ -24,7 +24,8 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
     case .notText(let path): return "\(path) is not UTF-8 text"
     case .empty(let path): return "\(path) contains no words"
     case .unknownWord(let word, let path, let line):
-      return "\(path):\(line): word \"\(word)\" is not in the vocabulary built from the training file"
+      return
+        "\(path):\(line): word \"\(word)\" is not in the vocabulary built from the training file; --map-unknown reads such words as <unk> (and counts them)"
     case .checksumMismatch(let path, let expected, let actual):
       return
         "\(path) is damaged or not the expected file: SHA-256 \(actual), expected \(expected). Download it again (corpora/get-ptb.sh); for a corpus other than PTB, pass --no-verify."

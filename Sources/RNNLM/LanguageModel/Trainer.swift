@@ -240,6 +240,11 @@ extension Trainer: TrainingTask {
   package var examplesPerStep: Int { options.batchSize }
   package var evaluationExamples: (valid: Int, test: Int) { (dataset!.valid.count, dataset!.test.count) }
   package var trainingExamples: Int { dataset!.train.count }
+  package var dataFingerprint: String {
+    var f = DataFingerprint()
+    f.add(dataset!.train)
+    return f.value
+  }
   package var dataPosition: Int {
     get { batches!.timeIndex }
     set { batches!.timeIndex = newValue }

@@ -248,6 +248,14 @@ extension Seq2SeqTrainer: ExampleTask {
   }
   package var parameters: ParameterStore<Float> { model.parameters }
   package var examplesPerStep: Int { options.batchSize }
+  package var dataFingerprint: String {
+    var f = DataFingerprint()
+    for p in splits!.train {
+      f.add(p.source)
+      f.add(p.target)
+    }
+    return f.value
+  }
   package var splitSizes: (train: Int, valid: Int, test: Int) {
     (splits!.train.count, splits!.valid.count, splits!.test.count)
   }

@@ -32,6 +32,9 @@ public struct RunLimits: Sendable {
   /// Directory for `best.safetensors`, `last.safetensors`, `metrics.csv` and `curve.svg`;
   /// nil keeps the best parameters in memory only.
   public var saveDirectory: String?
+  /// The directory the run's data was read from, saved with the run so that a resumed run finds
+  /// it without being told (see ``LoopState/dataDirectory``).
+  public var dataDirectory: String?
   /// The clock the run measures its steps and budgets with (tests drive it by hand).
   package var clock: @Sendable () -> Date = { Date() }
 
@@ -151,8 +154,10 @@ package protocol TrainingTask: AnyObject {
   /// examples of the validation and test splits (for a budget plan's estimate of their cost).
   var examplesPerStep: Int { get }
   var evaluationExamples: (valid: Int, test: Int) { get }
-  /// The training examples of the data (a resumed run on other data is refused).
+  /// The training examples of the data, and a fingerprint of them (a resumed run on other data
+  /// is refused).
   var trainingExamples: Int { get }
+  var dataFingerprint: String { get }
   /// Where the reader of training data stands, carried across epochs (``LoopState/timeIndex``).
   var dataPosition: Int { get set }
   /// Whether the best parameters stay in place when the run has finished (Keras'
@@ -243,7 +248,15 @@ public enum RunLoop {
       throw TrainingError.incompatibleResume(
         "the run was trained on \(trained) training \(task.labels.examples); these data have \(task.trainingExamples)")
     }
-    state.trainingExamples = task.trainingExamples
+    let fingerprint = task.dataFingerprint
+    if let saved = state.dataFingerprint, saved != fingerprint {
+      throw TrainingError.incompatibleResume(
+        "the run was trained on other \(task.labels.examples) than these data's (the same number, other contents)")
+    }
+    (state.trainingExamples, state.dataFingerprint) = (task.trainingExamples, fingerprint)
+    if let directory = limits.dataDirectory {
+      state.dataDirectory = URL(fileURLWithPath: directory).standardizedFileURL.path
+    }
     let paths = limits.saveDirectory.map { dir in
       (
         best: (dir as NSString).appendingPathComponent("best.safetensors"),
@@ -340,7 +353,7 @@ public enum RunLoop {
         interval.examples += r.examples
         interval.batches += 1
         batchesThisCall += 1
-        let logLine = batch % options.logInterval == 0 || epochDone
+        let logLine = batch % options.logInterval == 0 || epochDone || planReached()
         if logLine && !epochDone, let note = planner?.check(&state, stepsDone: runSteps(), now: clock()) {
           notify(note)
         }

@@ -114,9 +114,12 @@ public struct LoopState<Record: EpochRecordKind>: Sendable, Equatable {
   /// fraction of the cosine done there, which the new plan continues from (so the rate neither
   /// jumps nor rises). Nil for a plan never re-planned: then it runs from step 0, fraction 0.
   public var planAnchor: PlanAnchor?
-  /// Training examples of the run's data (set by its first call); a resumed run on other data
-  /// is refused.
-  public var trainingExamples: Int?
+  /// Training examples of the run's data (set by its first call), and a fingerprint of their
+  /// contents (see ``DataFingerprint``); a resumed run on other data is refused.
+  public var trainingExamples: Int?, dataFingerprint: String?
+  /// The directory the run's data was read from, as an absolute path (so that a resumed run
+  /// finds it without being told again); nil when the run was not told.
+  public var dataDirectory: String?
 
   /// A state at the start of a run.
   public init(learningRate: Double, generator: SeededGenerator) {
@@ -185,6 +188,8 @@ extension LoopState: Codable {
     plannedSteps = try value("plannedSteps", nil)
     planAnchor = try value("planAnchor", nil)
     trainingExamples = try value("trainingExamples", nil)
+    dataFingerprint = try value("dataFingerprint", nil)
+    dataDirectory = try value("dataDirectory", nil)
   }
 
   /// Encodes the state under the names its kind of run has always used.
@@ -214,6 +219,8 @@ extension LoopState: Codable {
     try c.encodeIfPresent(plannedSteps, forKey: Key("plannedSteps"))
     try c.encodeIfPresent(planAnchor, forKey: Key("planAnchor"))
     try c.encodeIfPresent(trainingExamples, forKey: Key("trainingExamples"))
+    try c.encodeIfPresent(dataFingerprint, forKey: Key("dataFingerprint"))
+    try c.encodeIfPresent(dataDirectory, forKey: Key("dataDirectory"))
   }
 }
 
@@ -228,5 +235,34 @@ public struct PlanAnchor: Codable, Sendable, Equatable {
   public init(steps: Int, fraction: Double) {
     self.steps = steps
     self.fraction = fraction
+  }
+}
+
+/// A 64-bit FNV-1a hash of a run's training data (token ids and labels in order), as 16 hex
+/// digits: a resumed run checks that its data is the data it was trained on. (Swift's `Hasher`
+/// is seeded anew in every process, so it cannot be saved.)
+public struct DataFingerprint {
+  private var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+
+  /// An empty fingerprint.
+  public init() {}
+
+  /// Adds `values` in order, and their count (so that [1, 2] + [3] differs from [1] + [2, 3]).
+  public mutating func add(_ values: some Collection<Int32>) {
+    add(UInt32(truncatingIfNeeded: values.count))
+    for v in values { add(UInt32(bitPattern: v)) }
+  }
+
+  /// Adds one 32-bit value, byte by byte.
+  public mutating func add(_ value: UInt32) {
+    for shift in stride(from: 0, to: 32, by: 8) {
+      hash = (hash ^ UInt64((value >> UInt32(shift)) & 0xff)) &* 0x100_0000_01b3
+    }
+  }
+
+  /// The hash as 16 hexadecimal digits.
+  public var value: String {
+    let hex = String(hash, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
   }
 }

@@ -10,21 +10,21 @@ public protocol RunOptions: Sendable {
   var optimizer: OptimizerKind { get }
   var learningRate: Double { get }
   /// The learning rate is divided by this whenever validation does not improve (1 keeps it).
-  var learningRateDecay: Double { get }
+  var learningRateDecay: Double { get set }
   /// Global gradient-norm bound (0: off), and L2 weight decay (0: off).
   var clip: Double { get }
   var weightDecay: Double { get }
   /// Cosine annealing over the run's epochs.
-  var cosineSchedule: Bool { get }
+  var cosineSchedule: Bool { get set }
   /// Cosine annealing planned to end with the time budget (see ``BudgetPlanner``).
-  var cosineToBudget: Bool { get }
+  var cosineToBudget: Bool { get set }
   /// NT-ASGD: once validation has not improved on the best of all but the last ``nonmono``
   /// epochs, the parameters are averaged over every update from then on, and validation, test
   /// and best.safetensors use the average.
-  var averaging: Bool { get }
-  var nonmono: Int { get }
+  var averaging: Bool { get set }
+  var nonmono: Int { get set }
   /// Early stopping after this many epochs without improvement; 0 never.
-  var patience: Int { get }
+  var patience: Int { get set }
   /// Batches between log lines.
   var logInterval: Int { get }
 }
