@@ -17,8 +17,10 @@ public struct TrainingReport: Sendable {
   public var stoppedEarly: String?
 }
 
-/// Trains a recurrent language model in `Float`: truncated BPTT, SGD, clipping, the
-/// validation-driven schedule, checkpoints and exact resumption.
+/// Trains a recurrent language model in `Float` as a task of the one ``RunLoop``: its batches are
+/// the book's N streams in windows of T (or variable) time steps with the recurrent state carried
+/// between them; the loop brings SGD or another optimizer, clipping, the schedules, budgets,
+/// checkpoints and exact resumption.
 public final class Trainer {
   /// The model's shape.
   public let config: ModelConfig
