@@ -45,6 +45,13 @@ public struct ClassifierFlags: ParsableArguments {
     Int?
   @Option(help: "Random seed (default 1).") public var seed: UInt64?
 
+  @Flag(
+    name: .customLong("refuse-empty-texts"),
+    help:
+      "Refuse data in which a text (a pair's source) has no word, naming its file and line, instead of skipping such texts with a warning."
+  )
+  public var refuseEmptyTexts = false
+
   @OptionGroup(title: "Schedule and stopping") public var schedule: ScheduleFlags
   @OptionGroup(title: "Run") public var run: RunFlags
 
@@ -140,7 +147,8 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
           : "\(flags.run.resume!) does not say where its data is (it was saved before runs kept that): give --data DIR")
     }
     let saveDirectory = try flags.run.runDirectory(task: "classifier", fresh: checkpoint == nil)
-    let data = try LabelledTexts.load(directory: dataDirectory)
+    let data = try LabelledTexts.load(directory: dataDirectory, emptyTexts: flags.refuseEmptyTexts ? .refuse : .skip)
+    warnOfSkippedTexts(data.skippedTexts, first: data.firstSkipped, what: "texts with no words")
     let trainer: ClassifierTrainer
     if let checkpoint {
       trainer = try ClassifierTrainer(resuming: checkpoint)

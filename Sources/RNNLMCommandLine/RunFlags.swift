@@ -157,3 +157,11 @@ func reportingRunErrors<R>(_ body: () throws -> R) throws -> R {
     throw ValidationError(error.description)
   }
 }
+
+/// Writes to standard error how many texts (`what`: "texts with no words") were skipped, and where
+/// the first was; nothing when none were.
+func warnOfSkippedTexts(_ count: Int, first: String?, what: String) {
+  guard count > 0, let first else { return }
+  FileHandle.standardError.write(
+    Data("warning: skipped \(count) \(what) (the first: \(first)); --refuse-empty-texts makes this an error\n".utf8))
+}

@@ -35,6 +35,13 @@ public struct Seq2SeqFlags: ParsableArguments {
     Int?
   @Option(help: "Random seed (default 1).") public var seed: UInt64?
 
+  @Flag(
+    name: .customLong("refuse-empty-texts"),
+    help:
+      "Refuse data in which a text (a pair's source) has no word, naming its file and line, instead of skipping such texts with a warning."
+  )
+  public var refuseEmptyTexts = false
+
   @OptionGroup(title: "Schedule and stopping") public var schedule: ScheduleFlags
   @OptionGroup(title: "Run") public var run: RunFlags
 
@@ -128,7 +135,8 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
         config: flags.config(sourceVocabularySize: source.count, targetVocabularySize: target.count),
         options: options, sourceVocabulary: source, targetVocabulary: target)
     }
-    let splits = try trainer.splits(of: data)
+    let splits = try trainer.splits(of: data, emptySources: flags.refuseEmptyTexts ? .refuse : .skip)
+    warnOfSkippedTexts(splits.skippedPairs, first: splits.firstSkipped, what: "pairs whose source has no tokens")
     let (c, o) = (trainer.config, trainer.options)
     say(
       "read source<TAB>target pairs in \(dataDirectory) as \(o.tokens.rawValue): train \(splits.train.count), valid \(splits.valid.count) (\(splits.validationSource)), test \(splits.test.count); vocabularies: source \(c.sourceVocabularySize), target \(c.targetVocabularySize)"

@@ -1,5 +1,14 @@
 import Foundation
 
+/// What loading does with a text (or a sequence pair's source) that has no word or token: real
+/// data sets have a few (SST-2's training phrases "(" and ")").
+public enum EmptyTextPolicy: Sendable {
+  /// Skip it and count it, keeping where the first was, for a warning.
+  case skip
+  /// Refuse the data, naming the text's file and line.
+  case refuse
+}
+
 /// One labelled text: its words (see ``LabelledTexts/words(in:)``) and its class index.
 public struct LabelledText: Sendable, Equatable {
   /// The words, in order.
@@ -34,6 +43,10 @@ public struct LabelledTexts: Sendable {
   public var test: [LabelledText]
   /// Which layout the data came in, for messages: "class folders" or "label<TAB>text files".
   public var layout: String
+  /// Texts with no word by ``words(in:)`` (a line of only punctuation, say), which were skipped:
+  /// how many, and where the first of them was ("train.tsv:4247"); zero and nil when none.
+  public var skippedTexts = 0
+  public var firstSkipped: String?
 
   /// The tokenisation rule, Keras' `Tokenizer` without its filter list: the text is lowercased;
   /// a word is a maximal run of letters, digits and apostrophes; everything else (spaces,
@@ -55,8 +68,9 @@ public struct LabelledTexts: Sendable {
     return words
   }
 
-  /// Loads the data in `directory`, whichever of the two layouts it has.
-  public static func load(directory: String) throws -> LabelledTexts {
+  /// Loads the data in `directory`, whichever of the two layouts it has. Texts with no word are
+  /// skipped and counted, or refused (`emptyTexts`); malformed lines are always refused.
+  public static func load(directory: String, emptyTexts: EmptyTextPolicy = .skip) throws -> LabelledTexts {
     if let problem = fileProblem(directory, expectDirectory: true) {
       throw DataError.unreadable(path: directory, reason: problem)
     }
@@ -64,9 +78,9 @@ public struct LabelledTexts: Sendable {
     func join(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
     var isDirectory: ObjCBool = false
     if fm.fileExists(atPath: join("train"), isDirectory: &isDirectory), isDirectory.boolValue {
-      return try loadFolders(directory)
+      return try loadFolders(directory, emptyTexts: emptyTexts)
     }
-    if fm.fileExists(atPath: join("train.tsv")) { return try loadTSV(directory) }
+    if fm.fileExists(atPath: join("train.tsv")) { return try loadTSV(directory, emptyTexts: emptyTexts) }
     throw DataError.notFound(
       what: "labelled texts", searched: [join("train") + "/<class>/*.txt", join("train.tsv")],
       hint: "Give a directory with train/ and test/ class folders, or train.tsv and test.tsv of label<TAB>text lines"
@@ -74,7 +88,8 @@ public struct LabelledTexts: Sendable {
   }
 
   /// The class-folder layout.
-  static func loadFolders(_ directory: String) throws -> LabelledTexts {
+  static func loadFolders(_ directory: String, emptyTexts: EmptyTextPolicy) throws -> LabelledTexts {
+    var skipped = (count: 0, first: String?.none)
     let fm = FileManager.default
     func join(_ a: String, _ b: String) -> String { (a as NSString).appendingPathComponent(b) }
     func subdirectories(_ path: String) throws -> [String] {
@@ -117,21 +132,27 @@ public struct LabelledTexts: Sendable {
           let path = join(folderPath, file)
           let text = try Corpus.readText(at: path)
           let words = Self.words(in: text)
-          if words.isEmpty { throw DataError.empty(path: path) }
+          if words.isEmpty {
+            if emptyTexts == .refuse { throw DataError.empty(path: path) }
+            skipped = (skipped.count + 1, skipped.first ?? path)
+            continue
+          }
           texts.append(LabelledText(words: words, label: label, source: path))
         }
       }
       return texts
     }
-    let data = LabelledTexts(
+    var data = LabelledTexts(
       classes: classes, train: try split("train", required: true)!, valid: try split("valid", required: false),
       test: try split("test", required: true)!, layout: "class folders")
+    (data.skippedTexts, data.firstSkipped) = skipped
     try data.checkClasses(trainPath: trainDir)
     return data
   }
 
   /// The `label<TAB>text` layout.
-  static func loadTSV(_ directory: String) throws -> LabelledTexts {
+  static func loadTSV(_ directory: String, emptyTexts: EmptyTextPolicy) throws -> LabelledTexts {
+    var skipped = (count: 0, first: String?.none)
     func join(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
     func lines(_ path: String) throws -> [(label: String, words: [String], source: String)] {
       let text = try Corpus.readText(at: path)
@@ -145,7 +166,11 @@ public struct LabelledTexts: Sendable {
         let label = line[..<tab].trimmingCharacters(in: .whitespaces)
         if label.isEmpty { throw DataError.malformed("\(source): the label before the tab is empty") }
         let words = Self.words(in: String(line[line.index(after: tab)...]))
-        if words.isEmpty { throw DataError.malformed("\(source): the text has no words") }
+        if words.isEmpty {
+          if emptyTexts == .refuse { throw DataError.malformed("\(source): the text has no words") }
+          skipped = (skipped.count + 1, skipped.first ?? source)
+          continue
+        }
         rows.append((label, words, source))
       }
       if rows.isEmpty { throw DataError.empty(path: path) }
@@ -174,9 +199,10 @@ public struct LabelledTexts: Sendable {
     }
     let validPath = join("valid.tsv")
     let valid = FileManager.default.fileExists(atPath: validPath) ? try labelled(try lines(validPath)) : nil
-    let data = LabelledTexts(
+    var data = LabelledTexts(
       classes: classes, train: try labelled(train), valid: valid, test: try labelled(try lines(testPath)),
       layout: "label<TAB>text files")
+    (data.skippedTexts, data.firstSkipped) = skipped
     try data.checkClasses(trainPath: trainPath)
     return data
   }

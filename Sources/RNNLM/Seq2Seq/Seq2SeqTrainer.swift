@@ -83,6 +83,9 @@ public struct Seq2SeqSplits: Sendable {
   public var train: [EncodedPair], valid: [EncodedPair], test: [EncodedPair]
   /// Where the validation pairs came from, for the header.
   public var validationSource: String
+  /// Pairs whose source has no token, which were skipped: how many, and where the first was.
+  public var skippedPairs = 0
+  public var firstSkipped: String?
 }
 
 /// Trains a ``Seq2SeqConfig`` model in `Float` with teacher forcing: batches bucketed by source
@@ -164,13 +167,21 @@ public final class Seq2SeqTrainer {
 
   /// Encodes `data`: the validation pairs are the data's own or the last `validationSplit` of
   /// the training pairs after a seeded shuffle. A pair longer than the maximum lengths is an
-  /// error naming its line.
-  public func splits(of data: SequencePairs) throws -> Seq2SeqSplits {
+  /// error naming its line; a pair whose source has no token is skipped and counted, or refused
+  /// (`emptySources`).
+  public func splits(of data: SequencePairs, emptySources: EmptyTextPolicy = .skip) throws -> Seq2SeqSplits {
+    var skipped = (count: 0, first: String?.none)
     func encode(_ pairs: [SequencePairs.Pair]) throws -> [EncodedPair] {
-      try pairs.map { p in
+      try pairs.compactMap { p in
         let source = sourceVocabulary.ids(of: options.tokens.tokens(p.source))
         let target = targetVocabulary.ids(of: options.tokens.tokens(p.target))
-        if source.isEmpty { throw DataError.malformed("\(p.origin): the source has no \(options.tokens.rawValue)") }
+        if source.isEmpty {
+          if emptySources == .refuse {
+            throw DataError.malformed("\(p.origin): the source has no \(options.tokens.rawValue)")
+          }
+          skipped = (skipped.count + 1, skipped.first ?? p.origin)
+          return nil
+        }
         if source.count > options.maxSourceLength || target.count > options.maxTargetLength {
           throw DataError.malformed(
             "\(p.origin): \(source.count) source and \(target.count) target tokens; the maximum lengths are \(options.maxSourceLength) and \(options.maxTargetLength) (raise --max-source-length or --max-target-length)"
@@ -195,7 +206,9 @@ public final class Seq2SeqTrainer {
       train = split.train.map { train[$0] }
       source = String(format: "%g%% of the training pairs (seed %llu)", 100 * options.validationSplit, options.seed)
     }
-    return Seq2SeqSplits(train: train, valid: valid, test: try encode(data.test), validationSource: source)
+    var splits = Seq2SeqSplits(train: train, valid: valid, test: try encode(data.test), validationSource: source)
+    (splits.skippedPairs, splits.firstSkipped) = skipped
+    return splits
   }
 
   /// Forward and backward over the pairs at `indices` into the gradients (zeroed before).
