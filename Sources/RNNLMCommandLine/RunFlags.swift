@@ -24,6 +24,12 @@ public struct RunFlags: ParsableArguments {
   @Option(
     name: .customLong("max-batches"), help: "Stop cleanly after this many batches in this invocation (resumable).")
   public var maxBatches: Int?
+  @Option(
+    name: .customLong("checkpoint-every"),
+    help:
+      "Also write last.safetensors in the middle of an epoch once this many minutes have passed since the last save, so that a killed run loses at most that much; 0 only at epoch ends and stops (default 5)."
+  )
+  public var checkpointEvery: Double?
   @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).")
   public var threads: Int?
 
@@ -32,6 +38,9 @@ public struct RunFlags: ParsableArguments {
     if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes must be positive") }
     if let maxEpochs, maxEpochs < 1 { throw ValidationError("--max-epochs must be at least 1") }
     if let maxBatches, maxBatches < 1 { throw ValidationError("--max-batches must be at least 1") }
+    if let checkpointEvery, !(checkpointEvery >= 0) || !checkpointEvery.isFinite {
+      throw ValidationError("--checkpoint-every must be 0 (off) or a positive number of minutes")
+    }
   }
 
   /// Refuses `shapeFlags` (the names of the given flags that change a model or its training)
@@ -65,6 +74,8 @@ public struct RunFlags: ParsableArguments {
     var limits = RunLimits(
       maxMinutes: maxMinutes, maxEpochs: maxEpochs, maxBatches: maxBatches, saveDirectory: directory)
     limits.dataDirectory = data
+    let every = checkpointEvery ?? 5
+    limits.checkpointMinutes = every > 0 ? every : nil
     return limits
   }
 

@@ -90,7 +90,11 @@ final class ToyTask: ExampleTask {
     var average: Float?
   }
 
+  /// The batch count at each save of `last.safetensors`.
+  var lastSaves: [Int] = []
+
   func save(to path: String, best: Bool, state: TaskRunState) throws {
+    if !best { lastSaves.append(batchesRun) }
     let saved = Saved(state: state, w: w, average: state.averagedSteps != nil ? average?.values.pointer[0] : nil)
     try JSONEncoder().encode(saved).write(to: URL(fileURLWithPath: path), options: .atomic)
   }
@@ -337,5 +341,39 @@ final class Recorder: TrainingObserver {
     } catch let error as TrainingError {
       #expect(error.description.contains("other examples than these data's"))
     }
+  }
+
+  /// `checkpointMinutes` writes `last.safetensors` in the middle of an epoch once that long has
+  /// passed since the last save (an epoch end's included), and a run killed at any moment resumes
+  /// from a checkpoint at most that old, exactly.
+  @Test func checkpointsInTheMiddleOfAnEpoch() throws {
+    var o = ToyOptions()
+    o.epochs = 2
+    let task = try ToyTask(options: o, clock: FakeClock())
+    var state = Self.fresh(o)
+    let dir = try DataTests.temporaryDirectory()
+    var limits = RunLimits(saveDirectory: dir)
+    limits.checkpointMinutes = 0.1  // 6 s of the fake clock, 6 batches
+    _ = try Self.fit(task, state: &state, limits: limits)
+    // Batch 6 (6 s), the epoch end at 10, batch 16 (6 s after it), the epoch end at 20.
+    #expect(task.lastSaves == [6, 10, 16, 20])
+
+    // Stopped after batch 8 with a save at 6: the checkpoint holds batch 6 and resumes from it as
+    // the whole run would have gone on.
+    let whole = try ToyTask(options: o, clock: FakeClock())
+    var wholeState = Self.fresh(o)
+    _ = try Self.fit(whole, state: &wholeState)
+    let killed = try ToyTask(options: o, clock: FakeClock())
+    var killedState = Self.fresh(o)
+    let dir2 = try DataTests.temporaryDirectory()
+    var limits2 = RunLimits(saveDirectory: dir2)
+    limits2.checkpointMinutes = 0.1
+    killed.nanAtBatch = 9  // the run dies in batch 9; its last checkpoint is batch 6's
+    #expect(throws: TrainingError.self) { try Self.fit(killed, state: &killedState, limits: limits2) }
+    let (resumed, saved) = try ToyTask.resuming(dir2 + "/last.safetensors", options: o, clock: FakeClock())
+    #expect(saved.batchesInEpoch == 6)
+    var resumedState = saved
+    _ = try Self.fit(resumed, state: &resumedState)
+    #expect(resumed.w == whole.w && resumedState.history == wholeState.history)
   }
 }

@@ -32,6 +32,10 @@ public struct RunLimits: Sendable {
   /// Directory for `best.safetensors`, `last.safetensors`, `metrics.csv` and `curve.svg`;
   /// nil keeps the best parameters in memory only.
   public var saveDirectory: String?
+  /// With a save directory, also write `last.safetensors` in the middle of an epoch once this
+  /// many minutes have passed since the last save, so that a killed run loses at most that much
+  /// (nil: at epoch ends and stops only).
+  public var checkpointMinutes: Double?
   /// The directory the run's data was read from, saved with the run so that a resumed run finds
   /// it without being told (see ``LoopState/dataDirectory``).
   public var dataDirectory: String?
@@ -307,6 +311,8 @@ public enum RunLoop {
     var (epochsThisCall, batchesThisCall) = (0, 0)
     var stopReason: String?
     var bestInMemory: [Float]?
+    /// When `last.safetensors` was last written (or the call began).
+    var lastSave = start
     training: while state.epochsCompleted < options.epochs && !state.stoppedEarly && !planReached() {
       let epoch = state.epochsCompleted + 1
       task.beginEpoch(epoch)
@@ -367,6 +373,15 @@ public enum RunLoop {
           runSeconds: state.trainingSeconds, logLine: logLine)
         for o in observers { o.batchFinished(progress) }
         if logLine { interval = (0, 0, 0, 0, 0, clock()) }
+        if let paths, let minutes = limits.checkpointMinutes, !epochDone,
+          clock().timeIntervalSince(lastSave) >= 60 * minutes
+        {
+          let saveStart = clock()
+          try task.save(to: paths.last, best: false, state: state)
+          lastSave = clock()
+          // The plan counts the saves' time as part of the training speed.
+          planner?.recordStep(seconds: lastSave.timeIntervalSince(saveStart), steps: 0)
+        }
         stopReason = limits.stopReasonAfterBatch(
           start: start, batchesThisCall: batchesThisCall, epochDone: epochDone, stopRequested: stopRequested)
         if stopReason != nil { break training }
@@ -418,7 +433,10 @@ public enum RunLoop {
         stopReason =
           "early stopping: validation \(task.labels.scoreName) has not improved for \(options.patience) epoch\(options.patience == 1 ? "" : "s"); the best was epoch \(state.bestEpoch ?? 0)"
       }
-      if let paths { try task.save(to: paths.last, best: false, state: state) }
+      if let paths {
+        try task.save(to: paths.last, best: false, state: state)
+        lastSave = clock()
+      }
       epochsThisCall += 1
       planner?.recordEpochEnd(seconds: clock().timeIntervalSince(epochEndStart))
       if let note = planner?.check(&state, stepsDone: runSteps(), now: clock()) { notify(note) }
