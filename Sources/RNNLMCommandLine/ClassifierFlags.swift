@@ -45,6 +45,12 @@ public struct ClassifierFlags: ParsableArguments {
     Int?
   @Option(help: "Random seed (default 1).") public var seed: UInt64?
 
+  @Option(
+    name: .customLong("init-from"),
+    help:
+      "Start from a toolkit language model's checkpoint (train-ptb's): its embedding rows for the words it knows by spelling and its bottom recurrent layers (same --cell, --emsize and --nhid). Train it on the task's own text with rnnlm make-data corpus --from-tsv."
+  )
+  public var initFrom: String?
   @Flag(
     name: .customLong("refuse-empty-texts"),
     help:
@@ -60,7 +66,7 @@ public struct ClassifierFlags: ParsableArguments {
     let given: [(String, Bool)] = [
       ("--cell", cell != nil), ("--bag-of-words", bagOfWords), ("--emsize", emsize != nil), ("--nhid", nhid != nil),
       ("--nlayers", nlayers != nil), ("--dropout", dropout != nil), ("--pooling", pooling != nil),
-      ("--bidirectional", bidirectional),
+      ("--bidirectional", bidirectional), ("--init-from", initFrom != nil),
       ("--max-length", maxLength != nil), ("--truncate", truncate != nil), ("--num-words", numWords != nil),
       ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
       ("--weight-decay", weightDecay != nil), ("--batch-size", batchSize != nil),
@@ -164,6 +170,21 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
         bidirectional: config.bidirectional)
       trainer = try ClassifierTrainer(
         config: prepared.config, options: options, vocabulary: prepared.vocabulary, classes: data.classes)
+      if let initFrom = flags.initFrom {
+        let lm: Checkpoint
+        do { lm = try Checkpoint.read(from: initFrom) } catch let error as CheckpointError {
+          throw RunFailure("--init-from: \(error.description)")
+        }
+        do {
+          let taken = try trainer.initialize(from: lm)
+          say(
+            String(
+              format:
+                "initialised from %@: embedding rows of %d of %d words (%.1f%%) matched by spelling, %d recurrent layer%@",
+              initFrom, taken.matchedWords, taken.words, 100 * Double(taken.matchedWords) / Double(max(taken.words, 1)),
+              taken.layers, taken.layers == 1 ? "" : "s"))
+        } catch let error as ConfigurationError { throw RunFailure("--init-from \(initFrom): \(error.description)") }
+      }
     }
     let splits = try trainer.splits(of: data)
     let c = trainer.config

@@ -16,13 +16,20 @@ struct MakeData: ParsableCommand {
 
       The last two are train.tsv, valid.tsv and test.tsv of source<TAB>target lines.
 
+      corpus --from-tsv DIR: the text column of labelled data (label<TAB>text files or class folders) as a language-model corpus: train.txt, valid.txt and test.txt, one text a line in the words the classifier reads, so that a language model learns the text a classifier will see (train-ptb --data OUTPUT, then train-classifier --init-from). The validation texts are the data's own, or 10% of the training texts (seeded).
+
       Examples:
         rnnlm make-data sentiment --output data/sentiment
         rnnlm make-data dates --output data/dates
         rnnlm make-data addition --output data/addition --count 50000
+        rnnlm make-data corpus --from-tsv ../shared/corpora/sst2 --output data/sst2-text
       """)
 
-  @Argument(help: "Which data set: sentiment, addition or dates.") var kind: String
+  @Argument(help: "Which data set: sentiment, addition, dates, or corpus (with --from-tsv).") var kind: String
+  @Option(
+    name: .customLong("from-tsv"),
+    help: "corpus: the labelled data whose texts to write (label<TAB>text files or class folders).")
+  var fromTSV: String?
   @Option(help: "Directory to write into (created when missing).") var output: String
   @Option(help: "Pairs in all (addition, dates; default 50000) or training texts (sentiment; default 10000).")
   var count: Int?
@@ -33,9 +40,14 @@ struct MakeData: ParsableCommand {
   @Option(help: "Seed.") var seed: UInt64 = 1
 
   func validate() throws {
-    guard ["sentiment", "addition", "dates"].contains(kind) else {
-      throw ValidationError("unknown data set '\(kind)'; choose sentiment, addition or dates")
+    guard ["sentiment", "addition", "dates", "corpus"].contains(kind) else {
+      throw ValidationError("unknown data set '\(kind)'; choose sentiment, addition, dates or corpus")
     }
+    if (kind == "corpus") != (fromTSV != nil) {
+      throw ValidationError(
+        kind == "corpus" ? "corpus needs --from-tsv DIR, the labelled data to read" : "--from-tsv goes with corpus")
+    }
+    if kind == "corpus" { return }
     if let count, count < 2 { throw ValidationError("--count must be at least 2") }
     if let testSize, testSize < 1 { throw ValidationError("--test-size must be at least 1") }
     if kind != "sentiment" {
@@ -56,6 +68,13 @@ struct MakeData: ParsableCommand {
   func run() throws {
     try reporting {
       switch kind {
+      case "corpus":
+        let data = try LabelledTexts.load(directory: fromTSV!)
+        let written = try data.writeCorpus(to: output, seed: seed)
+        say(
+          "wrote \(output)/train.txt (\(written.train) texts), valid.txt (\(written.valid)) and test.txt (\(written.test)) from the texts of \(fromTSV!)"
+            + (data.skippedTexts > 0
+              ? "; skipped \(data.skippedTexts) texts with no words (the first: \(data.firstSkipped!))" : ""))
       case "sentiment":
         let (train, test) = (count ?? 10_000, testSize ?? 2000)
         try SentimentCorpus.write(to: output, trainCount: train, testCount: test, seed: seed)

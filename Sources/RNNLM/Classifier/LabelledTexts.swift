@@ -207,6 +207,36 @@ public struct LabelledTexts: Sendable {
     return data
   }
 
+  /// Writes the texts as a language-model corpus in pytorch/examples' layout — `train.txt`,
+  /// `valid.txt`, `test.txt` in `directory`, one text a line, its words as ``words(in:)`` gives
+  /// them — so that a language model learns the text a classifier will read. The validation
+  /// texts are the data's own, or the last `validationFraction` of the training texts after a
+  /// shuffle seeded by `seed`. Returns the texts written to each file.
+  public func writeCorpus(to directory: String, validationFraction: Double = 0.1, seed: UInt64 = 1) throws -> (
+    train: Int, valid: Int, test: Int
+  ) {
+    var (train, valid) = (self.train, self.valid ?? [])
+    if self.valid == nil {
+      guard let split = heldOutSplit(count: train.count, fraction: validationFraction, seed: seed) else {
+        throw ConfigurationError(
+          "a validation fraction of \(validationFraction) of \(train.count) texts holds none or all")
+      }
+      valid = split.held.map { train[$0] }
+      train = split.train.map { train[$0] }
+    }
+    do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+      throw FileError(path: directory, reason: fileFailure(directory, error: error, expectDirectory: true))
+    }
+    for (name, texts) in [("train.txt", train), ("valid.txt", valid), ("test.txt", test)] {
+      let path = (directory as NSString).appendingPathComponent(name)
+      let text = texts.map { $0.words.joined(separator: " ") + "\n" }.joined()
+      do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+        throw FileError(path: path, reason: fileFailure(directory, error: error, expectDirectory: true))
+      }
+    }
+    return (train.count, valid.count, test.count)
+  }
+
   /// Every class has training texts.
   private func checkClasses(trainPath: String) throws {
     var counts = [Int](repeating: 0, count: classes.count)

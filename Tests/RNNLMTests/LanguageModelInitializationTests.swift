@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+@testable import RNNLM
+
+/// A classifier that starts from a language model takes the rows of the words the language model
+/// knows and its bottom recurrent layers, exactly, and nothing else; a model that does not fit
+/// is refused with every difference named.
+@Suite struct LanguageModelInitializationTests {
+  static func languageModel(cell: RecurrentCell, d: Int, h: Int, layers: Int, words: [String]) throws -> Checkpoint {
+    let config = ModelConfig(
+      vocabularySize: words.count, embeddingSize: d, hiddenSize: h, layers: layers, cell: cell, tied: false,
+      dropout: 0)
+    var g = SeededGenerator(seed: 9)
+    let parameters = (0..<config.parameterCount).map { _ in Float(g.nextUniform()) + 10 }
+    return Checkpoint(
+      config: config, training: TrainingOptions(), state: RunState(learningRate: 1, generator: g), vocabulary: words,
+      parameters: parameters, recurrentStates: [])
+  }
+
+  @Test func embeddingRowsAndLayersAreCopied() throws {
+    let texts = [
+      LabelledText(words: ["good", "film"], label: 1), LabelledText(words: ["dull", "zebra"], label: 0),
+    ]
+    let vocabulary = ClassifierVocabulary(counting: texts, limit: 100)
+    let config = ClassifierConfig(
+      vocabularySize: vocabulary.count, embeddingSize: 4, hiddenSize: 3, layers: 1, cell: .gru, classes: 2,
+      dropout: 0, pooling: .last)
+    let trainer = try ClassifierTrainer(
+      config: config, options: ClassifierTrainingOptions(), vocabulary: vocabulary, classes: ["neg", "pos"])
+    let before = trainer.model.parameters.values.array
+    let lm = try Self.languageModel(cell: .gru, d: 4, h: 3, layers: 2, words: ["<unk>", "film", "good", "the", "dull"])
+    let taken = try trainer.initialize(from: lm)
+    // <unk>, film, good, dull of the five words <unk>, dull, film, good, zebra.
+    #expect(taken == LanguageModelInitialization(matchedWords: 4, words: 5, layers: 1))
+    let lmViews = Dictionary(
+      uniqueKeysWithValues: ParameterStore<Float>.views(for: lm.config.parameterLayout).map { ($0.name, $0) })
+    let after = trainer.model.parameters
+    let emb = after.view("embedding.weight")
+    for (id, word) in vocabulary.words.enumerated() {
+      let row = Array(after.values.array[(emb.offset + 4 * id)..<(emb.offset + 4 * id + 4)])
+      if let j = lm.vocabulary.firstIndex(of: word) {
+        let lmOffset = lmViews["encoder.weight"]!.offset + 4 * j
+        #expect(row == Array(lm.parameters[lmOffset..<(lmOffset + 4)]), "\(word)")
+      } else {
+        #expect(row == Array(before[(emb.offset + 4 * id)..<(emb.offset + 4 * id + 4)]), "\(word)")
+      }
+    }
+    for view in after.views where view.name.hasPrefix("rnn.") {
+      let v = lmViews[view.name]!
+      #expect(
+        Array(after.values.array[view.offset..<(view.offset + view.count)])
+          == Array(lm.parameters[v.offset..<(v.offset + v.count)]))
+    }
+    let fc = after.view("fc.weight")
+    #expect(
+      Array(after.values.array[fc.offset..<(fc.offset + fc.count)]) == Array(before[fc.offset..<(fc.offset + fc.count)])
+    )
+
+    // Another cell, other sizes, fewer layers: every difference named.
+    let other = try Self.languageModel(cell: .lstm, d: 5, h: 3, layers: 1, words: ["<unk>", "good"])
+    let config2 = ClassifierConfig(
+      vocabularySize: vocabulary.count, embeddingSize: 4, hiddenSize: 3, layers: 2, cell: .gru, classes: 2,
+      dropout: 0, pooling: .last)
+    let trainer2 = try ClassifierTrainer(
+      config: config2, options: ClassifierTrainingOptions(), vocabulary: vocabulary, classes: ["neg", "pos"])
+    #expect(
+      throws: ConfigurationError(
+        "the language model does not fit this classifier: embedding size 5 against --emsize 4, cell lstm against --cell gru, 1 layer against --nlayers 2"
+      )
+    ) { try trainer2.initialize(from: other) }
+  }
+}
