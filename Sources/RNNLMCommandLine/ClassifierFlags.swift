@@ -28,6 +28,12 @@ public struct ClassifierFlags: ParsableArguments {
   public var maxLength: Int?
   @Option(help: "Which part of a longer text to keep: end (default, Keras' truncating='pre') or start.")
   public var truncate: Truncation?
+  @Option(
+    name: .customLong("train-texts"),
+    help:
+      "Train on this many training texts, a seeded sample (after the validation texts are held out), to measure accuracy against labelled data (default: all)."
+  )
+  public var trainTexts: Int?
   @Option(name: .customLong("num-words"), help: "Vocabulary: the most frequent training words (default 10000).")
   public var numWords: Int?
   @Option(help: "Update rule: sgd, adam (default) or rmsprop, with PyTorch's constants.")
@@ -68,6 +74,7 @@ public struct ClassifierFlags: ParsableArguments {
       ("--nlayers", nlayers != nil), ("--dropout", dropout != nil), ("--pooling", pooling != nil),
       ("--bidirectional", bidirectional), ("--init-from", initFrom != nil),
       ("--max-length", maxLength != nil), ("--truncate", truncate != nil), ("--num-words", numWords != nil),
+      ("--train-texts", trainTexts != nil),
       ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
       ("--weight-decay", weightDecay != nil), ("--batch-size", batchSize != nil),
       ("--validation-split", validationSplit != nil), ("--seed", seed != nil),
@@ -108,6 +115,7 @@ public struct ClassifierFlags: ParsableArguments {
     if let maxLength { o.maxLength = maxLength }
     if let truncate { o.truncation = truncate }
     if let numWords { o.numWords = numWords }
+    if let trainTexts { o.trainingTexts = trainTexts }
     if let logInterval { o.logInterval = logInterval }
     if let seed { o.seed = seed }
     return schedule.apply(to: o)

@@ -71,3 +71,33 @@ import Testing
     ) { try trainer2.initialize(from: other) }
   }
 }
+
+/// `trainingTexts` trains on a seeded sample of the training texts, in file order, after the
+/// validation texts are held out; the same seed gives the same sample.
+@Suite struct TrainingSampleTests {
+  @Test func aSeededSampleOfTheTrainingTexts() throws {
+    let dir = try DataTests.temporaryDirectory()
+    try SentimentCorpus.write(to: dir, trainCount: 200, testCount: 20, seed: 3)
+    let data = try LabelledTexts.load(directory: dir)
+    func splits(_ n: Int?, seed: UInt64 = 1) throws -> ClassifierSplits {
+      var o = ClassifierTrainingOptions()
+      (o.trainingTexts, o.seed) = (n, seed)
+      let p = ClassifierTrainer.prepare(
+        data: data, options: o, embeddingSize: 4, hiddenSize: 4, layers: 1, cell: .lstm, dropout: 0, pooling: .last)
+      return try ClassifierTrainer(config: p.config, options: o, vocabulary: p.vocabulary, classes: data.classes)
+        .splits(of: data)
+    }
+    let all = try splits(nil)
+    let sample = try splits(30)
+    #expect(all.train.count == 180 && sample.train.count == 30 && sample.valid == all.valid)
+    // In file order, and a subset of all (each sampled text's position in all rises).
+    var position = 0
+    for text in sample.train {
+      let i = try #require(all.train[position...].firstIndex(of: text))
+      position = i + 1
+    }
+    let (again, other, more) = (try splits(30), try splits(30, seed: 2), try splits(1000))
+    #expect(again.train == sample.train && other.train != sample.train)
+    #expect(more.train == all.train)
+  }
+}

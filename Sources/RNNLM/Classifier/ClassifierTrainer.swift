@@ -124,6 +124,13 @@ public final class ClassifierTrainer {
       train = split.train.map { train[$0] }
       source = String(format: "%g%% of the training texts (seed %llu)", 100 * options.validationSplit, options.seed)
     }
+    if let n = options.trainingTexts, n < train.count {
+      // A sample seeded by the run's seed, in file order: the first n of a seeded shuffle.
+      var g = SeededGenerator(seed: options.seed ^ 0x7E47_5A3B_1E5E)
+      var order = Array(train.indices)
+      for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+      train = order.prefix(n).sorted().map { train[$0] }
+    }
     return ClassifierSplits(
       classes: classes, train: train, valid: valid, test: encode(data.test), validationSource: source)
   }
