@@ -29,6 +29,12 @@ public struct ClassifierFlags: ParsableArguments {
   @Option(help: "Which part of a longer text to keep: end (default, Keras' truncating='pre') or start.")
   public var truncate: Truncation?
   @Option(
+    name: .customLong("freeze-encoder-epochs"),
+    help:
+      "Train only the output layer for this many epochs, then everything: with --init-from, the language model's layers are not disturbed while the output layer is still random (default 0)."
+  )
+  public var freezeEncoderEpochs: Int?
+  @Option(
     name: .customLong("train-texts"),
     help:
       "Train on this many training texts, a seeded sample (after the validation texts are held out), to measure accuracy against labelled data (default: all)."
@@ -74,7 +80,7 @@ public struct ClassifierFlags: ParsableArguments {
       ("--nlayers", nlayers != nil), ("--dropout", dropout != nil), ("--pooling", pooling != nil),
       ("--bidirectional", bidirectional), ("--init-from", initFrom != nil),
       ("--max-length", maxLength != nil), ("--truncate", truncate != nil), ("--num-words", numWords != nil),
-      ("--train-texts", trainTexts != nil),
+      ("--train-texts", trainTexts != nil), ("--freeze-encoder-epochs", freezeEncoderEpochs != nil),
       ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
       ("--weight-decay", weightDecay != nil), ("--batch-size", batchSize != nil),
       ("--validation-split", validationSplit != nil), ("--seed", seed != nil),
@@ -116,6 +122,7 @@ public struct ClassifierFlags: ParsableArguments {
     if let truncate { o.truncation = truncate }
     if let numWords { o.numWords = numWords }
     if let trainTexts { o.trainingTexts = trainTexts }
+    if let freezeEncoderEpochs { o.freezeEncoderEpochs = freezeEncoderEpochs }
     if let logInterval { o.logInterval = logInterval }
     if let seed { o.seed = seed }
     return schedule.apply(to: o)

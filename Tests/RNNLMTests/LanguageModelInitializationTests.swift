@@ -101,3 +101,27 @@ import Testing
     #expect(more.train == all.train)
   }
 }
+
+/// `freezeEncoderEpochs`: for that many epochs only the output layer moves; then everything does.
+@Suite struct FreezeEncoderTests {
+  @Test func onlyTheOutputLayerMovesWhileFrozen() throws {
+    let dir = try DataTests.temporaryDirectory()
+    try SentimentCorpus.write(to: dir, trainCount: 120, testCount: 20, seed: 4)
+    let data = try LabelledTexts.load(directory: dir)
+    var o = ClassifierTrainingOptions()
+    (o.freezeEncoderEpochs, o.epochs, o.patience, o.batchSize) = (1, 3, 0, 16)
+    let p = ClassifierTrainer.prepare(
+      data: data, options: o, embeddingSize: 4, hiddenSize: 4, layers: 1, cell: .gru, dropout: 0, pooling: .last)
+    let trainer = try ClassifierTrainer(config: p.config, options: o, vocabulary: p.vocabulary, classes: data.classes)
+    let splits = try trainer.splits(of: data)
+    let fc = trainer.model.parameters.view("fc.weight").offset
+    let start = trainer.model.parameters.values.array
+    _ = try trainer.run(splits, limits: RunLimits(maxEpochs: 1))
+    let afterOne = trainer.model.parameters.values.array
+    #expect(Array(afterOne[..<fc]) == Array(start[..<fc]))
+    #expect(Array(afterOne[fc...]) != Array(start[fc...]))
+    _ = try trainer.run(splits, limits: RunLimits(maxEpochs: 1))
+    let afterTwo = trainer.model.parameters.values.array
+    #expect(Array(afterTwo[..<fc]) != Array(afterOne[..<fc]))
+  }
+}

@@ -31,6 +31,10 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
   /// (after the validation texts are held out), to measure how accuracy grows with labelled
   /// data; nil trains on all.
   public var trainingTexts: Int?
+  /// Train only the output layer for this many epochs, then everything (ULMFiT's gradual
+  /// unfreezing, in two stages): the encoder a language model initialised (``ClassifierTrainer/initialize(from:)``)
+  /// is not disturbed while the output layer is still random. 0 trains everything from the start.
+  public var freezeEncoderEpochs = 0
   /// Seed of the run's generator (weights, validation split, batch order, dropout).
   public var seed: UInt64 = 1
   /// Batches between log lines.
@@ -68,6 +72,7 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
     seed = try c.decode(UInt64.self, forKey: .seed)
     logInterval = try c.decode(Int.self, forKey: .logInterval)
     trainingTexts = try c.decodeIfPresent(Int.self, forKey: .trainingTexts)
+    freezeEncoderEpochs = try c.decodeIfPresent(Int.self, forKey: .freezeEncoderEpochs) ?? 0
     learningRateDecay = try c.decodeIfPresent(Double.self, forKey: .learningRateDecay) ?? 1
     cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? false
     cosineToBudget = try c.decodeIfPresent(Bool.self, forKey: .cosineToBudget) ?? false
@@ -83,6 +88,9 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
     try LearningRateSchedule.validate(self)
     if maxLength < 1 { throw ConfigurationError("maximum length must be at least 1, got \(maxLength)") }
     if numWords < 1 { throw ConfigurationError("number of words must be at least 1, got \(numWords)") }
+    if freezeEncoderEpochs < 0 {
+      throw ConfigurationError("encoder epochs frozen must be 0 or more, got \(freezeEncoderEpochs)")
+    }
     if let trainingTexts, trainingTexts < 1 {
       throw ConfigurationError("training texts must be at least 1, got \(trainingTexts)")
     }

@@ -42,6 +42,8 @@ public final class ClassifierTrainer {
   public var observers: [any TrainingObserver<TaskEpochRecord>] = []
   private var batch: ClassifierBatch
   private var epochBatches: [ArraySlice<Int>] = []
+  /// The epoch under way (1-based).
+  private var currentEpoch = 0
   private let stopRequested = Atomic<Bool>(false)
 
   /// A fresh run: weights initialised from `options.seed`.
@@ -306,12 +308,19 @@ extension ClassifierTrainer: ExampleTask {
   }
 
   package func beginEpoch(_ epoch: Int) {
+    currentEpoch = epoch
     epochBatches = Self.epochBatches(
       texts: splits!.train, batchSize: options.batchSize, seed: options.seed, epoch: epoch)
   }
 
   package func trainingBatch(_ batch: Int, stepsDone: Int) -> (result: BatchResult, steps: Int) {
-    (lossAndGradient(splits!.train, indices: epochBatches[batch]), 1)
+    let result = lossAndGradient(splits!.train, indices: epochBatches[batch])
+    if currentEpoch <= options.freezeEncoderEpochs {
+      // Everything before the output layer (which the layout puts last) keeps a zero gradient,
+      // so no optimizer moves it.
+      model.parameters.gradients.pointer.update(repeating: 0, count: model.parameters.view("fc.weight").offset)
+    }
+    return (result, 1)
   }
 
   package func evaluate(_ split: EvaluationSplit) -> Evaluation {
