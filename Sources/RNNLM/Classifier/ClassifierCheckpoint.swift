@@ -8,7 +8,8 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
   public var epochs = 10
   /// The update rule; Adam by default, as Keras users train these models.
   public var optimizer = OptimizerKind.adam
-  /// The learning rate (constant).
+  /// The learning rate at the start (constant unless a schedule is chosen: ``learningRateDecay``,
+  /// ``cosineSchedule``, ``cosineToBudget``).
   public var learningRate = 0.001
   /// Global gradient-norm bound; 0 turns clipping off.
   public var clip = 0.0
