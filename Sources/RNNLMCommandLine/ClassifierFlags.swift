@@ -161,12 +161,9 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
       if let logInterval = flags.logInterval { checkpoint!.training.logInterval = logInterval }
       try checkpoint!.training.validate()
     }
-    guard let dataDirectory = flags.run.dataDirectory(given: flags.data, saved: checkpoint?.state.dataDirectory) else {
-      throw ValidationError(
-        flags.run.resume == nil
-          ? "give --data DIR (rnnlm make-data sentiment --output DIR writes the project's corpus)"
-          : "\(flags.run.resume!) does not say where its data is (it was saved before runs kept that): give --data DIR")
-    }
+    let dataDirectory = try flags.run.requireDataDirectory(
+      given: flags.data, saved: checkpoint?.state.dataDirectory,
+      howToMake: "rnnlm make-data sentiment --output DIR writes the project's corpus")
     let saveDirectory = try flags.run.runDirectory(task: "classifier", fresh: checkpoint == nil)
     let data = try LabelledTexts.load(directory: dataDirectory, emptyTexts: flags.refuseEmptyTexts ? .refuse : .skip)
     warnOfSkippedTexts(data.skippedTexts, first: data.firstSkipped, what: "texts with no words")

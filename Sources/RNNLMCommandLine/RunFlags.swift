@@ -82,6 +82,18 @@ public struct RunFlags: ParsableArguments {
   /// The data directory of a run: `--data`, else the one a resumed run was trained on (saved
   /// with it), else nil.
   func dataDirectory(given: String?, saved: String?) -> String? { given ?? (resume != nil ? saved : nil) }
+
+  /// ``dataDirectory(given:saved:)``, or a usage error: a new run needs `--data` (`howToMake`
+  /// says how to write such data); a run resumed from a checkpoint saved before runs kept their
+  /// data directory needs it again.
+  func requireDataDirectory(given: String?, saved: String?, howToMake: String) throws -> String {
+    guard let directory = dataDirectory(given: given, saved: saved) else {
+      throw ValidationError(
+        resume.map { "\($0) does not say where its data is (it was saved before runs kept that): give --data DIR" }
+          ?? "give --data DIR (\(howToMake))")
+    }
+    return directory
+  }
 }
 
 /// The learning-rate schedule and the stopping rule, as every training command has them

@@ -114,12 +114,9 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
       if let logInterval = flags.logInterval { checkpoint!.training.logInterval = logInterval }
       try checkpoint!.training.validate()
     }
-    guard let dataDirectory = flags.run.dataDirectory(given: flags.data, saved: checkpoint?.state.dataDirectory) else {
-      throw ValidationError(
-        flags.run.resume == nil
-          ? "give --data DIR (rnnlm make-data addition|dates --output DIR writes the project's tasks)"
-          : "\(flags.run.resume!) does not say where its data is (it was saved before runs kept that): give --data DIR")
-    }
+    let dataDirectory = try flags.run.requireDataDirectory(
+      given: flags.data, saved: checkpoint?.state.dataDirectory,
+      howToMake: "rnnlm make-data addition|dates --output DIR writes the project's tasks")
     let saveDirectory = try flags.run.runDirectory(task: "seq2seq", fresh: checkpoint == nil)
     let data = try SequencePairs.load(directory: dataDirectory)
     let trainer: Seq2SeqTrainer

@@ -114,12 +114,11 @@ public struct TrainingFlags: ParsableArguments {
   /// train call it from their `validate()`; `throughput-bench` times single steps, runs no
   /// schedule and so takes the budget presets without a budget.
   public func requireTimeBudget() throws {
+    try schedule.requireTimeBudget(run)
     guard run.maxMinutes == nil, run.resume == nil, try resolvedPreset().training.cosineToBudget else { return }
-    // The resolved preset has the budget schedule from `--cosine-budget` or from the preset.
+    // Not from --cosine-budget (refused above): the preset's own schedule.
     throw ValidationError(
-      schedule.cosineBudget
-        ? "--cosine-budget anneals to the end of the time budget: give --max-minutes"
-        : "preset '\(preset)' anneals to the end of the time budget: give --max-minutes (or --cosine to anneal over --epochs)"
+      "preset '\(preset)' anneals to the end of the time budget: give --max-minutes (or --cosine to anneal over --epochs)"
     )
   }
 

@@ -74,11 +74,7 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
     logInterval = try c.decode(Int.self, forKey: .logInterval)
     trainingTexts = try c.decodeIfPresent(Int.self, forKey: .trainingTexts)
     freezeEncoderEpochs = try c.decodeIfPresent(Int.self, forKey: .freezeEncoderEpochs) ?? 0
-    learningRateDecay = try c.decodeIfPresent(Double.self, forKey: .learningRateDecay) ?? 1
-    cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? false
-    cosineToBudget = try c.decodeIfPresent(Bool.self, forKey: .cosineToBudget) ?? false
-    averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? false
-    nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? 5
+    try decodeSchedule(from: decoder)
   }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.

@@ -219,7 +219,7 @@ public final class ClassifierTrainer {
     ClassifierCheckpoint(
       config: config, training: options, state: saved(state), vocabulary: vocabulary.words, classes: classes,
       parameters: model.parameters.values.array,
-      optimizerState: savedOptimizerBuffers(optimizerState, average: average, state: state).map(\.array))
+      optimizerState: optimizerState.savedBuffers(average: average, averaging: state.averagedSteps != nil).map(\.array))
   }
 
   /// Class probabilities of each raw text (tokenised by ``LabelledTexts/words(in:)`` and cut
@@ -331,9 +331,10 @@ extension ClassifierTrainer: ExampleTask {
   package func save(to path: String, best: Bool, state: TaskRunState) throws {
     try ClassifierCheckpoint.write(
       to: path, config: config, training: options, state: saved(state), vocabulary: vocabulary.words, classes: classes,
-      parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
+      parameters: model.parameters.values.bufferPointer,
       optimizerState: best
-        ? [] : savedOptimizerBuffers(optimizerState, average: average, state: state).map(\.bufferPointer))
+        ? [] : optimizerState.savedBuffers(average: average, averaging: state.averagedSteps != nil).map(\.bufferPointer)
+    )
   }
 
   package func bestParameters(at path: String) throws -> [Float] {

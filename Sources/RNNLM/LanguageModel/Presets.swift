@@ -76,12 +76,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable, RunOptions {
     activationRegularization = try c.decodeIfPresent(Double.self, forKey: .activationRegularization) ?? 0
     temporalActivationRegularization =
       try c.decodeIfPresent(Double.self, forKey: .temporalActivationRegularization) ?? 0
-    averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? false
-    nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? 5
     variableLength = try c.decodeIfPresent(Bool.self, forKey: .variableLength) ?? false
-    cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? false
-    cosineToBudget = try c.decodeIfPresent(Bool.self, forKey: .cosineToBudget) ?? false
-    patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? 0
+    try decodeSchedule(from: decoder)
   }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.

@@ -101,7 +101,8 @@ public final class Trainer {
     }
     // Adam's and RMSprop's moments and NT-ASGD's average: without them (a best.safetensors)
     // they start again from zero.
-    let optimizerBuffers = optimizerBuffers(averaging: checkpoint.state.averagedSteps != nil)
+    let optimizerBuffers = optimizerState.savedBuffers(
+      average: average, averaging: checkpoint.state.averagedSteps != nil)
     if !checkpoint.optimizerState.isEmpty {
       guard checkpoint.optimizerState.count == optimizerBuffers.count,
         checkpoint.optimizerState.allSatisfy({ $0.count == model.parameters.count })
@@ -141,12 +142,8 @@ public final class Trainer {
       config: config, training: options, state: savedState, vocabulary: vocabulary,
       parameters: model.parameters.values.array,
       recurrentStates: includingCarriedState ? model.carriedState : [],
-      optimizerState: includingCarriedState ? optimizerBuffers(averaging: state.averagedSteps != nil).map(\.array) : [])
-  }
-
-  /// The buffers saved as the optimizer's state: its moments, then the average when averaging.
-  private func optimizerBuffers(averaging: Bool) -> [Buffer<Float>] {
-    optimizerState.buffers + (averaging ? average.map { [$0.values] } ?? [] : [])
+      optimizerState: includingCarriedState
+        ? optimizerState.savedBuffers(average: average, averaging: state.averagedSteps != nil).map(\.array) : [])
   }
 
   /// The run's state with the generator where it stands now, as checkpoints store it.
@@ -165,12 +162,11 @@ public final class Trainer {
   private func save(to path: String, state: RunState, includingCarriedState: Bool) throws {
     try Checkpoint.write(
       to: path, config: config, training: options, state: saved(state), vocabulary: vocabulary,
-      parameters: UnsafeBufferPointer(start: model.parameters.values.pointer, count: model.parameters.count),
+      parameters: model.parameters.values.bufferPointer,
       recurrentStates: includingCarriedState ? model.carriedState : [],
       optimizerState: includingCarriedState
-        ? optimizerBuffers(averaging: state.averagedSteps != nil).map {
-          UnsafeBufferPointer(start: $0.pointer, count: $0.count)
-        } : [])
+        ? optimizerState.savedBuffers(average: average, averaging: state.averagedSteps != nil).map(\.bufferPointer)
+        : [])
   }
 
   /// Forward and backward over a (T, N) batch of `steps` time steps into the parameters'
@@ -207,8 +203,8 @@ public final class Trainer {
     guard dataset.vocabulary.words == vocabulary else {
       throw TrainingError.incompatibleResume("the data's vocabulary differs from the model's")
     }
-    var batches = try TrainingBatches(corpus: dataset.train, batchSize: options.batchSize, steps: options.steps)
-    batches.timeIndex = state.timeIndex
+    // The loop sets the batches' position from the run's state (``dataPosition``).
+    let batches = try TrainingBatches(corpus: dataset.train, batchSize: options.batchSize, steps: options.steps)
     (self.dataset, self.batches) = (dataset, batches)
     inputs = [Int32](
       repeating: 0, count: (options.variableLength ? batches.maxWindow : options.steps) * options.batchSize)

@@ -58,11 +58,7 @@ public struct Seq2SeqTrainingOptions: Codable, Sendable, Equatable, RunOptions {
     tokens = try c.decode(TokenLevel.self, forKey: .tokens)
     seed = try c.decode(UInt64.self, forKey: .seed)
     logInterval = try c.decode(Int.self, forKey: .logInterval)
-    learningRateDecay = try c.decodeIfPresent(Double.self, forKey: .learningRateDecay) ?? 1
-    cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? false
-    cosineToBudget = try c.decodeIfPresent(Bool.self, forKey: .cosineToBudget) ?? false
-    averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? false
-    nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? 5
+    try decodeSchedule(from: decoder)
   }
 
   /// Throws ``ConfigurationError`` for values that cannot make a run.
@@ -305,7 +301,8 @@ extension Seq2SeqTrainer: ExampleTask {
       parameters: model.parameters.values.bufferPointer,
       optimizerNames: options.optimizer.savedTensorNames(averaging: state.averagedSteps != nil),
       optimizerState: best
-        ? [] : savedOptimizerBuffers(optimizerState, average: average, state: state).map(\.bufferPointer))
+        ? [] : optimizerState.savedBuffers(average: average, averaging: state.averagedSteps != nil).map(\.bufferPointer)
+    )
   }
 
   package func bestParameters(at path: String) throws -> [Float] { try Seq2SeqCheckpoint.read(from: path).parameters }

@@ -57,6 +57,13 @@ package final class OptimizerState<T: BLASScalar> {
 
   /// The state tensors in ``OptimizerKind/stateNames`` order.
   package var buffers: [Buffer<T>] { [m, v].compactMap { $0 } }
+
+  /// The buffers a `last.safetensors` saves after the parameters, in
+  /// ``OptimizerKind/savedTensorNames(averaging:)`` order: the moments, then NT-ASGD's `average`
+  /// once `averaging` has begun.
+  package func savedBuffers(average: ParameterAverage<T>?, averaging: Bool) -> [Buffer<T>] {
+    buffers + (averaging ? average.map { [$0.values] } ?? [] : [])
+  }
 }
 
 /// Global-norm clipping and the update over the flat buffers.

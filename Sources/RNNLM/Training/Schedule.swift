@@ -29,6 +29,26 @@ public protocol RunOptions: Sendable {
   var logInterval: Int { get }
 }
 
+/// The JSON names of the schedule's options, the same in every task's options.
+private enum ScheduleKey: String, CodingKey {
+  case learningRateDecay, cosineSchedule, cosineToBudget, averaging, nonmono, patience
+}
+
+extension RunOptions {
+  /// Reads the schedule's options from `decoder` (every task's options call it from their
+  /// `init(from:)`); one that is absent — options saved before it existed — keeps the value it
+  /// has, the default.
+  mutating func decodeSchedule(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: ScheduleKey.self)
+    learningRateDecay = try c.decodeIfPresent(Double.self, forKey: .learningRateDecay) ?? learningRateDecay
+    cosineSchedule = try c.decodeIfPresent(Bool.self, forKey: .cosineSchedule) ?? cosineSchedule
+    cosineToBudget = try c.decodeIfPresent(Bool.self, forKey: .cosineToBudget) ?? cosineToBudget
+    averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? averaging
+    nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? nonmono
+    patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? patience
+  }
+}
+
 /// The learning rate the run loop uses for each update: the state's rate (which a validation
 /// that does not improve divides by the decay, see ``LoopState/recordValidation(_:decay:)``)
 /// times a cosine's factor — over the epochs (`cosineSchedule`), over the budget plan

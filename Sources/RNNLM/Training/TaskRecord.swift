@@ -211,20 +211,12 @@ extension TaskEpochRecord {
   }
 }
 
-/// The buffers a task's `last.safetensors` saves after its parameters: the optimizer's moments,
-/// then NT-ASGD's average once averaging has begun.
-func savedOptimizerBuffers(_ optimizer: OptimizerState<Float>, average: ParameterAverage<Float>?, state: TaskRunState)
-  -> [Buffer<Float>]
-{
-  optimizer.buffers + (state.averagedSteps != nil ? average.map { [$0.values] } ?? [] : [])
-}
-
 /// Restores a task's optimizer moments and NT-ASGD average from a checkpoint's `saved` tensors
 /// (none in a `best.safetensors`: then they start again from zero).
 func restoreOptimizer(
   _ saved: [[Float]], state: TaskRunState, optimizer: OptimizerState<Float>, average: ParameterAverage<Float>?
 ) {
-  for (buffer, values) in zip(savedOptimizerBuffers(optimizer, average: average, state: state), saved) {
+  for (buffer, values) in zip(optimizer.savedBuffers(average: average, averaging: state.averagedSteps != nil), saved) {
     buffer.pointer.update(from: values, count: values.count)
   }
   optimizer.steps = saved.isEmpty ? 0 : state.optimizerSteps ?? 0
