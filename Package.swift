@@ -31,10 +31,19 @@ let package = Package(
     /// cross-entropy, dropout); AVX-512 and AVX2/FMA variants are chosen at run time, without
     /// compiler flags.
     .target(name: "CKernels", dependencies: ["COpenBLAS"]),
+    /// Open MPI's C interface. pkg-config (`ompi-c`) supplies Debian's include and library paths.
+    .systemLibrary(
+      name: "COpenMPI",
+      pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]
+    ),
+    /// The MPI operations data-parallel training uses (sums, broadcasts, gathers) and the
+    /// handler that ends a rank when mpirun ends the job, as plain C functions Swift can call.
+    .target(name: "CCollectives", dependencies: ["COpenMPI"]),
 
     // MARK: - Swift
 
-    .target(name: "RNNLM", dependencies: ["COpenBLAS", "CKernels"]),
+    .target(name: "RNNLM", dependencies: ["COpenBLAS", "CKernels", "CCollectives"]),
     /// Flags and run set-up shared by the executables (not a product).
     .target(
       name: "RNNLMCommandLine",

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the toolkit needs on Debian/Ubuntu: OpenBLAS (with LAPACKE) and pkg-config,
-# which SwiftPM uses to find OpenBLAS's headers. Then, unless --packages is given, makes sure
+# Installs what the toolkit needs on Debian/Ubuntu: OpenBLAS (with LAPACKE), Open MPI (for
+# training on several processes or machines with mpirun) and pkg-config, which SwiftPM uses to
+# find their headers. Then, unless --packages is given, makes sure
 # PTB can be found (--data / $PTB_DIR / corpora/ptb / ../shared/corpora/ptb) and downloads it
 # with corpora/get-ptb.sh when it cannot.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(libopenblas-dev liblapacke-dev pkg-config)
+packages=(libopenblas-dev liblapacke-dev libopenmpi-dev openmpi-bin pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -152,8 +152,8 @@ public struct CompletedClassifierRun {
 /// progress and metrics, and returns the report. Errors come back as one-line ``RunFailure``s
 /// or `ValidationError`s.
 public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedClassifierRun {
-  if let threads = flags.run.threads { ComputeThreads.set(threads) }
-  return try reportingRunErrors {
+  let group = try startProcesses(flags.run)
+  let (trainer, splits, saveDirectory, dataDirectory) = try startTogether(group) {
     var checkpoint: ClassifierCheckpoint?
     if let resume = flags.run.resume {
       checkpoint = try ClassifierCheckpoint.read(from: resume)
@@ -169,7 +169,7 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
     warnOfSkippedTexts(data.skippedTexts, first: data.firstSkipped, what: "texts with no words")
     let trainer: ClassifierTrainer
     if let checkpoint {
-      trainer = try ClassifierTrainer(resuming: checkpoint)
+      trainer = try ClassifierTrainer(resuming: checkpoint, group: group)
       say(
         "resuming \(flags.run.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
       )
@@ -181,7 +181,8 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
         layers: config.layers, cell: config.cell, dropout: config.dropout, pooling: config.pooling,
         bidirectional: config.bidirectional)
       trainer = try ClassifierTrainer(
-        config: prepared.config, options: options, vocabulary: prepared.vocabulary, classes: data.classes)
+        config: prepared.config, options: options, vocabulary: prepared.vocabulary, classes: data.classes,
+        group: group)
       if let initFrom = flags.initFrom {
         let lm: Checkpoint
         do { lm = try Checkpoint.read(from: initFrom) } catch let error as CheckpointError {
@@ -211,13 +212,17 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
     say(
       "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), max length \(o.maxLength) "
         + "(keep the \(o.truncation.rawValue)), epochs \(o.epochs)\(schedule(o)), seed \(o.seed), "
-        + "threads \(ComputeThreads.count), OpenBLAS kernels \(BLASInfo.coreName)")
+        + "\(processes(group, batch: o.batchSize, "texts"))threads \(ComputeThreads.count), "
+        + "OpenBLAS kernels \(BLASInfo.coreName)")
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
-    trainer.log = ConsoleProgress.stdout
-    trainer.logIsTerminal = isatty(STDOUT_FILENO) != 0
-    RunLoop.stopOnInterrupt()
-    let report = try trainer.run(splits, limits: flags.run.limits(saving: saveDirectory, data: dataDirectory))
-    return CompletedClassifierRun(
-      config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
+    return (trainer, splits, saveDirectory, dataDirectory)
   }
+  trainer.log = ConsoleProgress.stdout
+  trainer.logIsTerminal = stdoutIsTerminal
+  RunLoop.stopOnInterrupt()
+  let report = try trainTogether(group) {
+    try trainer.run(splits, limits: flags.run.limits(saving: saveDirectory, data: dataDirectory))
+  }
+  return CompletedClassifierRun(
+    config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
 }

@@ -171,7 +171,7 @@ func reportingRunErrors<R>(_ body: () throws -> R) throws -> R {
   } catch let error as CheckpointError {
     throw RunFailure(error.description)
   } catch let error as TrainingError {
-    throw RunFailure(error.description)
+    throw RunFailure(error.description, shared: true)
   } catch let error as AllocationError {
     throw RunFailure(error.description)
   } catch let error as FileError {
@@ -184,7 +184,7 @@ func reportingRunErrors<R>(_ body: () throws -> R) throws -> R {
 /// Writes to standard error how many texts (`what`: "texts with no words") were skipped, and where
 /// the first was; nothing when none were.
 func warnOfSkippedTexts(_ count: Int, first: String?, what: String) {
-  guard count > 0, let first else { return }
+  guard count > 0, let first, !consoleIsMuted else { return }
   FileHandle.standardError.write(
     Data("warning: skipped \(count) \(what) (the first: \(first)); --refuse-empty-texts makes this an error\n".utf8))
 }

@@ -105,8 +105,8 @@ extension TokenLevel: ExpressibleByArgument {}
 /// Loads the pairs, builds or resumes the trainer, trains with console progress and metrics,
 /// and returns the report and where it saved.
 public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskReport, saveDirectory: String) {
-  if let threads = flags.run.threads { ComputeThreads.set(threads) }
-  return try reportingRunErrors {
+  let group = try startProcesses(flags.run)
+  let (trainer, splits, saveDirectory, dataDirectory) = try startTogether(group) {
     var checkpoint: Seq2SeqCheckpoint?
     if let resume = flags.run.resume {
       checkpoint = try Seq2SeqCheckpoint.read(from: resume)
@@ -121,7 +121,7 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
     let data = try SequencePairs.load(directory: dataDirectory)
     let trainer: Seq2SeqTrainer
     if let checkpoint {
-      trainer = try Seq2SeqTrainer(resuming: checkpoint)
+      trainer = try Seq2SeqTrainer(resuming: checkpoint, group: group)
       say(
         "resuming \(flags.run.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
       )
@@ -130,7 +130,7 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
       let (source, target) = Seq2SeqTrainer.vocabularies(for: data, tokens: options.tokens)
       trainer = try Seq2SeqTrainer(
         config: flags.config(sourceVocabularySize: source.count, targetVocabularySize: target.count),
-        options: options, sourceVocabulary: source, targetVocabulary: target)
+        options: options, sourceVocabulary: source, targetVocabulary: target, group: group)
     }
     let splits = try trainer.splits(of: data, emptySources: flags.refuseEmptyTexts ? .refuse : .skip)
     warnOfSkippedTexts(splits.skippedPairs, first: splits.firstSkipped, what: "pairs whose source has no tokens")
@@ -140,13 +140,16 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
     )
     say("model: \(c.description), D \(c.embeddingSize), dropout \(c.dropout), \(c.parameterCount) parameters")
     say(
-      "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), epochs \(o.epochs)\(schedule(o)), seed \(o.seed), threads \(ComputeThreads.count), OpenBLAS kernels \(BLASInfo.coreName)"
+      "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), epochs \(o.epochs)\(schedule(o)), seed \(o.seed), \(processes(group, batch: o.batchSize, "pairs"))threads \(ComputeThreads.count), OpenBLAS kernels \(BLASInfo.coreName)"
     )
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
-    trainer.log = ConsoleProgress.stdout
-    trainer.logIsTerminal = isatty(STDOUT_FILENO) != 0
-    RunLoop.stopOnInterrupt()
-    let report = try trainer.run(splits, limits: flags.run.limits(saving: saveDirectory, data: dataDirectory))
-    return (report, saveDirectory)
+    return (trainer, splits, saveDirectory, dataDirectory)
   }
+  trainer.log = ConsoleProgress.stdout
+  trainer.logIsTerminal = stdoutIsTerminal
+  RunLoop.stopOnInterrupt()
+  let report = try trainTogether(group) {
+    try trainer.run(splits, limits: flags.run.limits(saving: saveDirectory, data: dataDirectory))
+  }
+  return (report, saveDirectory)
 }

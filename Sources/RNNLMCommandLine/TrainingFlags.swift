@@ -170,7 +170,11 @@ extension OptimizerKind: ExpressibleByArgument {}
 /// exits with status 1 (usage errors exit with 64).
 public struct RunFailure: Error, CustomStringConvertible {
   public let description: String
-  public init(_ description: String) { self.description = description }
+  /// Whether every process of a data-parallel run meets this failure alike (see
+  /// ``trainTogether(_:_:)``).
+  let shared: Bool
+  public init(_ description: String) { (self.description, shared) = (description, false) }
+  init(_ description: String, shared: Bool) { (self.description, self.shared) = (description, shared) }
 }
 
 /// What ``runTraining(_:)`` ran and measured.
@@ -226,8 +230,8 @@ func freshRunDirectory(_ name: String) -> String {
 /// metrics, and returns the report. Errors come back as one-line ``RunFailure``s or
 /// `ValidationError`s.
 public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
-  if let threads = flags.run.threads { ComputeThreads.set(threads) }
-  return try reportingRunErrors {
+  let group = try startProcesses(flags.run)
+  let (trainer, dataset, name, saveDirectory, directory) = try startTogether(group) {
     var checkpoint: Checkpoint?
     if let resume = flags.run.resume {
       checkpoint = try Checkpoint.read(from: resume)
@@ -253,7 +257,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
       guard checkpoint.vocabulary == dataset.vocabulary.words else {
         throw RunFailure("\(flags.run.resume!) was trained on another vocabulary than the data in \(directory)")
       }
-      trainer = try Trainer(resuming: checkpoint)
+      trainer = try Trainer(resuming: checkpoint, group: group)
       say(
         "resuming \(flags.run.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
       )
@@ -265,7 +269,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     } else {
       trainer = try Trainer(
         config: preset!.modelConfig(vocabularySize: dataset.vocabulary.count), options: preset!.training,
-        vocabulary: dataset.vocabulary.words)
+        vocabulary: dataset.vocabulary.words, group: group)
     }
     let c = trainer.config
     let t = trainer.options
@@ -275,15 +279,24 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     say(
       "training: \(t.optimizer)\(t.weightDecay > 0 ? " (weight decay \(t.weightDecay))" : ""), "
         + "N \(t.batchSize), T \(t.steps), lr \(trainer.state.learningRate), decay \(t.learningRateDecay), "
-        + "clip \(t.clip), epochs \(t.epochs), seed \(t.seed), threads \(ComputeThreads.count), "
+        + "clip \(t.clip), epochs \(t.epochs), seed \(t.seed), \(processes(group, batch: t.batchSize, "streams"))"
+        + "threads \(ComputeThreads.count), "
         + "OpenBLAS kernels \(BLASInfo.coreName); "
         + "tokens: train \(dataset.train.count), valid \(dataset.valid.count), test \(dataset.test.count)")
     if let note = BLASInfo.narrowerKernelsNote { say(note) }
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
-    trainer.observers = [ConsoleProgress()]
-    RunLoop.stopOnInterrupt()
-    let report = try trainer.run(dataset, limits: flags.run.limits(saving: saveDirectory, data: directory))
-    return CompletedRun(
-      preset: name, config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
+    return (trainer, dataset, name, saveDirectory, directory)
   }
+  trainer.observers = [ConsoleProgress()]
+  RunLoop.stopOnInterrupt()
+  let report = try trainTogether(group) {
+    try trainer.run(dataset, limits: flags.run.limits(saving: saveDirectory, data: directory))
+  }
+  return CompletedRun(
+    preset: name, config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
+}
+
+/// "2 processes (10 streams each), " for a data-parallel run's "training:" line; "" for one.
+func processes(_ group: ProcessGroup, batch: Int, _ rows: String) -> String {
+  group.size > 1 ? "\(group.size) processes (\(batch / group.size) \(rows) each), " : ""
 }

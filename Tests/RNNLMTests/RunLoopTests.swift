@@ -31,6 +31,7 @@ struct ToyOptions: RunOptions {
 /// each batch advances. Its checkpoint is JSON: the state and w.
 final class ToyTask: ExampleTask {
   var options: ToyOptions
+  let group = ProcessGroup.single
   let parameters: ParameterStore<Float>
   let optimizerState: OptimizerState<Float>
   let average: ParameterAverage<Float>?

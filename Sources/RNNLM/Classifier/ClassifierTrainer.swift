@@ -26,7 +26,10 @@ public final class ClassifierTrainer {
   public let vocabulary: ClassifierVocabulary
   /// Class names by id.
   public let classes: [String]
-  /// The model (N = options.batchSize, T up to options.maxLength).
+  /// The processes training together (one, but under mpirun); each holds an equal share of
+  /// every batch's rows.
+  public let group: ProcessGroup
+  /// The model (N = options.batchSize / group.size, T up to options.maxLength).
   package let model: TextClassifier<Float>
   /// The optimizer's moments and update count.
   package let optimizerState: OptimizerState<Float>
@@ -46,36 +49,43 @@ public final class ClassifierTrainer {
   private var currentEpoch = 0
   private let stopRequested = Atomic<Bool>(false)
 
-  /// A fresh run: weights initialised from `options.seed`.
+  /// A fresh run: weights initialised from `options.seed`. With a `group` of several processes
+  /// (``ProcessGroup/world()`` under mpirun) each takes an equal share of every batch's rows,
+  /// so the batch size must divide by the group's size.
   public init(
-    config: ClassifierConfig, options: ClassifierTrainingOptions, vocabulary: ClassifierVocabulary, classes: [String]
+    config: ClassifierConfig, options: ClassifierTrainingOptions, vocabulary: ClassifierVocabulary, classes: [String],
+    group: ProcessGroup = .single
   ) throws {
     try options.validate()
     try config.validate()
+    try group.requireDivisible(options.batchSize, what: "the batch of \(options.batchSize) texts (--batch-size)")
     guard vocabulary.count == config.vocabularySize, classes.count == config.classes else {
       throw ConfigurationError(
         "\(vocabulary.count) words and \(classes.count) classes for a model of \(config.vocabularySize) and \(config.classes)"
       )
     }
     (self.config, self.options, self.vocabulary, self.classes) = (config, options, vocabulary, classes)
+    self.group = group
+    let rows = group.share(of: options.batchSize)
     var generator = SeededGenerator(seed: options.seed)
     model = try TextClassifier(
-      config: config, batchSize: options.batchSize, maxSteps: options.maxLength, generator: &generator)
+      config: config, batchSize: rows.count, maxSteps: options.maxLength, generator: &generator)
+    model.dropout.setShard(rows)
     optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
     average = options.averaging ? try ParameterAverage(count: model.parameters.count) : nil
     state = TaskRunState(generator: model.generator, learningRate: options.learningRate)
-    batch = ClassifierBatch(batchSize: options.batchSize, maxSteps: options.maxLength)
+    batch = ClassifierBatch(batchSize: rows.count, maxSteps: options.maxLength)
   }
 
   /// Continues the run saved in `checkpoint` exactly where it stopped (from a `last.safetensors`;
   /// a `best.safetensors` has no optimizer moments, which then start again from zero).
-  public convenience init(resuming checkpoint: ClassifierCheckpoint) throws {
+  public convenience init(resuming checkpoint: ClassifierCheckpoint, group: ProcessGroup = .single) throws {
     guard let generator = checkpoint.state.restoredGenerator() else {
       throw ConfigurationError("the checkpoint's generator state is malformed")
     }
     try self.init(
       config: checkpoint.config, options: checkpoint.training,
-      vocabulary: try ClassifierVocabulary(words: checkpoint.vocabulary), classes: checkpoint.classes)
+      vocabulary: try ClassifierVocabulary(words: checkpoint.vocabulary), classes: checkpoint.classes, group: group)
     model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
     model.generator = generator
     restoreOptimizer(checkpoint.optimizerState, state: checkpoint.state, optimizer: optimizerState, average: average)
@@ -147,12 +157,12 @@ public final class ClassifierTrainer {
     bucketedBatches(count: texts.count, batchSize: n, seed: seed, epoch: epoch) { (texts[$0].ids.count, 0) }
   }
 
-  /// Forward and backward over the texts of `texts` at `indices` into the gradients (zeroed
-  /// before).
+  /// Forward and backward over the texts of `texts` at `indices` (this process's share of them)
+  /// into the gradients (zeroed before).
   private func lossAndGradient(_ texts: [EncodedText], indices: ArraySlice<Int>) -> BatchResult {
-    batch.fill(from: texts, indices: indices)
+    batch.fill(from: texts, indices: share(of: indices))
     model.training = true
-    return model.pass(batch, gradient: true)
+    return model.pass(batch, gradient: true, divisor: gradientDivisor(indices.count))
   }
 
   /// One training step on the texts of `texts` at `indices` as the run loop takes it: zero the
@@ -170,24 +180,26 @@ public final class ClassifierTrainer {
   }
 
   /// Mean loss and accuracy of the current parameters on `texts` (dropout off), in batches of
-  /// similar lengths.
+  /// similar lengths (with several processes each takes its share of every batch; all must call
+  /// it).
   public func evaluate(_ texts: [EncodedText]) -> (loss: Double, accuracy: Double) {
     guard !texts.isEmpty else { return (.nan, .nan) }
     model.training = false
     defer { model.training = true }
     let order = texts.indices.sorted { (texts[$0].ids.count, $0) < (texts[$1].ids.count, $1) }
-    var loss = 0.0
-    var correct = 0
+    var sums = [0.0, 0.0]
     for start in stride(from: 0, to: order.count, by: options.batchSize) {
-      batch.fill(from: texts, indices: order[start..<min(start + options.batchSize, order.count)])
+      batch.fill(from: texts, indices: share(of: order[start..<min(start + options.batchSize, order.count)]))
       let r = model.pass(batch, gradient: false)
-      loss += r.lossSum
-      correct += r.correct
+      sums[0] += r.lossSum
+      sums[1] += Double(r.correct)
     }
-    return (loss / Double(texts.count), Double(correct) / Double(texts.count))
+    group.sum(&sums)
+    return (sums[0] / Double(texts.count), sums[1] / Double(texts.count))
   }
 
-  private var splits: ClassifierSplits?
+  /// The data of the run under way (set by ``run(_:limits:)``).
+  package var splits: ClassifierSplits?
 
   /// Trains until `options.epochs` epochs are done, early stopping ends the run, the budget
   /// plan is reached or a limit of `limits` is reached; then restores the best parameters (by

@@ -312,9 +312,10 @@ package final class TextClassifier<T: BLASScalar> {
   }
 
   /// Runs the model over `batch` and returns its summed loss and accuracy; fills
-  /// ``probabilities``. With `gradient`, backpropagates the MEAN loss over the batch's texts and
-  /// ADDS the gradients into ``parameters``' gradient buffer.
-  package func pass(_ batch: ClassifierBatch, gradient: Bool) -> BatchResult {
+  /// ``probabilities``. With `gradient`, backpropagates the MEAN loss over the batch's texts (or
+  /// the loss summed over them divided by `divisor`: a data-parallel share) and ADDS the
+  /// gradients into ``parameters``' gradient buffer.
+  package func pass(_ batch: ClassifierBatch, gradient: Bool, divisor: Double? = nil) -> BatchResult {
     let n = batchSize
     precondition(batch.lengths.count == n && batch.steps <= maxSteps, "batch does not fit the model")
     steps = batch.steps
@@ -361,6 +362,7 @@ package final class TextClassifier<T: BLASScalar> {
     // Loss, probabilities and the gradient of the mean loss over real texts, row by row (N × K
     // is small next to the products above).
     let real = batch.weights.reduce(0, +)
+    let divisor = divisor ?? real
     var result = BatchResult(lossSum: 0, correct: 0, count: Int(real), examples: Int(real))
     let logits = classifier.output.pointer
     let k = config.classes
@@ -378,7 +380,7 @@ package final class TextClassifier<T: BLASScalar> {
         // −log σ(z) for label 1, −log(1 − σ(z)) for label 0, without overflow.
         loss = max(z, 0) - (label == 1 ? z : 0) + Foundation.log1p(Foundation.exp(-abs(z)))
         predicted = z > 0 ? 1 : 0
-        logits[r] = T(gradient && real > 0 ? w * (p1 - Double(label)) / real : 0)
+        logits[r] = T(gradient && real > 0 ? w * (p1 - Double(label)) / divisor : 0)
       } else {
         let row = logits + r * k
         // The most probable class is the largest logit (the first of equals).
@@ -389,7 +391,7 @@ package final class TextClassifier<T: BLASScalar> {
         for j in 0..<k { probs[j] = T(Foundation.exp(Double(row[j]) - m) / sum) }
         loss = Foundation.log(sum) + m - Double(row[label])
         for j in 0..<k {
-          row[j] = T(gradient && real > 0 ? w * (Double(probs[j]) - (j == label ? 1 : 0)) / real : 0)
+          row[j] = T(gradient && real > 0 ? w * (Double(probs[j]) - (j == label ? 1 : 0)) / divisor : 0)
         }
       }
       if w > 0 {

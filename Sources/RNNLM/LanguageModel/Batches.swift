@@ -16,10 +16,14 @@ package struct TrainingBatches: Sendable {
   package let batchesPerEpoch: Int
   /// Steps taken so far (the book's `time_idx`).
   package var timeIndex = 0
+  /// The streams this process reads (all of them, but in a data-parallel run); a batch holds
+  /// these streams' rows, (T, streams.count).
+  package let streams: RowShard
   private let length: Int, jump: Int
 
-  /// Batches of `batchSize` streams and `steps` time steps over `corpus`.
-  package init(corpus: [Int32], batchSize: Int, steps: Int) throws {
+  /// Batches of `batchSize` streams and `steps` time steps over `corpus`, of which this process
+  /// reads `streams` (default: all).
+  package init(corpus: [Int32], batchSize: Int, steps: Int, streams: RowShard? = nil) throws {
     length = corpus.count - 1
     guard batchSize >= 1, steps >= 1, length >= batchSize * steps else {
       throw ConfigurationError(
@@ -28,6 +32,8 @@ package struct TrainingBatches: Sendable {
     self.corpus = corpus
     self.batchSize = batchSize
     self.steps = steps
+    self.streams = streams ?? .whole(batchSize)
+    precondition(self.streams.total == batchSize, "the streams are a share of the batch")
     jump = length / batchSize
     batchesPerEpoch = length / (batchSize * steps)
   }
@@ -58,14 +64,15 @@ package struct TrainingBatches: Sendable {
     next(inputs: inputs, targets: targets, steps: steps)
   }
 
-  /// Fills `inputs` and `targets`, each (steps, N) time-major, with the next window of `steps`.
+  /// Fills `inputs` and `targets`, each (steps, N) time-major (N: the streams read), with the
+  /// next window of `steps`.
   package mutating func next(
     inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>, steps: Int
   ) {
-    let n = batchSize
+    let n = streams.count
     for t in 0..<steps {
       for i in 0..<n {
-        let position = (i * jump + timeIndex) % length
+        let position = ((streams.first + i) * jump + timeIndex) % length
         inputs[t * n + i] = corpus[position]
         targets[t * n + i] = corpus[position + 1]
       }
@@ -83,9 +90,21 @@ package struct TrainingBatches: Sendable {
 package func perplexity<T: BLASScalar>(of model: LanguageModel<T>, on corpus: [Int32], steps: Int = 35) -> (
   perplexity: Double, meanLoss: Double, tokens: Int
 ) {
+  let (total, tokens) = evaluationLoss(of: model, on: corpus, steps: steps, streams: .whole(model.batchSize))
+  let mean = total / Double(tokens)
+  return (exp(mean), mean, tokens)
+}
+
+/// The summed loss of ``perplexity(of:on:steps:)`` over the streams `streams` of the
+/// corpus read as `streams.total` streams (the model has `streams.count` rows), and the tokens
+/// it counted: a data-parallel run's share of an evaluation, which the ranks sum.
+package func evaluationLoss<T: BLASScalar>(
+  of model: LanguageModel<T>, on corpus: [Int32], steps: Int, streams: RowShard
+) -> (lossSum: Double, tokens: Int) {
+  precondition(model.batchSize == streams.count, "the model holds the streams evaluated")
   let n = model.batchSize
-  let jump = (corpus.count - 1) / n
-  precondition(jump >= 1, "corpus of \(corpus.count) tokens is too short for \(n) streams")
+  let jump = (corpus.count - 1) / streams.total
+  precondition(jump >= 1, "corpus of \(corpus.count) tokens is too short for \(streams.total) streams")
   let window = min(steps, model.maxSteps)
   var inputs = [Int32](repeating: 0, count: n * window)
   var targets = inputs
@@ -96,8 +115,8 @@ package func perplexity<T: BLASScalar>(of model: LanguageModel<T>, on corpus: [I
     let t = min(window, jump - start)
     for s in 0..<t {
       for i in 0..<n {
-        inputs[s * n + i] = corpus[i * jump + start + s]
-        targets[s * n + i] = corpus[i * jump + start + s + 1]
+        inputs[s * n + i] = corpus[(streams.first + i) * jump + start + s]
+        targets[s * n + i] = corpus[(streams.first + i) * jump + start + s + 1]
       }
     }
     total += inputs.withUnsafeBufferPointer { ip in
@@ -107,7 +126,5 @@ package func perplexity<T: BLASScalar>(of model: LanguageModel<T>, on corpus: [I
     }
     start += t
   }
-  let tokens = n * jump
-  let mean = total / Double(tokens)
-  return (exp(mean), mean, tokens)
+  return (total, n * jump)
 }

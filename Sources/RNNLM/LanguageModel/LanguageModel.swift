@@ -225,6 +225,14 @@ package final class LanguageModel<T: BLASScalar> {
     }
   }
 
+  /// Makes the model hold rows `shard.range` of every time step's `shard.total` in a
+  /// data-parallel run (``batchSize`` is `shard.count`): its dropout layers draw the whole batch's
+  /// masks and keep these rows.
+  package func setShard(_ shard: RowShard) {
+    precondition(shard.count == batchSize, "the shard's rows are the model's batch")
+    for d in dropouts { d.setShard(shard) }
+  }
+
   /// Sets every dropout layer's training flag: true while training, false to evaluate.
   package func setTraining(_ on: Bool) {
     for d in dropouts { d.training = on }

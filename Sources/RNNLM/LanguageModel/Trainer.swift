@@ -28,11 +28,16 @@ public final class Trainer {
   public let options: TrainingOptions
   /// Words in id order (stored in checkpoints).
   public let vocabulary: [String]
-  /// The model trained (N = options.batchSize, dropout on).
+  /// The processes training together (one, but under mpirun); each holds an equal share of the
+  /// N streams.
+  public let group: ProcessGroup
+  /// The model trained (N = options.batchSize / group.size streams, dropout on).
   package let model: LanguageModel<Float>
-  /// The same parameters, for evaluation (N = options.evalBatchSize, dropout off), sharing the
-  /// training model's scratch buffers.
+  /// The same parameters, for evaluation (N = options.evalBatchSize / group.size, dropout off),
+  /// sharing the training model's scratch buffers.
   package let evaluator: LanguageModel<Float>
+  /// The streams this process trains on, and evaluates.
+  private let trainingStreams: RowShard, evaluationStreams: RowShard
   /// The optimizer's moments (Adam, RMSprop) and update count.
   package let optimizerState: OptimizerState<Float>
   /// NT-ASGD's average of the parameters (with `averaging`; in use once state.averagedSteps is
@@ -49,24 +54,34 @@ public final class Trainer {
   /// One batch's inputs and targets, (T, N) time-major (T the longest window).
   private var inputs: [Int32] = [], targets: [Int32] = []
 
-  /// A fresh run: weights initialised from `options.seed`.
-  public init(config: ModelConfig, options: TrainingOptions, vocabulary: [String]) throws {
+  /// A fresh run: weights initialised from `options.seed`. With a `group` of several processes
+  /// (``ProcessGroup/world()`` under mpirun) each trains on its share of the N streams and
+  /// evaluates its share of the evaluation streams; both must divide by the group's size.
+  public init(
+    config: ModelConfig, options: TrainingOptions, vocabulary: [String], group: ProcessGroup = .single
+  ) throws {
     try options.validate()
+    try group.requireDivisible(options.batchSize, what: "the batch of \(options.batchSize) streams (--batch-size)")
+    try group.requireDivisible(
+      options.evalBatchSize, what: "the evaluation's \(options.evalBatchSize) streams (--eval-batch-size)")
     guard vocabulary.count == config.vocabularySize else {
       throw ConfigurationError("\(vocabulary.count) words for a vocabulary size of \(config.vocabularySize)")
     }
     self.config = config
     self.options = options
     self.vocabulary = vocabulary
+    self.group = group
+    (trainingStreams, evaluationStreams) = (group.share(of: options.batchSize), group.share(of: options.evalBatchSize))
     var generator = SeededGenerator(seed: options.seed)
     // Variable windows reach T + 20 steps (TrainingBatches.maxWindow).
     model = try LanguageModel(
-      config: config, batchSize: options.batchSize,
+      config: config, batchSize: trainingStreams.count,
       maxSteps: options.variableLength ? options.steps + 20 : options.steps, generator: &generator)
+    model.setShard(trainingStreams)
     // Evaluation runs between training steps on the same thread: it borrows the training
     // model's scratch buffers (they are large enough unless the evaluation batch is larger).
     evaluator = try LanguageModel(
-      config: config, parameters: model.parameters, batchSize: options.evalBatchSize, maxSteps: options.steps,
+      config: config, parameters: model.parameters, batchSize: evaluationStreams.count, maxSteps: options.steps,
       scratch: model.scratch)
     evaluator.setTraining(false)
     optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
@@ -76,12 +91,14 @@ public final class Trainer {
     state = RunState(learningRate: options.learningRate, generator: model.generator)
   }
 
-  /// Continues the run saved in `checkpoint` exactly where it stopped.
-  public convenience init(resuming checkpoint: Checkpoint) throws {
+  /// Continues the run saved in `checkpoint` exactly where it stopped, with `group`'s processes
+  /// (their number may differ from the run's before, wherever the batch divides).
+  public convenience init(resuming checkpoint: Checkpoint, group: ProcessGroup = .single) throws {
     guard let generator = checkpoint.state.restoredGenerator() else {
       throw ConfigurationError("the checkpoint's generator state is malformed")
     }
-    try self.init(config: checkpoint.config, options: checkpoint.training, vocabulary: checkpoint.vocabulary)
+    try self.init(
+      config: checkpoint.config, options: checkpoint.training, vocabulary: checkpoint.vocabulary, group: group)
     model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
     model.generator = generator
     // A best.safetensors holds no carried state: training then continues from a zero state, which
@@ -97,7 +114,10 @@ public final class Trainer {
           "the checkpoint's carried state does not fit \(config.layers) \(cell) layers of \(cell.stateNames.count) × (N \(options.batchSize), H \(config.hiddenSize))"
         )
       }
-      model.setCarriedState(checkpoint.recurrentStates)
+      // The checkpoint holds every stream's state, (N, H); this process takes its streams'.
+      let (h, rows) = (config.hiddenSize, trainingStreams.range)
+      model.setCarriedState(
+        checkpoint.recurrentStates.map { $0.map { Array($0[(rows.lowerBound * h)..<(rows.upperBound * h)]) } })
     }
     // Adam's and RMSprop's moments and NT-ASGD's average: without them (a best.safetensors)
     // they start again from zero.
@@ -131,17 +151,32 @@ public final class Trainer {
   /// evaluate, as Ctrl-C does; the request is used up by that stop. Safe from any thread.
   public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
-  /// Perplexity of the current parameters on `corpus` (state reset first).
+  /// Perplexity of the current parameters on `corpus` (state reset first); with several
+  /// processes each evaluates its share of the streams and every process gets the whole
+  /// corpus's perplexity (all must call it).
   public func evaluate(_ corpus: [Int32]) -> Double {
-    perplexity(of: evaluator, on: corpus, steps: options.steps).perplexity
+    let share = evaluationLoss(of: evaluator, on: corpus, steps: options.steps, streams: evaluationStreams)
+    var sums = [share.lossSum, Double(share.tokens)]
+    group.sum(&sums)
+    return exp(sums[0] / sums[1])
   }
 
-  /// The current run as a checkpoint.
+  /// Every stream's carried state, (N, H) per layer and state, bottom first: this process's own,
+  /// or with several processes theirs gathered in stream order (all must call it).
+  private func allCarriedState() -> [[[Float]]] {
+    guard group.size > 1 else { return model.carriedState }
+    return model.carriedState.map { $0.map { group.allGather($0) } }
+  }
+
+  /// The carried state gathered for the next save (``prepareToSave()``), with several processes.
+  private var gatheredState: [[[Float]]]?
+
+  /// The current run as a checkpoint (with several processes, all must call it).
   public func checkpoint(includingCarriedState: Bool = true) -> Checkpoint {
     Checkpoint(
       config: config, training: options, state: savedState, vocabulary: vocabulary,
       parameters: model.parameters.values.array,
-      recurrentStates: includingCarriedState ? model.carriedState : [],
+      recurrentStates: includingCarriedState ? allCarriedState() : [],
       optimizerState: includingCarriedState
         ? optimizerState.savedBuffers(average: average, averaging: state.averagedSteps != nil).map(\.array) : [])
   }
@@ -163,16 +198,16 @@ public final class Trainer {
     try Checkpoint.write(
       to: path, config: config, training: options, state: saved(state), vocabulary: vocabulary,
       parameters: model.parameters.values.bufferPointer,
-      recurrentStates: includingCarriedState ? model.carriedState : [],
+      recurrentStates: includingCarriedState ? gatheredState ?? model.carriedState : [],
       optimizerState: includingCarriedState
         ? optimizerState.savedBuffers(average: average, averaging: state.averagedSteps != nil).map(\.bufferPointer)
         : [])
   }
 
   /// Forward and backward over a (T, N) batch of `steps` time steps into the parameters'
-  /// gradients (zeroed before): the mean loss per token.
+  /// gradients (zeroed before): the mean loss per token (N: this process's streams).
   private func lossAndGradient(inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int) -> Double {
-    model.loss(inputs: inputs, targets: targets, steps: steps, gradient: true) / Double(options.batchSize * steps)
+    model.loss(inputs: inputs, targets: targets, steps: steps, gradient: true) / Double(model.batchSize * steps)
   }
 
   /// One training step on a (T, N) batch as the run loop takes it: zero the gradients, forward
@@ -196,21 +231,27 @@ public final class Trainer {
     return loss
   }
 
+  /// Takes `dataset` as the data of the run about to start: its batches (the loop sets their
+  /// position from the run's state, ``dataPosition``) and their buffers; training mode on.
+  package func begin(_ dataset: Dataset) throws {
+    guard dataset.vocabulary.words == vocabulary else {
+      throw TrainingError.incompatibleResume("the data's vocabulary differs from the model's")
+    }
+    let batches = try TrainingBatches(
+      corpus: dataset.train, batchSize: options.batchSize, steps: options.steps, streams: trainingStreams)
+    (self.dataset, self.batches) = (dataset, batches)
+    inputs = [Int32](
+      repeating: 0, count: (options.variableLength ? batches.maxWindow : options.steps) * trainingStreams.count)
+    targets = inputs
+    model.setTraining(true)
+  }
+
   /// Trains until `options.epochs` epochs are complete, the budget plan is reached, early
   /// stopping ends the run or a limit of `limits` is reached, then reports the test perplexity
   /// of the best parameters (by validation). See ``RunLoop``.
   public func run(_ dataset: Dataset, limits: RunLimits = RunLimits()) throws -> TrainingReport {
-    guard dataset.vocabulary.words == vocabulary else {
-      throw TrainingError.incompatibleResume("the data's vocabulary differs from the model's")
-    }
-    // The loop sets the batches' position from the run's state (``dataPosition``).
-    let batches = try TrainingBatches(corpus: dataset.train, batchSize: options.batchSize, steps: options.steps)
-    (self.dataset, self.batches) = (dataset, batches)
-    inputs = [Int32](
-      repeating: 0, count: (options.variableLength ? batches.maxWindow : options.steps) * options.batchSize)
-    targets = inputs
+    try begin(dataset)
     defer { (self.dataset, self.batches, inputs, targets) = (nil, nil, [], []) }
-    model.setTraining(true)
     var state = self.state
     defer { self.state = state }
     let r = try RunLoop.fit(
@@ -260,7 +301,14 @@ extension Trainer: TrainingTask {
         return lossAndGradient(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: window)
       }
     }
-    return (BatchResult(lossSum: loss, correct: 0, count: 1, examples: window * options.batchSize), window)
+    // This process's share: the mean over its streams, weighted by their part of the batch;
+    // the batch counts once (on rank 0).
+    let part = Double(trainingStreams.count) / Double(trainingStreams.total)
+    return (
+      BatchResult(
+        lossSum: loss * part, correct: 0, count: group.isRoot ? 1 : 0, examples: window * trainingStreams.count),
+      window
+    )
   }
 
   package func evaluate(_ split: EvaluationSplit) -> Evaluation {
@@ -274,6 +322,8 @@ extension Trainer: TrainingTask {
       tokensPerSecond: Double(stepsDone * options.batchSize) / max(state.epochSeconds, 1e-9),
       elapsedSeconds: state.trainingSeconds)
   }
+
+  package func prepareToSave() { gatheredState = group.size > 1 ? allCarriedState() : nil }
 
   package func save(to path: String, best: Bool, state: RunState) throws {
     try save(to: path, state: state, includingCarriedState: !best)

@@ -6,6 +6,10 @@
 /// (N, width) is drawn per pass and applied at every time step of the (T·N, width) batch, so each
 /// sequence loses the same units all along. The layer has its own ``training`` flag; when it is off or
 /// the rate is 0 the layer passes its input through without copying.
+///
+/// In a data-parallel run (``shard``) the layer holds some rows of every time step; it draws the
+/// mask of the whole batch, as one process would, and keeps its rows, so every row gets the
+/// mask it gets in one process.
 package final class TimeDropout<T: BLASScalar> {
   /// Probability of dropping an element, in [0, 1).
   package let rate: Double
@@ -25,6 +29,12 @@ package final class TimeDropout<T: BLASScalar> {
   private let bits: UnsafeMutablePointer<UInt32>
   private var rows = 0
   private var applied = false
+  /// The rows of every time step this layer holds in a data-parallel run; nil: all of them.
+  package private(set) var shard: RowShard?
+  /// allBits: (steps, total rows, width) the whole batch's words, drawn before this layer's rows
+  /// are picked out (with a shard only).
+  private var allBits: UnsafeMutablePointer<UInt32>?
+  private var allBitsCapacity = 0
 
   /// A dropout layer for up to `maxRows` rows of `width` elements.
   package init(
@@ -43,7 +53,27 @@ package final class TimeDropout<T: BLASScalar> {
     bits = .allocate(capacity: max(size, 1))
   }
 
-  deinit { bits.deallocate() }
+  deinit {
+    bits.deallocate()
+    allBits?.deallocate()
+  }
+
+  /// Makes the layer hold rows `shard.range` of every time step's `shard.total` (its rows per
+  /// step: the locked rows, or the rows of a pass divided by its steps).
+  package func setShard(_ shard: RowShard) {
+    precondition(lockedRows.map { $0 == shard.count } ?? true, "the locked rows are the shard's")
+    guard !shard.isWhole, rate > 0 else {
+      self.shard = nil
+      return
+    }
+    self.shard = shard
+    let capacity = (maxRows / shard.count) * shard.total * width
+    if capacity > allBitsCapacity {
+      allBits?.deallocate()
+      allBits = .allocate(capacity: capacity)
+      allBitsCapacity = capacity
+    }
+  }
 
   /// Applies a fresh mask to `input` (rows, width) and returns the result: ``output``, or
   /// `input` itself when not training or the rate is 0.
@@ -55,7 +85,18 @@ package final class TimeDropout<T: BLASScalar> {
     precondition(lockedRows.map { rows % $0 == 0 } ?? true, "rows must be whole time steps")
     // Locked: the mask of the first time step's rows, reused for the others.
     let count = (lockedRows ?? rows) * width
-    generator.fill(bits, count: count)
+    if let shard, let allBits {
+      // The whole batch's words, as one process draws them; then this layer's rows of each step.
+      precondition(count % (shard.count * width) == 0, "rows must be whole time steps")
+      let steps = count / (shard.count * width)
+      generator.fill(allBits, count: steps * shard.total * width)
+      for t in 0..<steps {
+        (bits + t * shard.count * width).update(
+          from: allBits + (t * shard.total + shard.first) * width, count: shard.count * width)
+      }
+    } else {
+      generator.fill(bits, count: count)
+    }
     T._dropout(
       count, input, bits, SeededGenerator.dropThreshold(rate), T(1 / (1 - rate)), mask.pointer, output.pointer)
     for start in stride(from: count, to: rows * width, by: count) {

@@ -119,13 +119,17 @@ package struct Seq2SeqBatch {
   }
 
   /// Fills the batch with the pairs of `pairs` at `indices` (at most N; the rest become filler
-  /// rows), reversing each source's tokens when `reverse`.
-  package mutating func fill(from pairs: [EncodedPair], indices: some Collection<Int>, reverse: Bool) {
+  /// rows), reversing each source's tokens when `reverse`. Its steps are those of the pairs at
+  /// `stepsOf` (a data-parallel run's whole batch, of which `indices` are this process's share:
+  /// its dropout masks are drawn for the whole batch's steps), `indices` by default.
+  package mutating func fill(
+    from pairs: [EncodedPair], indices: some Collection<Int>, reverse: Bool, stepsOf: ArraySlice<Int>? = nil
+  ) {
     let n = weights.count
     precondition(indices.count <= n, "\(indices.count) pairs for a batch of \(n)")
     sourceSteps = 1
     targetSteps = 1
-    for i in indices {
+    for i in stepsOf.map(Array.init) ?? Array(indices) {
       sourceSteps = max(sourceSteps, pairs[i].source.count)
       targetSteps = max(targetSteps, pairs[i].target.count + 1)
     }
@@ -194,7 +198,7 @@ package final class Seq2SeqModel<T: BLASScalar> {
   let concatenated: Buffer<T>, combined: Buffer<T>
   /// peekyInput: (Tt·N, D + H): [embedding; encoder summary] (peeky only); dEmbedding (Tt·N, D).
   let peekyInput: Buffer<T>, dEmbedding: Buffer<T>
-  let dropout: TimeDropout<T>
+  package let dropout: TimeDropout<T>
   /// The output layer: (Tt·N, H) → (Tt·N, Vt).
   let output: TimeAffine<T>
   /// finalStates[l][k]: (N, H), the encoder layer l's state k at each source's last step.
@@ -383,8 +387,9 @@ package final class Seq2SeqModel<T: BLASScalar> {
 
   /// Runs the batch with teacher forcing and returns the summed cross-entropy over real target
   /// steps, the correct tokens among them (argmax), the count and the pairs. With `gradient`,
-  /// backpropagates the MEAN over real target steps and ADDS into the parameters' gradients.
-  package func pass(_ batch: Seq2SeqBatch, gradient: Bool) -> BatchResult {
+  /// backpropagates the MEAN over real target steps (or their sum divided by `divisor`: a
+  /// data-parallel share) and ADDS into the parameters' gradients.
+  package func pass(_ batch: Seq2SeqBatch, gradient: Bool, divisor: Double? = nil) -> BatchResult {
     let (n, vt) = (batchSize, config.targetVocabularySize)
     precondition(batch.weights.count == n, "batch does not fit the model")
     precondition(batch.sourceSteps <= maxSourceSteps && batch.targetSteps <= maxTargetSteps, "batch too long")
@@ -410,7 +415,7 @@ package final class Seq2SeqModel<T: BLASScalar> {
         if best == Int(target) { result.correct += 1 }
         // The language model's softmax kernel on this row: its loss, and with `gradient` the
         // row becomes (softmax − one-hot) / real.
-        result.lossSum += T._softmaxCrossEntropy(1, vt, row, &target, gradient ? 1 / T(real) : 0)
+        result.lossSum += T._softmaxCrossEntropy(1, vt, row, &target, gradient ? 1 / T(divisor ?? Double(real)) : 0)
       }
     }
     guard gradient else { return result }

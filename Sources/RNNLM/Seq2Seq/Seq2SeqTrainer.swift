@@ -99,6 +99,9 @@ public final class Seq2SeqTrainer {
   package let optimizerState: OptimizerState<Float>
   /// NT-ASGD's average of the parameters (with `options.averaging`).
   package let average: ParameterAverage<Float>?
+  /// The processes training together (one, but under mpirun); each holds an equal share of
+  /// every batch's rows.
+  public let group: ProcessGroup
   /// Where the run stands.
   public private(set) var state: TaskRunState
   /// Receives the run's log lines.
@@ -109,42 +112,48 @@ public final class Seq2SeqTrainer {
   public var observers: [any TrainingObserver<TaskEpochRecord>] = []
   private var batch: Seq2SeqBatch
   private var epochBatches: [ArraySlice<Int>] = []
-  private var splits: Seq2SeqSplits?
+  /// The data of the run under way (set by ``run(_:limits:)``).
+  package var splits: Seq2SeqSplits?
   private let stopRequested = Atomic<Bool>(false)
 
-  /// A fresh run: weights initialised from `options.seed`.
+  /// A fresh run: weights initialised from `options.seed`. With a `group` of several processes
+  /// (``ProcessGroup/world()`` under mpirun) each takes an equal share of every batch's rows,
+  /// so the batch size must divide by the group's size.
   public init(
     config: Seq2SeqConfig, options: Seq2SeqTrainingOptions, sourceVocabulary: Seq2SeqVocabulary,
-    targetVocabulary: Seq2SeqVocabulary
+    targetVocabulary: Seq2SeqVocabulary, group: ProcessGroup = .single
   ) throws {
     try options.validate()
     try config.validate()
+    try group.requireDivisible(options.batchSize, what: "the batch of \(options.batchSize) pairs (--batch-size)")
     guard sourceVocabulary.count == config.sourceVocabularySize, targetVocabulary.count == config.targetVocabularySize
     else { throw ConfigurationError("the vocabularies do not have the configuration's sizes") }
     (self.config, self.options, self.sourceVocabulary, self.targetVocabulary) = (
       config, options, sourceVocabulary, targetVocabulary
     )
+    self.group = group
+    let rows = group.share(of: options.batchSize)
     var generator = SeededGenerator(seed: options.seed)
     model = try Seq2SeqModel(
-      config: config, batchSize: options.batchSize, maxSourceSteps: options.maxSourceLength,
+      config: config, batchSize: rows.count, maxSourceSteps: options.maxSourceLength,
       maxTargetSteps: options.maxTargetLength + 1, generator: &generator)
+    model.dropout.setShard(rows)
     optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
     average = options.averaging ? try ParameterAverage(count: model.parameters.count) : nil
     state = TaskRunState(generator: model.generator, learningRate: options.learningRate)
     batch = Seq2SeqBatch(
-      batchSize: options.batchSize, maxSourceSteps: options.maxSourceLength, maxTargetSteps: options.maxTargetLength + 1
-    )
+      batchSize: rows.count, maxSourceSteps: options.maxSourceLength, maxTargetSteps: options.maxTargetLength + 1)
   }
 
   /// Continues the run saved in `checkpoint` exactly where it stopped.
-  public convenience init(resuming checkpoint: Seq2SeqCheckpoint) throws {
+  public convenience init(resuming checkpoint: Seq2SeqCheckpoint, group: ProcessGroup = .single) throws {
     guard let generator = checkpoint.state.restoredGenerator() else {
       throw ConfigurationError("the checkpoint's generator state is malformed")
     }
     try self.init(
       config: checkpoint.config, options: checkpoint.training,
       sourceVocabulary: try Seq2SeqVocabulary(tokens: checkpoint.sourceVocabulary),
-      targetVocabulary: try Seq2SeqVocabulary(tokens: checkpoint.targetVocabulary))
+      targetVocabulary: try Seq2SeqVocabulary(tokens: checkpoint.targetVocabulary), group: group)
     model.parameters.values.pointer.update(from: checkpoint.parameters, count: checkpoint.parameters.count)
     model.generator = generator
     restoreOptimizer(checkpoint.optimizerState, state: checkpoint.state, optimizer: optimizerState, average: average)
@@ -207,11 +216,15 @@ public final class Seq2SeqTrainer {
     return splits
   }
 
-  /// Forward and backward over the pairs at `indices` into the gradients (zeroed before).
+  /// Forward and backward over the pairs at `indices` (this process's share of them) into the
+  /// gradients (zeroed before).
   private func lossAndGradient(_ indices: ArraySlice<Int>) -> BatchResult {
-    batch.fill(from: splits!.train, indices: indices, reverse: config.reverseSource)
+    let pairs = splits!.train
+    batch.fill(from: pairs, indices: share(of: indices), reverse: config.reverseSource, stepsOf: indices)
     model.training = true
-    return model.pass(batch, gradient: true)
+    // The batch's real target steps: each pair's tokens and its <eos>.
+    let tokens = indices.reduce(0) { $0 + pairs[$1].target.count + 1 }
+    return model.pass(batch, gradient: true, divisor: gradientDivisor(tokens))
   }
 
   /// Mean loss per target token (teacher forcing) and exact-match accuracy of greedy decoding on
@@ -221,17 +234,18 @@ public final class Seq2SeqTrainer {
     model.training = false
     defer { model.training = true }
     let order = pairs.indices.sorted { (pairs[$0].source.count, $0) < (pairs[$1].source.count, $1) }
-    var (loss, tokens, exact) = (0.0, 0, 0)
+    var sums = [0.0, 0.0, 0.0]  // loss, target tokens, exact matches
     for start in stride(from: 0, to: order.count, by: options.batchSize) {
-      let indices = order[start..<min(start + options.batchSize, order.count)]
+      let indices = share(of: order[start..<min(start + options.batchSize, order.count)])
       batch.fill(from: pairs, indices: indices, reverse: config.reverseSource)
       let r = model.pass(batch, gradient: false)
-      loss += r.lossSum
-      tokens += r.count
+      sums[0] += r.lossSum
+      sums[1] += Double(r.count)
       let decoded = model.greedyDecode(batch, maxLength: options.maxTargetLength)
-      for (row, i) in indices.enumerated() where decoded[row].tokens == pairs[i].target { exact += 1 }
+      for (row, i) in indices.enumerated() where decoded[row].tokens == pairs[i].target { sums[2] += 1 }
     }
-    return (loss / Double(tokens), Double(exact) / Double(pairs.count))
+    group.sum(&sums)
+    return (sums[0] / sums[1], sums[2] / Double(pairs.count))
   }
 
   /// Asks the run under way to stop after its current batch and save, as Ctrl-C does.

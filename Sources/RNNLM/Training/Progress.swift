@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Prints a run's progress for any task: on a terminal one line per epoch that updates in place
 /// (progress bar, batch/total, learning rate, ms/batch, examples/s, running loss, ETA); otherwise
@@ -15,7 +16,7 @@ public final class ProgressPrinter<Record: EpochRecordKind>: TrainingObserver {
   /// Progress to `write` (standard output by default); `isTerminal` defaults to whether
   /// standard output is a terminal.
   public init(
-    labels: RunLabels = .languageModel, isTerminal: Bool = isatty(STDOUT_FILENO) != 0,
+    labels: RunLabels = .languageModel, isTerminal: Bool = stdoutIsTerminal,
     write: @escaping (String) -> Void = stdoutWrite
   ) {
     self.labels = labels
@@ -55,7 +56,20 @@ public final class ProgressPrinter<Record: EpochRecordKind>: TrainingObserver {
 public typealias ConsoleProgress = ProgressPrinter<EpochRecord>
 
 /// Writes text to standard output unbuffered.
-public func stdoutWrite(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+public func stdoutWrite(_ text: String) {
+  if !consoleMuted.load(ordering: .relaxed) { FileHandle.standardOutput.write(Data(text.utf8)) }
+}
+
+/// Whether standard output is a terminal where progress can update one line in place: not
+/// under mpirun, which passes the processes' output on line by line.
+public var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 && !ProcessGroup.launchedByMPI }
+
+/// Set on the processes of a data-parallel run other than rank 0, which speaks for the run.
+private let consoleMuted = Atomic<Bool>(false)
+/// Silences ``stdoutWrite(_:)`` (and the command-line tools' warnings) in this process.
+package func muteConsole() { consoleMuted.store(true, ordering: .relaxed) }
+/// Whether ``muteConsole()`` was called.
+package var consoleIsMuted: Bool { consoleMuted.load(ordering: .relaxed) }
 
 /// The progress bar, batch/total and ETA that start a terminal's progress line.
 func progressBar(_ p: BatchProgress) -> String {

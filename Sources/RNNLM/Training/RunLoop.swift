@@ -7,6 +7,9 @@ public enum TrainingError: Error, CustomStringConvertible {
   case diverged(epoch: Int, batch: Int, loss: Double, kept: String?)
   /// A checkpoint does not fit the data it is resumed on.
   case incompatibleResume(String)
+  /// The processes of a data-parallel run do not hold the same run (settings, data or
+  /// parameters), at its start or after an epoch.
+  case processesDisagree(String)
 
   /// A one-line explanation.
   public var description: String {
@@ -16,6 +19,7 @@ public enum TrainingError: Error, CustomStringConvertible {
       return "training diverged: loss \(loss) at epoch \(epoch), batch \(batch). "
         + "Lower the learning rate (--lr) or clip harder (--clip).\(keptText)"
     case .incompatibleResume(let reason): return "cannot resume: \(reason)"
+    case .processesDisagree(let reason): return reason
     }
   }
 }
@@ -57,6 +61,7 @@ public struct RunLimits: Sendable {
     start: Date, batchesThisCall: Int, epochDone: Bool, stopRequested: () -> Bool
   ) -> String? {
     if interruptRequested.load(ordering: .relaxed) { return "interrupted (Ctrl-C)" }
+    if stopSignalled.exchange(false, ordering: .relaxed) { return "stop requested (SIGUSR1)" }
     if stopRequested() { return "stop requested" }
     if let m = maxMinutes, clock().timeIntervalSince(start) >= 60 * m { return "time budget of \(m) minutes reached" }
     if let b = maxBatches, batchesThisCall >= b, !epochDone { return "batch budget of \(b) reached" }
@@ -103,6 +108,9 @@ public protocol TrainingObserver<Record>: AnyObject {
 
 /// Set by SIGINT (see ``RunLoop/stopOnInterrupt()``); the run stops after the current batch.
 let interruptRequested = Atomic<Bool>(false)
+/// Set by SIGUSR1, which mpirun passes on to every process: a data-parallel run's way to stop
+/// cleanly (mpirun answers Ctrl-C by ending the processes at once).
+let stopSignalled = Atomic<Bool>(false)
 
 /// What one training or evaluation pass over a batch measured.
 package struct BatchResult {
@@ -141,6 +149,9 @@ package protocol TrainingTask: AnyObject {
   var options: Options { get }
   /// What the run's lines call its examples and accuracy.
   var labels: RunLabels { get }
+  /// The processes training together (``ProcessGroup/single`` but under mpirun): each holds the
+  /// whole model and computes its share of every batch and evaluation.
+  var group: ProcessGroup { get }
   /// The parameters trained, with their gradients.
   var parameters: ParameterStore<Float> { get }
   /// The optimizer's moments, and NT-ASGD's average (with ``RunOptions/averaging``).
@@ -173,9 +184,17 @@ package protocol TrainingTask: AnyObject {
   /// Forward and backward over batch `batch` (0-based) of the epoch, of which `stepsDone` steps
   /// are done, into the parameters' gradients (zeroed before); returns what it measured and its
   /// steps. The loop updates the parameters.
+  ///
+  /// With several processes each computes its share: a gradient whose mean over the processes
+  /// is the whole batch's, and a result whose sum over them is the batch's; the loop averages
+  /// and sums them.
   func trainingBatch(_ batch: Int, stepsDone: Int) -> (result: BatchResult, steps: Int)
-  /// The current parameters on a split, dropout off.
+  /// The current parameters on a split, dropout off (with several processes each evaluates its
+  /// share, and every one returns the whole split's figures).
   func evaluate(_ split: EvaluationSplit) -> Evaluation
+  /// Gathers what only the processes together hold (a language model's carried state of every
+  /// stream) before rank 0 saves a `last.safetensors`; every process calls it.
+  func prepareToSave()
   /// The record of epoch `epoch`, from the state before its end (`stepsDone` steps) and its
   /// validation.
   func record(epoch: Int, state: LoopState<Record>, stepsDone: Int, valid: Evaluation) -> Record
@@ -187,6 +206,40 @@ package protocol TrainingTask: AnyObject {
   /// The line that ends a run: its test figures (`test`, of the best parameters unless
   /// `usedBest` is false) and speed.
   func finalLine(test: Evaluation, usedBest: Bool, state: LoopState<Record>, seconds: Double) -> String
+}
+
+extension TrainingTask {
+  package func prepareToSave() {}
+}
+
+extension BatchResult {
+  /// The sums of every process's result (a data-parallel batch's shares).
+  func summed(over group: ProcessGroup) -> BatchResult {
+    guard group.size > 1 else { return self }
+    var values = [lossSum, Double(correct), Double(count), Double(examples)]
+    group.sum(&values)
+    return BatchResult(
+      lossSum: values[0], correct: Int(values[1]), count: Int(values[2]), examples: Int(values[3]))
+  }
+}
+
+/// What rank 0 decides for every process of a data-parallel run after a batch or an epoch (from
+/// its clock and its signals): whether to stop, whether to save, and the budget plan.
+struct Decisions {
+  var stop = false, save = false
+
+  /// Rank 0's decisions and plan on every process.
+  static func share<R>(_ d: inout Decisions, state: inout LoopState<R>, group: ProcessGroup) {
+    guard group.size > 1 else { return }
+    var values: [Double] = [
+      d.stop ? 1 : 0, d.save ? 1 : 0, state.plannedSteps.map(Double.init) ?? -1,
+      state.planAnchor.map { Double($0.steps) } ?? -1, state.planAnchor?.fraction ?? 0,
+    ]
+    group.broadcast(&values)
+    (d.stop, d.save) = (values[0] != 0, values[1] != 0)
+    state.plannedSteps = values[2] < 0 ? nil : Int(values[2])
+    state.planAnchor = values[3] < 0 ? nil : PlanAnchor(steps: Int(values[3]), fraction: values[4])
+  }
 }
 
 /// What a run (or one invocation of a resumed run) measured, for any task.
@@ -209,13 +262,17 @@ package struct RunReport<Record: EpochRecordKind> {
 /// every task.
 public enum RunLoop {
   /// Makes SIGINT (Ctrl-C) stop training after the current batch, save, and still evaluate;
-  /// a second Ctrl-C ends the process at once.
+  /// a second Ctrl-C ends the process at once. SIGUSR1 does the same (`kill -USR1` of mpirun,
+  /// which passes it on to every process, stops a data-parallel run cleanly; mpirun ends the
+  /// processes at once on Ctrl-C).
   public static func stopOnInterrupt() {
     interruptRequested.store(false, ordering: .relaxed)
+    stopSignalled.store(false, ordering: .relaxed)
     signal(SIGINT) { _ in
       interruptRequested.store(true, ordering: .relaxed)
       signal(SIGINT, SIG_DFL)
     }
+    signal(SIGUSR1) { _ in stopSignalled.store(true, ordering: .relaxed) }
   }
 
   /// One update of `parameters` from their gradients: global-norm clipping, the optimizer's
@@ -234,6 +291,40 @@ public enum RunLoop {
     }
   }
 
+  /// Refuses to start a data-parallel run whose processes do not hold the same run: each hashes
+  /// its settings, its training data and its parameters, and they compare.
+  static func requireSameRun<Task: TrainingTask>(_ task: Task, state: LoopState<Task.Record>, fingerprint: String)
+    throws
+  {
+    let group = task.group
+    guard group.size > 1 else { return }
+    var settings = DataFingerprint()
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    if let data = try? encoder.encode(task.options) { data.withUnsafeBytes { settings.add($0) } }
+    var stateHash = DataFingerprint()
+    var s = state
+    (s.epochSeconds, s.trainingSeconds, s.dataDirectory) = (0, 0, nil)
+    if let data = try? encoder.encode(s) { data.withUnsafeBytes { stateHash.add($0) } }
+    var data = DataFingerprint()
+    data.add(UInt32(truncatingIfNeeded: task.trainingExamples))
+    Data(fingerprint.utf8).withUnsafeBytes { data.add($0) }
+    var parameters = DataFingerprint()
+    parameters.add(UnsafeRawBufferPointer(task.parameters.values.bufferPointer))
+    let all = group.allGather([settings.hash, data.hash, stateHash.hash, parameters.hash])
+    let what = [
+      "settings (flags, preset or checkpoint)", "training data (the files under --data)", "run state (checkpoint)",
+      "parameters (another build of the toolkit?)",
+    ]
+    for (index, name) in what.enumerated() {
+      if let other = all.firstIndex(where: { $0[index] != all[0][index] }) {
+        throw TrainingError.processesDisagree(
+          "the processes do not hold the same run: rank \(other)'s \(name) differ from rank 0's; "
+            + "every process must run the same build with the same flags on the same data")
+      }
+    }
+  }
+
   /// Trains `task` until its epochs are done, its budget plan is reached, early stopping ends
   /// the run, or a limit of `limits` is reached; then tests the best parameters (by validation)
   /// and reports. With a save directory, `best.safetensors`, `last.safetensors`, `metrics.csv`
@@ -243,6 +334,7 @@ public enum RunLoop {
     observers given: [any TrainingObserver<Task.Record>], stopRequested: () -> Bool
   ) throws -> RunReport<Task.Record> {
     let options = task.options
+    let group = task.group
     let clock = limits.clock
     let start = clock()
     if options.cosineToBudget, state.plannedSteps == nil, limits.maxMinutes == nil {
@@ -258,6 +350,7 @@ public enum RunLoop {
         "the run was trained on other \(task.labels.examples) than these data's (the same number, other contents)")
     }
     (state.trainingExamples, state.dataFingerprint) = (task.trainingExamples, fingerprint)
+    try requireSameRun(task, state: state, fingerprint: fingerprint)
     if let directory = limits.dataDirectory {
       state.dataDirectory = URL(fileURLWithPath: directory).standardizedFileURL.path
     }
@@ -267,8 +360,9 @@ public enum RunLoop {
         last: (dir as NSString).appendingPathComponent("last.safetensors")
       )
     }
-    var observers = given
-    if let directory = limits.saveDirectory {
+    // Rank 0 speaks for the run: it alone prints, writes checkpoints and metrics.
+    var observers = group.isRoot ? given : []
+    if let directory = limits.saveDirectory, group.isRoot {
       try prepareRunDirectory(directory)
       let csv = MetricsFiles<Task.Record>.csvPath(in: directory)
       if !observers.contains(where: { ($0 as? MetricsFiles<Task.Record>)?.csvPath == csv }) {
@@ -279,6 +373,18 @@ public enum RunLoop {
     func notify(_ message: String) { for o in observers { o.note(message) } }
     /// The checkpoint a diverging run leaves, named in its error.
     func lastGood() -> String? { paths.flatMap { FileManager.default.fileExists(atPath: $0.last) ? $0.last : nil } }
+    /// Writes `last.safetensors` (every process gathers; rank 0 writes) and says where it is,
+    /// should mpirun end the run.
+    func saveLast() throws {
+      guard let paths else { return }
+      task.prepareToSave()
+      if group.isRoot { try task.save(to: paths.last, best: false, state: state) }
+      group.setTerminationNote(
+        "\(paths.last), saved after epoch \(state.epochsCompleted), batch \(state.batchesInEpoch)")
+    }
+    if let paths, FileManager.default.fileExists(atPath: paths.last) {
+      group.setTerminationNote("\(paths.last)")
+    }
 
     let (perEpoch, stepsPerEpoch) = (task.batchesPerEpoch, task.stepsPerEpoch)
     let totalSteps = options.epochs * stepsPerEpoch
@@ -287,8 +393,9 @@ public enum RunLoop {
     func runSteps() -> Int { state.epochsCompleted * stepsPerEpoch + stepsDone() }
     /// Whether a budget-planned schedule has reached its end.
     func planReached() -> Bool { state.plannedSteps.map { runSteps() >= $0 } ?? false }
+    // Rank 0 plans, and shares its plan (``Decisions``).
     var planner = limits.maxMinutes.flatMap { minutes in
-      options.cosineToBudget
+      options.cosineToBudget && group.isRoot
         ? BudgetPlanner(
           minutes: minutes, start: start,
           run: .init(
@@ -310,6 +417,9 @@ public enum RunLoop {
     task.dataPosition = state.timeIndex
     var (epochsThisCall, batchesThisCall) = (0, 0)
     var stopReason: String?
+    var decisions = Decisions()
+    /// The best parameters, when they are not (only) in a file: with several processes every
+    /// process keeps them, as only rank 0 may reach the file.
     var bestInMemory: [Float]?
     /// When `last.safetensors` was last written (or the call began).
     var lastSave = start
@@ -323,7 +433,13 @@ public enum RunLoop {
         let factor = LearningRateSchedule.factor(options, state: state, stepsDone: runSteps(), totalSteps: totalSteps)
         let done = stepsDone()
         task.parameters.zeroGradients()
-        let (r, steps) = task.trainingBatch(state.batchesInEpoch, stepsDone: done)
+        var (r, steps) = task.trainingBatch(state.batchesInEpoch, stepsDone: done)
+        if group.size > 1 {
+          task.profiler.time("gradient sum over processes") {
+            group.averageGradients(task.parameters.gradients.pointer, count: task.parameters.count)
+          }
+          r = r.summed(over: group)
+        }
         guard r.lossSum.isFinite else {
           throw TrainingError.diverged(epoch: epoch, batch: batch, loss: r.lossSum, kept: lastGood())
         }
@@ -373,18 +489,24 @@ public enum RunLoop {
           runSeconds: state.trainingSeconds, logLine: logLine)
         for o in observers { o.batchFinished(progress) }
         if logLine { interval = (0, 0, 0, 0, 0, clock()) }
-        if let paths, let minutes = limits.checkpointMinutes, !epochDone,
-          clock().timeIntervalSince(lastSave) >= 60 * minutes
-        {
+        decisions.save =
+          paths != nil && !epochDone
+          && limits.checkpointMinutes.map { clock().timeIntervalSince(lastSave) >= 60 * $0 } ?? false
+        stopReason = limits.stopReasonAfterBatch(
+          start: start, batchesThisCall: batchesThisCall, epochDone: epochDone, stopRequested: stopRequested)
+        decisions.stop = stopReason != nil
+        Decisions.share(&decisions, state: &state, group: group)
+        if decisions.save {
           let saveStart = clock()
-          try task.save(to: paths.last, best: false, state: state)
+          try saveLast()
           lastSave = clock()
           // The plan counts the saves' time as part of the training speed.
           planner?.recordStep(seconds: lastSave.timeIntervalSince(saveStart), steps: 0)
         }
-        stopReason = limits.stopReasonAfterBatch(
-          start: start, batchesThisCall: batchesThisCall, epochDone: epochDone, stopRequested: stopRequested)
-        if stopReason != nil { break training }
+        if decisions.stop {
+          stopReason = stopReason ?? "rank 0 stopped the run"
+          break training
+        }
       }
 
       // End of epoch: validate, keep the best, decay the learning rate when it did not improve,
@@ -409,11 +531,8 @@ public enum RunLoop {
       if improved {
         (state.bestEpoch, state.epochsWithoutImprovement) = (epoch, 0)
         try withAveragedParameters {
-          if let paths {
-            try task.save(to: paths.best, best: true, state: state)
-          } else {
-            bestInMemory = task.parameters.values.array
-          }
+          if let paths, group.isRoot { try task.save(to: paths.best, best: true, state: state) }
+          if paths == nil || group.size > 1 { bestInMemory = task.parameters.values.array }
         }
       } else {
         state.epochsWithoutImprovement += 1
@@ -433,25 +552,32 @@ public enum RunLoop {
         stopReason =
           "early stopping: validation \(task.labels.scoreName) has not improved for \(options.patience) epoch\(options.patience == 1 ? "" : "s"); the best was epoch \(state.bestEpoch ?? 0)"
       }
-      if let paths {
-        try task.save(to: paths.last, best: false, state: state)
+      if paths != nil {
+        try saveLast()
         lastSave = clock()
+      }
+      if !group.agree(on: task.parameters.values.bufferPointer) {
+        throw TrainingError.processesDisagree(
+          "the processes' parameters differ after epoch \(epoch): they no longer train the same model")
       }
       epochsThisCall += 1
       planner?.recordEpochEnd(seconds: clock().timeIntervalSince(epochEndStart))
       if let note = planner?.check(&state, stepsDone: runSteps(), now: clock()) { notify(note) }
       if state.stoppedEarly { break }
-      if state.epochsCompleted < options.epochs, !planReached(),
-        let reason = limits.stopReasonAfterEpoch(start: start, epochsThisCall: epochsThisCall)
-      {
-        stopReason = reason
+      if state.epochsCompleted < options.epochs, !planReached() {
+        stopReason = limits.stopReasonAfterEpoch(start: start, epochsThisCall: epochsThisCall)
+      }
+      decisions = Decisions(stop: stopReason != nil)
+      Decisions.share(&decisions, state: &state, group: group)
+      if decisions.stop {
+        stopReason = stopReason ?? "rank 0 stopped the run"
         break
       }
     }
 
     if let stopReason, !state.stoppedEarly, let paths {
       // A stop at an epoch boundary was saved with the epoch; only a stop inside one is new.
-      if state.batchesInEpoch > 0 { try task.save(to: paths.last, best: false, state: state) }
+      if state.batchesInEpoch > 0 { try saveLast() }
       notify("stopped: \(stopReason); saved \(paths.last) (resume with --resume \(paths.last))")
     } else if let stopReason {
       notify("stopped: \(stopReason)")
@@ -460,8 +586,12 @@ public enum RunLoop {
     // Test the best parameters; the current ones come back afterwards so that a resumed run
     // continues from them (unless the run is over and the task keeps the best).
     var best = bestInMemory
-    if best == nil, let paths, FileManager.default.fileExists(atPath: paths.best) {
+    if best == nil, let paths, group.isRoot, FileManager.default.fileExists(atPath: paths.best) {
       best = try task.bestParameters(at: paths.best)
+    }
+    if group.size > 1, bestInMemory == nil, paths != nil {
+      // Rank 0 read them (a resumed run's best from before); the others receive them.
+      best = group.broadcast(best, count: task.parameters.count)
     }
     let values = task.parameters.values
     let current = values.array

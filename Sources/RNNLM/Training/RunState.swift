@@ -242,7 +242,8 @@ public struct PlanAnchor: Codable, Sendable, Equatable {
 /// digits: a resumed run checks that its data is the data it was trained on. (Swift's `Hasher`
 /// is seeded anew in every process, so it cannot be saved.)
 public struct DataFingerprint {
-  private var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+  /// The FNV-1a hash so far.
+  package private(set) var hash: UInt64 = 0xcbf2_9ce4_8422_2325
 
   /// An empty fingerprint.
   public init() {}
@@ -258,6 +259,11 @@ public struct DataFingerprint {
     for shift in stride(from: 0, to: 32, by: 8) {
       hash = (hash ^ UInt64((value >> UInt32(shift)) & 0xff)) &* 0x100_0000_01b3
     }
+  }
+
+  /// Adds raw bytes (a buffer of parameters, say) in order.
+  package mutating func add(_ bytes: UnsafeRawBufferPointer) {
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
   }
 
   /// The hash as 16 hexadecimal digits.

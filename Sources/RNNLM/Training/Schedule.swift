@@ -3,7 +3,7 @@ import Foundation
 /// The options of a run that the run loop reads, whatever the task: its epochs, the update rule
 /// and the learning-rate schedule, NT-ASGD, early stopping and logging. Each task's options
 /// (``TrainingOptions``, ``ClassifierTrainingOptions``, ``Seq2SeqTrainingOptions``) conform.
-public protocol RunOptions: Sendable {
+public protocol RunOptions: Codable, Sendable {
   /// Epochs of the whole run.
   var epochs: Int { get }
   /// The update rule and its starting learning rate.

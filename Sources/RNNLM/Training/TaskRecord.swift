@@ -246,6 +246,19 @@ extension ExampleTask {
   }
   package var restoresBestWhenFinished: Bool { true }
 
+  /// This process's rows of a batch of examples at `indices` (all of them, but with several
+  /// processes: its block of the batch's ``examplesPerStep`` rows, which may hold fewer
+  /// examples or none in an epoch's last batch).
+  package func share(of indices: ArraySlice<Int>) -> ArraySlice<Int> {
+    let rows = group.share(of: examplesPerStep).range
+    let start = min(indices.startIndex + rows.lowerBound, indices.endIndex)
+    return indices[start..<min(indices.startIndex + rows.upperBound, indices.endIndex)]
+  }
+
+  /// What a process's share of a batch's gradient is the mean over: the batch's `count` (texts,
+  /// target tokens) over the processes, so that the processes' mean is the batch's gradient.
+  package func gradientDivisor(_ count: Int) -> Double { Double(count) / Double(group.size) }
+
   package func record(epoch: Int, state: TaskRunState, stepsDone: Int, valid: Evaluation) -> TaskEpochRecord {
     TaskEpochRecord(state: state, epoch: epoch, valid: valid)
   }
