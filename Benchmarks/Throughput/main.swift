@@ -119,7 +119,7 @@ struct ThroughputBenchmark: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "throughput-bench",
     abstract: "Speed of training and evaluation steps against this machine's sgemm rate, measured in one run.",
-    subcommands: [LanguageModelThroughput.self, ClassifierThroughput.self],
+    subcommands: [LanguageModelThroughput.self, ClassifierThroughput.self, AllreduceThroughput.self],
     defaultSubcommand: LanguageModelThroughput.self)
 }
 

@@ -30,7 +30,10 @@ public struct RunFlags: ParsableArguments {
       "Also write last.safetensors in the middle of an epoch once this many minutes have passed since the last save, so that a killed run loses at most that much; 0 only at epoch ends and stops (default 5)."
   )
   public var checkpointEvery: Double?
-  @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).")
+  @Option(
+    help:
+      "Compute threads of this process (default: OPENBLAS_NUM_THREADS, else the number of CPUs; under mpirun, the CPUs shared among the machine's processes)."
+  )
   public var threads: Int?
 
   public func validate() throws {

@@ -1,4 +1,5 @@
 import CCollectives
+import COpenBLAS
 import Foundation
 
 /// Why the processes of a data-parallel run could not start together.
@@ -98,8 +99,10 @@ public final class ProcessGroup: @unchecked Sendable {
     let start = rl_mpi_wtime()
     check(rl_mpi_sum_floats(values, count), "summing the gradients")
     gradientSumSeconds += rl_mpi_wtime() - start
-    let scale = 1 / Float(size)
-    for i in 0..<count { values[i] *= scale }
+    let chunk = Int(Int32.max)
+    for start in stride(from: 0, to: count, by: chunk) {
+      cblas_sscal(Int32(min(chunk, count - start)), 1 / Float(size), values + start, 1)
+    }
   }
 
   /// Sums `values` over the ranks, in place.
