@@ -7,10 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-int rl_mpi_init(int *rank, int *size) {
+int rl_mpi_init(int *rank, int *size, int *serialized) {
   int provided = 0;
-  int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+  int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
   if (rc != MPI_SUCCESS) return rc;
+  *serialized = provided >= MPI_THREAD_SERIALIZED;
   rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   if (rc != MPI_SUCCESS) return rc;
   rc = MPI_Comm_rank(MPI_COMM_WORLD, rank);

@@ -30,6 +30,12 @@ public struct RunFlags: ParsableArguments {
       "Also write last.safetensors in the middle of an epoch once this many minutes have passed since the last save, so that a killed run loses at most that much; 0 only at epoch ends and stops (default 5)."
   )
   public var checkpointEvery: Double?
+  @Flag(
+    name: .customLong("overlap-allreduce"),
+    help:
+      "Under mpirun: sum each layer's gradient over the processes while backward computes the layers below (a communication thread), instead of the whole gradient after backward. The same result; faster where a core is free for the thread and the links are slow against a step."
+  )
+  public var overlapAllreduce = false
   @Option(
     help:
       "Compute threads of this process (default: OPENBLAS_NUM_THREADS, else the number of CPUs; under mpirun, the CPUs shared among the machine's processes)."
@@ -79,6 +85,7 @@ public struct RunFlags: ParsableArguments {
     limits.dataDirectory = data
     let every = checkpointEvery ?? 5
     limits.checkpointMinutes = every > 0 ? every : nil
+    limits.overlapGradientSum = overlapAllreduce
     return limits
   }
 

@@ -203,3 +203,37 @@ import Testing
     #expect(abs(parts.map(\.accuracy).reduce(0, +) - whole.accuracy) < 1e-9)
   }
 }
+
+/// What a language model's backward announces for data-parallel training to sum early.
+@Suite struct GradientAnnouncementTests {
+  /// Each announced range is final when announced (the rest of backward leaves it alone), the
+  /// output layer's comes first and the layers' follow top down; a tied embedding, which backward
+  /// finishes last, is never announced.
+  @Test(arguments: [(true, RecurrentCell.lstm), (false, .gru), (true, .rnn)])
+  func announcedGradientsAreFinal(tied: Bool, cell: RecurrentCell) throws {
+    let config = ModelConfig(
+      vocabularySize: 11, embeddingSize: 6, hiddenSize: 6, layers: 3, cell: cell, tied: tied, dropout: 0.2,
+      weightDrop: 0.3)
+    var g = SeededGenerator(seed: 3)
+    let model = try LanguageModel<Float>(config: config, batchSize: 2, maxSteps: 4, generator: &g)
+    var announced: [(range: Range<Int>, values: [Float])] = []
+    let gradients = model.parameters.gradients
+    model.parameters.gradientsFinished = { range in
+      announced.append(
+        (range, Array(UnsafeBufferPointer(start: gradients.pointer + range.lowerBound, count: range.count))))
+    }
+    let inputs: [Int32] = (0..<8).map { Int32($0 % 11) }
+    let targets: [Int32] = (0..<8).map { Int32(($0 * 3 + 1) % 11) }
+    model.parameters.zeroGradients()
+    _ = model.loss(inputs: inputs, targets: targets, steps: 4, gradient: true)
+    let p = model.parameters
+    let layers = (0..<3).map { l in p.range { $0.hasPrefix("rnn.") && $0.hasSuffix("_l\(l)") } }
+    #expect(announced.map(\.range) == [p.range { $0.hasPrefix("decoder.") }, layers[2], layers[1], layers[0]])
+    for (range, values) in announced {
+      #expect(Array(UnsafeBufferPointer(start: gradients.pointer + range.lowerBound, count: range.count)) == values)
+      #expect(values.contains { $0 != 0 })
+    }
+    let embedding = p.view("encoder.weight")
+    #expect(!announced.contains { $0.range.overlaps(embedding.offset..<(embedding.offset + embedding.count)) })
+  }
+}

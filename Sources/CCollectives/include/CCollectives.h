@@ -8,9 +8,11 @@
 // (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM) are macros Swift cannot import. Every function works on
 // MPI_COMM_WORLD and returns 0 or MPI's error code; rl_mpi_error_text describes a code.
 
-/// Initialises MPI (funnelled threads: only the calling thread communicates) with errors
-/// returned rather than fatal; writes this process's rank and the world's size.
-int rl_mpi_init(int *rank, int *size);
+/// Initialises MPI with errors returned rather than fatal; writes this process's rank, the
+/// world's size, and whether MPI lets any one thread at a time communicate (serialized threads:
+/// a communication thread may sum gradients while the main thread computes), else only the
+/// thread that initialised it.
+int rl_mpi_init(int *rank, int *size, int *serialized);
 /// Ends MPI once every rank calls it (a barrier); after a failure call nothing, exit instead.
 int rl_mpi_finalize(void);
 /// Sums `count` floats over the ranks, in place (in chunks below 2^31 elements).

@@ -233,6 +233,15 @@ package final class LanguageModel<T: BLASScalar> {
     for d in dropouts { d.setShard(shard) }
   }
 
+  /// The ranges of the gradient buffer each recurrent layer's parameters (bottom first) and the
+  /// output layer's own parameters cover: the pieces backward finishes one after another.
+  private lazy var gradientRanges: (layers: [Range<Int>], decoder: Range<Int>) = (
+    (0..<config.layers).map { l in
+      parameters.range { $0.hasPrefix("rnn.") && $0.hasSuffix("_l\(l)") }
+    },
+    parameters.range { $0.hasPrefix("decoder.") }
+  )
+
   /// Sets every dropout layer's training flag: true while training, false to evaluate.
   package func setTraining(_ on: Bool) {
     for d in dropouts { d.training = on }
@@ -332,6 +341,9 @@ package final class LanguageModel<T: BLASScalar> {
     guard gradient else { return total }
 
     profiler.time("output bwd: dW, db, dX") { decoder.backward(dOutput: decoder.output.pointer) }
+    // Untied, the output layer's gradient is final now; tied, only its bias (the weight is the
+    // embedding's, which backward adds to at the end).
+    parameters.gradientsFinished?(gradientRanges.decoder)
     var dx = decoder.dInput.pointer
     if regularize && alpha > 0 {
       // d/dd of α · mean(d²): 2α · d / count, into the gradient of the dropped-out output.
@@ -355,6 +367,7 @@ package final class LanguageModel<T: BLASScalar> {
       }
       recurrentLayers[l].backward(dOutput: dRaw)
       recurrentWeights[l].weightDrop?.maskGradient(recurrentWeights[l].dWHH)
+      parameters.gradientsFinished?(gradientRanges.layers[l])
       dx = recurrentLayers[l].dInput.pointer
     }
     let d = dx

@@ -65,4 +65,18 @@ package final class ParameterStore<T: BLASScalar> {
 
   /// Sets all gradients to zero: one call per training step.
   package func zeroGradients() { gradients.zero() }
+
+  /// Told, during a backward pass, of a range of ``gradients`` the pass will not change again
+  /// (a layer's whole gradient), so that data-parallel training can start summing it over the
+  /// processes while backward goes on; nil when nobody listens.
+  package var gradientsFinished: ((Range<Int>) -> Void)?
+
+  /// The range of the buffer the views whose names satisfy `isIncluded` cover (contiguous).
+  package func range(where isIncluded: (String) -> Bool) -> Range<Int> {
+    let chosen = views.filter { isIncluded($0.name) }
+    guard let first = chosen.first, let last = chosen.last else { return 0..<0 }
+    precondition(
+      chosen.reduce(0) { $0 + $1.count } == last.offset + last.count - first.offset, "the views are contiguous")
+    return first.offset..<(last.offset + last.count)
+  }
 }

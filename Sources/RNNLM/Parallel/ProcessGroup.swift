@@ -24,6 +24,9 @@ public final class ProcessGroup: @unchecked Sendable {
   /// Processes of the run on this machine (for the default thread count).
   public let localSize: Int
   private let usesMPI: Bool
+  /// Whether another thread than the one that started MPI may communicate (one at a time): what
+  /// summing gradients during backward needs (``OverlappedGradientSum``).
+  package private(set) var threadsMayCommunicate = false
 
   /// Whether this process speaks for the run.
   public var isRoot: Bool { rank == 0 }
@@ -49,10 +52,12 @@ public final class ProcessGroup: @unchecked Sendable {
     guard launchedByMPI else { return .success(.single) }
     var rank: Int32 = 0
     var size: Int32 = 1
-    let rc = rl_mpi_init(&rank, &size)
+    var serialized: Int32 = 0
+    let rc = rl_mpi_init(&rank, &size, &serialized)
     guard rc == 0 else { return .failure(ParallelError("MPI did not start: \(errorText(rc))")) }
     let local = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? Int(size)
     let group = ProcessGroup(rank: Int(rank), size: Int(size), localSize: max(1, local), usesMPI: true)
+    group.threadsMayCommunicate = serialized != 0
     if size > 1 {
       rl_end_on_termination(1)
       group.setTerminationNote(nil)

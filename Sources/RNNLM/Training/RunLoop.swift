@@ -43,6 +43,10 @@ public struct RunLimits: Sendable {
   /// The directory the run's data was read from, saved with the run so that a resumed run finds
   /// it without being told (see ``LoopState/dataDirectory``).
   public var dataDirectory: String?
+  /// With several processes, sum each layer's gradient over them while backward goes on (a
+  /// communication thread; pays where a core is free for it and the links are slow against the
+  /// step), instead of the whole gradient after backward. The result is the same.
+  public var overlapGradientSum = false
   /// The clock the run measures its steps and budgets with (tests drive it by hand).
   package var clock: @Sendable () -> Date = { Date() }
 
@@ -418,6 +422,14 @@ public enum RunLoop {
     var (epochsThisCall, batchesThisCall) = (0, 0)
     var stopReason: String?
     var decisions = Decisions()
+    let overlapped =
+      group.size > 1 && limits.overlapGradientSum && group.threadsMayCommunicate
+      ? OverlappedGradientSum(group: group, gradients: task.parameters.gradients) : nil
+    if let overlapped { task.parameters.gradientsFinished = { overlapped.announce($0) } }
+    defer {
+      overlapped?.close()
+      task.parameters.gradientsFinished = nil
+    }
     /// The best parameters, when they are not (only) in a file: with several processes every
     /// process keeps them, as only rank 0 may reach the file.
     var bestInMemory: [Float]?
@@ -436,7 +448,11 @@ public enum RunLoop {
         var (r, steps) = task.trainingBatch(state.batchesInEpoch, stepsDone: done)
         if group.size > 1 {
           task.profiler.time("gradient sum over processes") {
-            group.averageGradients(task.parameters.gradients.pointer, count: task.parameters.count)
+            if let overlapped {
+              overlapped.finish()
+            } else {
+              group.averageGradients(task.parameters.gradients.pointer, count: task.parameters.count)
+            }
           }
           r = r.summed(over: group)
         }
