@@ -96,12 +96,44 @@ def stream_losses(t, config, inputs, targets):
     """Per-token losses of one batch of sequences: inputs/targets (N, T), from a zero state."""
     x = t["encoder.weight"][inputs]  # (N, T, D)
     x, _ = run_layers(t, "rnn.", config.get("cell", "lstm"), config["layers"], config["hiddenSize"], x)
+    if config.get("adaptiveCutoffs"):
+        return -adaptive_log_probabilities(t, config, x, targets)
     decoder = t["encoder.weight"] if config["tied"] else t["decoder.weight"]
     scores = x @ decoder.T + t["decoder.bias"]  # (N, T, V)
-    top = scores.max(axis=2, keepdims=True)
-    log_z = np.log(np.exp(scores - top).sum(axis=2)) + top[..., 0]
-    picked = np.take_along_axis(scores, targets[..., None], axis=2)[..., 0]
-    return log_z - picked
+    return log_sum_exp(scores) - np.take_along_axis(scores, targets[..., None], axis=2)[..., 0]
+
+
+def log_sum_exp(scores):
+    """log Σ exp over the last axis, stably."""
+    top = scores.max(axis=-1, keepdims=True)
+    return np.log(np.exp(scores - top).sum(axis=-1)) + top[..., 0]
+
+
+def adaptive_log_probabilities(t, config, x, targets):
+    """log p(target) under the adaptive softmax as PyTorch documents nn.AdaptiveLogSoftmaxWithLoss
+    (head_bias=True): the head scores words 0..c1-1 and one entry per tail cluster; a word of
+    cluster i adds that cluster's own log-softmax over (x @ tail.i.0.weight.T) @ tail.i.1.weight.T.
+    Tied, the head's word rows are the embedding's first c1 rows (decoder.head_clusters.weight
+    holds the cluster rows)."""
+    cutoffs = config["adaptiveCutoffs"]
+    bounds = [0] + cutoffs + [config["vocabularySize"]]
+    shortlist = cutoffs[0]
+    if config["tied"]:
+        head = np.concatenate([t["encoder.weight"][:shortlist], t["decoder.head_clusters.weight"]])
+    else:
+        head = t["decoder.head.weight"]
+    head_scores = x @ head.T + t["decoder.head.bias"]  # (N, T, c1 + k)
+    head_log = head_scores - log_sum_exp(head_scores)[..., None]
+    out = np.empty(targets.shape)
+    for index in np.ndindex(targets.shape):
+        w = int(targets[index])
+        if w < shortlist:
+            out[index] = head_log[index + (w,)]
+            continue
+        i = next(k for k in range(len(cutoffs)) if bounds[k + 1] <= w < bounds[k + 2])
+        tail = (x[index] @ t[f"decoder.tail.{i}.0.weight"].T) @ t[f"decoder.tail.{i}.1.weight"].T
+        out[index] = head_log[index + (shortlist + i,)] + tail[w - bounds[i + 1]] - log_sum_exp(tail)
+    return out
 
 
 def one_layer(t, prefix, name, cell, hidden, x, state=None):

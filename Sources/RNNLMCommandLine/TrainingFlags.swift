@@ -17,12 +17,30 @@ public struct TrainingFlags: ParsableArguments {
     help: "Read validation and test words outside the training vocabulary as <unk> and count them.")
   public var mapUnknown = false
 
+  @Option(
+    name: .customLong("max-vocab"),
+    help: ArgumentHelp(
+      "Keep the N most frequent training words and read the others as <unk> (counted); the vocabulary is put in order of frequency.",
+      valueName: "N"))
+  public var maxVocab: Int?
+
   @Option(help: "Embedding size D.") public var emsize: Int?
   @Option(help: "Hidden size H.") public var nhid: Int?
   @Option(help: "Recurrent cell: \(RecurrentCell.allCases.map(\.rawValue).joined(separator: ", ")) (default lstm).")
   public var cell: RecurrentCell?
   @Option(help: "Number of recurrent layers.") public var nlayers: Int?
   @Option(help: "Tie the output layer to the embedding (needs emsize = nhid): true or false.") public var tied: Bool?
+  @Option(
+    name: .customLong("adaptive-softmax"),
+    help: ArgumentHelp(
+      "Adaptive softmax instead of the full one, with these cutoffs (e.g. 2000,20000: a head over the 2000 most frequent words, tail clusters 2000..<20000 and 20000..<V). The vocabulary is put in order of frequency. Tied, the head's word rows are the embedding's.",
+      valueName: "c1,c2,..."),
+    transform: parseCutoffs)
+  public var adaptiveSoftmax: [Int]?
+  @Option(
+    name: .customLong("adaptive-div"),
+    help: "Each adaptive tail cluster projects H to H / div^(i+1) (default 4, PyTorch's div_value).")
+  public var adaptiveDiv: Double?
   @Option(help: "Dropout rate in [0, 1).") public var dropout: Double?
   @Option(name: .customLong("dropout-input"), help: "Dropout rate after the embedding (default: --dropout).")
   public var dropoutInput: Double?
@@ -80,6 +98,9 @@ public struct TrainingFlags: ParsableArguments {
     if nhid != nil { given.append("--nhid") }
     if nlayers != nil { given.append("--nlayers") }
     if tied != nil { given.append("--tied") }
+    if maxVocab != nil { given.append("--max-vocab") }
+    if adaptiveSoftmax != nil { given.append("--adaptive-softmax") }
+    if adaptiveDiv != nil { given.append("--adaptive-div") }
     if dropout != nil { given.append("--dropout") }
     if dropoutInput != nil { given.append("--dropout-input") }
     if dropoutHidden != nil { given.append("--dropout-hidden") }
@@ -106,6 +127,13 @@ public struct TrainingFlags: ParsableArguments {
     try schedule.validate()
     try run.refuseChanges(shapeFlags)
     guard run.resume == nil else { return }
+    if let maxVocab, maxVocab < 2 { throw ValidationError("--max-vocab must be at least 2, got \(maxVocab)") }
+    if adaptiveDiv != nil && adaptiveSoftmax == nil {
+      throw ValidationError("--adaptive-div shapes the adaptive softmax: give --adaptive-softmax too")
+    }
+    if let maxVocab, let last = adaptiveSoftmax?.last, last >= maxVocab {
+      throw ValidationError("--adaptive-softmax's cutoffs must lie below --max-vocab \(maxVocab), got \(last)")
+    }
     try resolvedPreset().validate()
   }
 
@@ -133,6 +161,8 @@ public struct TrainingFlags: ParsableArguments {
     if let nhid { p.hiddenSize = nhid }
     if let nlayers { p.layers = nlayers }
     if let tied { p.tied = tied }
+    if let adaptiveSoftmax { p.adaptiveCutoffs = adaptiveSoftmax }
+    if let adaptiveDiv { p.adaptiveDivision = adaptiveDiv }
     if let dropout { p.dropout = dropout }
     if let dropoutInput { p.inputDropout = dropoutInput }
     if let dropoutHidden { p.hiddenDropout = dropoutHidden }
@@ -161,6 +191,17 @@ public struct TrainingFlags: ParsableArguments {
     do { try p.validate() } catch let error as ConfigurationError { throw ValidationError(error.description) }
     return p
   }
+}
+
+/// `2000,20000` as cutoffs.
+func parseCutoffs(_ text: String) throws -> [Int] {
+  let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+  let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+  guard values.count == parts.count, !values.isEmpty else {
+    throw ValidationError(
+      "--adaptive-softmax takes increasing word counts separated by commas, like 2000,20000; got '\(text)'")
+  }
+  return values
 }
 
 extension RecurrentCell: ExpressibleByArgument {}
@@ -204,6 +245,13 @@ public func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
   return parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
 }
 
+/// The output layer for the "model:" line: "full softmax", or the adaptive softmax's clusters.
+public func outputLayer(_ c: ModelConfig) -> String {
+  guard let a = c.adaptiveShape else { return "full softmax" }
+  let clusters = (0..<a.clusters).map { "\(a.bounds[$0 + 1])..<\(a.bounds[$0 + 2]) via \(a.projections[$0])" }
+  return "adaptive softmax (head \(a.shortlist) words + \(a.clusters), clusters \(clusters.joined(separator: ", ")))"
+}
+
 /// The schedule and stopping rule of a run's options for its "training:" line: ", lr decay 4.0,
 /// cosine schedule, patience 3" and the like ("" for a constant rate without early stopping).
 public func schedule(_ o: some RunOptions) -> String {
@@ -244,19 +292,31 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     let saveDirectory = try flags.run.runDirectory(task: name, fresh: checkpoint == nil)
     let directory = try PTB.locate(
       explicit: flags.run.dataDirectory(given: flags.data, saved: checkpoint?.state.dataDirectory))
-    let dataset = try PTB.load(directory: directory, verify: !flags.noVerify, mapUnknown: flags.mapUnknown)
+    var dataset = try PTB.load(directory: directory, verify: !flags.noVerify, mapUnknown: flags.mapUnknown)
     say("read \(PTB.describe(directory: directory, verified: !flags.noVerify))")
     if flags.mapUnknown {
       say(
         "read as <unk>: \(dataset.outOfVocabulary.valid) validation and \(dataset.outOfVocabulary.test) test words "
           + "outside the training vocabulary")
     }
+    if let preset, flags.maxVocab != nil || preset.adaptiveCutoffs != nil {
+      let words = dataset.vocabulary.count
+      dataset = try dataset.orderedByFrequency(keeping: flags.maxVocab)
+      let kept = dataset.vocabulary.count
+      say(
+        "vocabulary: \(kept < words ? "the \(kept) most frequent of \(words) training words" : "\(kept) words"), "
+          + "in order of frequency"
+          + (kept < words
+            ? "; read as <unk>: \(dataset.leftOut.train) training, \(dataset.leftOut.valid) validation and "
+              + "\(dataset.leftOut.test) test tokens" : ""))
+    }
 
     let trainer: Trainer
     if let checkpoint {
-      guard checkpoint.vocabulary == dataset.vocabulary.words else {
+      guard let same = try dataset.matching(vocabulary: checkpoint.vocabulary) else {
         throw RunFailure("\(flags.run.resume!) was trained on another vocabulary than the data in \(directory)")
       }
+      dataset = same
       trainer = try Trainer(resuming: checkpoint, group: group)
       say(
         "resuming \(flags.run.resume!) after epoch \(checkpoint.state.epochsCompleted), batch \(checkpoint.state.batchesInEpoch)"
@@ -275,7 +335,7 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
     let t = trainer.options
     say(
       "model: \(c.cell), V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), "
-        + "dropout \(c.dropout)\(regularisers(c, t)), \(c.parameterCount) parameters")
+        + "dropout \(c.dropout)\(regularisers(c, t)), \(outputLayer(c)), \(c.parameterCount) parameters")
     say(
       "training: \(t.optimizer)\(t.weightDecay > 0 ? " (weight decay \(t.weightDecay))" : ""), "
         + "N \(t.batchSize), T \(t.steps), lr \(trainer.state.learningRate), decay \(t.learningRateDecay), "

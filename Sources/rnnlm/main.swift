@@ -144,7 +144,7 @@ struct Info: ParsableCommand {
       let st = s.state
       say("checkpoint: \(checkpoint) (\(s.fileSize) bytes, format version \(Checkpoint.formatVersion))")
       say(
-        "model: \(c.cell), V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), dropout \(c.dropout)\(regularisers(c, t))"
+        "model: \(c.cell), V \(c.vocabularySize), D \(c.embeddingSize), H \(c.hiddenSize), layers \(c.layers), tied \(c.tied), dropout \(c.dropout)\(regularisers(c, t)), \(outputLayer(c))"
       )
       say("parameters: \(c.parameterCount)")
       say("vocabulary: \(s.vocabularySize) words")
@@ -231,23 +231,25 @@ struct GradientFlowCommand: ParsableCommand {
       say(
         "text: the validation split of \(directory) (\(dataset.valid.count) tokens), \(windows) windows of \(steps) steps"
       )
-      var models: [(label: String, config: ModelConfig, parameters: [Float]?)] = try untrainedCells().map { cell in
-        let config = ModelConfig(
-          vocabularySize: dataset.vocabulary.count, embeddingSize: size, hiddenSize: size, layers: 1, cell: cell)
-        return ("\(cell), untrained", config, nil)
-      }
+      // Each model reads the text with its own word ids (a frequency-ordered vocabulary has others).
+      var models: [(label: String, config: ModelConfig, parameters: [Float]?, text: [Int32])] = try untrainedCells()
+        .map { cell in
+          let config = ModelConfig(
+            vocabularySize: dataset.vocabulary.count, embeddingSize: size, hiddenSize: size, layers: 1, cell: cell)
+          return ("\(cell), untrained", config, nil, dataset.valid)
+        }
       for path in checkpoint {
         let c = try Checkpoint.read(from: path)
-        guard c.vocabulary == dataset.vocabulary.words else {
+        guard let data = try dataset.matching(vocabulary: c.vocabulary) else {
           throw DataError.malformed("\(path): its vocabulary is not the one of \(directory)")
         }
         let ppl = c.state.bestValidPerplexity.map { String(format: ", valid ppl %.0f", $0) } ?? ""
-        models.append(("\(c.config.cell) H \(c.config.hiddenSize), trained\(ppl)", c.config, c.parameters))
+        models.append(("\(c.config.cell) H \(c.config.hiddenSize), trained\(ppl)", c.config, c.parameters, data.valid))
       }
       var real: [GradientFlow.Curve] = []
       for m in models {
         let norms = try GradientFlow.stateGradientNorms(
-          config: m.config, parameters: m.parameters, seed: seed, corpus: dataset.valid, steps: steps, windows: windows)
+          config: m.config, parameters: m.parameters, seed: seed, corpus: m.text, steps: steps, windows: windows)
         real.append(GradientFlow.Curve(label: m.label, norms: norms))
       }
       func synthetic(_ sigma: Double, clip: Double? = nil) -> GradientFlow.Curve {

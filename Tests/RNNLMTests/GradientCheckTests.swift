@@ -224,6 +224,13 @@ import Testing
       [
         ModelConfig(vocabularySize: 7, embeddingSize: 3, hiddenSize: 4, layers: 1, cell: cell, tied: false),
         ModelConfig(vocabularySize: 7, embeddingSize: 4, hiddenSize: 4, layers: 2, cell: cell, tied: true),
+        // The adaptive softmax: a head of 3 words and 2 clusters, projections 4 → 2 and 4 → 1.
+        ModelConfig(
+          vocabularySize: 7, embeddingSize: 3, hiddenSize: 4, layers: 1, cell: cell, tied: false,
+          adaptiveCutoffs: [3, 5], adaptiveDivision: 2),
+        ModelConfig(
+          vocabularySize: 7, embeddingSize: 4, hiddenSize: 4, layers: 2, cell: cell, tied: true,
+          adaptiveCutoffs: [3, 5], adaptiveDivision: 2),
       ]
     })
   func wholeModel(config: ModelConfig) throws {
@@ -232,7 +239,9 @@ import Testing
     var g = SeededGenerator(seed: 22)
     let batch = { (count: Int) in (0..<count).map { _ in Int32(g.next() % UInt64(config.vocabularySize)) } }
     let (firstInputs, firstTargets) = (batch(n * steps), batch(n * steps))
-    let (inputs, targets) = (batch(n * steps), batch(n * steps))
+    // Targets run through every word, so that every output row (and every adaptive cluster) is used.
+    let inputs = batch(n * steps)
+    let targets = (0..<(n * steps)).map { Int32(($0 * 3) % config.vocabularySize) }
 
     // The previous batch leaves a non-zero state in every layer.
     _ = m.loss(inputs: firstInputs, targets: firstTargets, steps: steps, gradient: false)
@@ -250,7 +259,8 @@ import Testing
     // difference quotient's rounding (≈ 4e-11 absolute here) reaches 1e-6 of them. A wrong
     // term in any backward pass shows as 1e-2 or more.
     expectGradient(
-      "\(config.cell) model L=\(config.layers) tied=\(config.tied)", analytic: analytic,
+      "\(config.cell) model L=\(config.layers) tied=\(config.tied) adaptive=\(config.adaptiveCutoffs != nil)",
+      analytic: analytic,
       at: m.parameters.values.pointer,
       count: m.parameters.count, bound: 1e-5, loss: loss)
     // Each named parameter receives gradient (none silently disconnected).

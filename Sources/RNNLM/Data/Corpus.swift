@@ -132,6 +132,9 @@ public struct Dataset: Sendable {
   /// Validation and test words outside the training vocabulary that were read as `<unk>`
   /// (only with `mapUnknown`; otherwise such a word is an error).
   public let outOfVocabulary: (valid: Int, test: Int)
+  /// Tokens of each split read as `<unk>` because ``orderedByFrequency(keeping:)`` left their
+  /// word out of the vocabulary.
+  public private(set) var leftOut: (train: Int, valid: Int, test: Int) = (0, 0, 0)
 
   /// A dataset from splits already tokenised with `vocabulary`.
   public init(vocabulary: Vocabulary, train: [Int32], valid: [Int32], test: [Int32]) {
@@ -172,5 +175,70 @@ public struct Dataset: Sendable {
     self.test = test.ids
     outOfVocabulary = (valid.outOfVocabulary, test.outOfVocabulary)
     self.vocabulary = vocabulary
+  }
+
+  /// The same splits over a vocabulary in order of training frequency, the most frequent word
+  /// first (ties keep their first-seen order), as the adaptive softmax's clusters need; with
+  /// `maxWords`, only that many words are kept and the others' tokens are read as `<unk>` (which is
+  /// added, as one of the `maxWords`, when the training text lacks it) and counted in ``leftOut``.
+  /// `<unk>` takes the place its count, with the tokens it stands for, gives it.
+  public func orderedByFrequency(keeping maxWords: Int? = nil) throws -> Dataset {
+    let v = vocabulary.count
+    if let maxWords, maxWords < 2 { throw ConfigurationError("a vocabulary keeps at least 2 words, got \(maxWords)") }
+    var counts = [Int](repeating: 0, count: v)
+    for id in train { counts[Int(id)] += 1 }
+    let byCount = (0..<v).sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+    var words = vocabulary.words
+    var kept = byCount
+    var unknownID: Int?
+    if let maxWords, maxWords < v {
+      unknownID = vocabulary.id(of: Vocabulary.unknownWord).map(Int.init)
+      if unknownID == nil {
+        unknownID = words.count
+        words.append(Vocabulary.unknownWord)
+        counts.append(0)
+      }
+      kept = Array(byCount.lazy.filter { $0 != unknownID }.prefix(maxWords - 1)) + [unknownID!]
+      let keptSet = Set(kept)
+      for id in 0..<v where !keptSet.contains(id) { counts[unknownID!] += counts[id] }
+      kept.sort { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+    }
+    var newID = [Int32](repeating: -1, count: words.count)
+    for (i, old) in kept.enumerated() { newID[old] = Int32(i) }
+    let unknownNew = unknownID.map { newID[$0] }
+    func map(_ ids: [Int32]) -> (ids: [Int32], leftOut: Int) {
+      var leftOut = 0
+      let mapped = ids.map { id -> Int32 in
+        let n = newID[Int(id)]
+        if n >= 0 { return n }
+        leftOut += 1
+        return unknownNew!
+      }
+      return (mapped, leftOut)
+    }
+    let (t, vd, ts) = (map(train), map(valid), map(test))
+    var result = Dataset(
+      vocabulary: try Vocabulary(words: kept.map { words[$0] }), train: t.ids, valid: vd.ids, test: ts.ids,
+      outOfVocabulary: outOfVocabulary)
+    result.leftOut = (t.leftOut, vd.leftOut, ts.leftOut)
+    return result
+  }
+
+  /// This data over `words`, the vocabulary a model was trained with: itself when its vocabulary
+  /// is `words`; else ``orderedByFrequency(keeping:)`` with as many words, when that gives `words`
+  /// (a model trained with the adaptive softmax or `--max-vocab`); nil otherwise.
+  public func matching(vocabulary words: [String]) throws -> Dataset? {
+    if vocabulary.words == words { return self }
+    guard words.count >= 2 else { return nil }
+    let ordered = try orderedByFrequency(keeping: words.count)
+    return ordered.vocabulary.words == words ? ordered : nil
+  }
+
+  private init(vocabulary: Vocabulary, train: [Int32], valid: [Int32], test: [Int32], outOfVocabulary: (Int, Int)) {
+    self.vocabulary = vocabulary
+    self.train = train
+    self.valid = valid
+    self.test = test
+    self.outOfVocabulary = outOfVocabulary
   }
 }

@@ -55,7 +55,7 @@ public enum GradientFlow {
       for i in parameters.indices { model.parameters.values.pointer[i] = Double(parameters[i]) }
     }
     model.setTraining(false)
-    let (n, v, h) = (windows, config.vocabularySize, config.hiddenSize)
+    let (n, h) = (windows, config.hiddenSize)
     var inputs = [Int32](repeating: 0, count: steps * n)
     var targets = [Int32](repeating: 0, count: n)
     for i in 0..<n {
@@ -64,18 +64,18 @@ public enum GradientFlow {
       targets[i] = corpus[start + steps]
     }
     let recorded = try Buffer<Double>(count: steps * n * h)
+    // Only the last step's loss: the other rows' output gradients are zero.
+    let dTop = try Buffer<Double>(count: steps * n * h)
     inputs.withUnsafeBufferPointer { ip in
       model.resetState()
-      let scores = model.logits(inputs: ip.baseAddress!, steps: steps)
-      // Only the last step's loss: the other rows' output gradients are zero.
-      scores.update(repeating: 0, count: (steps - 1) * n * v)
-      _ = targets.withUnsafeBufferPointer { tp in
-        TimeSoftmaxWithLoss.loss(
-          scores: scores + (steps - 1) * n * v, targets: tp.baseAddress!, rows: n, classes: v, gradient: true)
+      let top = model.topLayerOutput(inputs: ip.baseAddress!, steps: steps)
+      let last = (steps - 1) * n * h
+      let (_, dLast) = targets.withUnsafeBufferPointer { tp in
+        model.outputLoss(hidden: top + last, targets: tp.baseAddress!, rows: n, gradient: true)
       }
-      model.decoder.backward(dOutput: scores)
-      // Dropout is off, so the decoder's input gradient is the top layer's output gradient.
-      model.recurrentLayers.last!.backward(dOutput: model.decoder.dInput.pointer, stateGradients: recorded.pointer)
+      (dTop.pointer + last).update(from: dLast!, count: n * h)
+      // Dropout is off, so the output layer's input gradient is the top layer's output gradient.
+      model.recurrentLayers.last!.backward(dOutput: dTop.pointer, stateGradients: recorded.pointer)
     }
     // The loss gradient was the batch mean; × N gives each window's own loss gradient.
     return (0..<steps).map { k in

@@ -31,12 +31,21 @@ public struct ModelConfig: Codable, Sendable, Equatable {
   /// Weight drop (DropConnect) on every layer's W_hh (`wdrop`): in training, each element of
   /// W_hh is dropped with this probability for the whole batch.
   public var weightDrop: Double
+  /// The adaptive softmax's cutoffs (Grave et al. 2017): the word ids where each tail cluster
+  /// begins, increasing, each in 1 ..< V. `[2000, 20000]` is a head over words 0 ..< 2000 plus two
+  /// tail clusters, 2000 ..< 20000 and 20000 ..< V. Nil is the full softmax. Word ids must be in
+  /// order of frequency (see ``Dataset/orderedByFrequency(keeping:)``).
+  public var adaptiveCutoffs: [Int]?
+  /// How much each tail cluster's projection shrinks: cluster i projects H to ⌊H / divⁱ⁺¹⌋
+  /// (PyTorch's `div_value`, default 4).
+  public var adaptiveDivision: Double
 
   /// A configuration; see the properties for the meaning of each value.
   public init(
     vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
     tied: Bool = false, dropout: Double = 0, inputDropout: Double? = nil, hiddenDropout: Double? = nil,
-    outputDropout: Double? = nil, lockedDropout: Bool = false, embeddingDropout: Double = 0, weightDrop: Double = 0
+    outputDropout: Double? = nil, lockedDropout: Bool = false, embeddingDropout: Double = 0, weightDrop: Double = 0,
+    adaptiveCutoffs: [Int]? = nil, adaptiveDivision: Double = 4
   ) {
     self.vocabularySize = vocabularySize
     self.embeddingSize = embeddingSize
@@ -51,6 +60,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     self.lockedDropout = lockedDropout
     self.embeddingDropout = embeddingDropout
     self.weightDrop = weightDrop
+    self.adaptiveCutoffs = adaptiveCutoffs
+    self.adaptiveDivision = adaptiveDivision
   }
 
   /// The dropout rate after the embedding (position 0), after recurrent layer l (position l + 1)
@@ -78,6 +89,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     lockedDropout = try c.decodeIfPresent(Bool.self, forKey: .lockedDropout) ?? false
     embeddingDropout = try c.decodeIfPresent(Double.self, forKey: .embeddingDropout) ?? 0
     weightDrop = try c.decodeIfPresent(Double.self, forKey: .weightDrop) ?? 0
+    adaptiveCutoffs = try c.decodeIfPresent([Int].self, forKey: .adaptiveCutoffs)
+    adaptiveDivision = try c.decodeIfPresent(Double.self, forKey: .adaptiveDivision) ?? 4
   }
 
   /// Throws ``ConfigurationError`` when the values cannot make a model.
@@ -104,6 +117,30 @@ public struct ModelConfig: Codable, Sendable, Equatable {
       throw ConfigurationError(
         "weight tying needs embedding size = hidden size, got \(embeddingSize) and \(hiddenSize)")
     }
+    if let cutoffs = adaptiveCutoffs {
+      guard !cutoffs.isEmpty else { throw ConfigurationError("the adaptive softmax needs at least one cutoff") }
+      for (a, b) in zip([0] + cutoffs, cutoffs + [vocabularySize]) where a >= b {
+        throw ConfigurationError(
+          "adaptive softmax cutoffs must increase strictly and lie in 1..<V (V = \(vocabularySize)), got "
+            + cutoffs.map(String.init).joined(separator: ","))
+      }
+      guard adaptiveDivision >= 1 && adaptiveDivision.isFinite else {
+        throw ConfigurationError("the adaptive softmax's division must be at least 1, got \(adaptiveDivision)")
+      }
+      if let shape = adaptiveShape, let last = shape.projections.last, last < 1 {
+        throw ConfigurationError(
+          "the adaptive softmax's last cluster would project H = \(hiddenSize) to \(last) (H / \(adaptiveDivision)^\(cutoffs.count)): "
+            + "use fewer cutoffs or a smaller --adaptive-div")
+      }
+    }
+  }
+
+  /// The adaptive softmax's sizes (nil for the full softmax).
+  public var adaptiveShape: AdaptiveSoftmaxShape? {
+    adaptiveCutoffs.map {
+      AdaptiveSoftmaxShape(
+        cutoffs: $0, vocabularySize: vocabularySize, inputSize: hiddenSize, division: adaptiveDivision)
+    }
   }
 
   /// Parameter names and shapes in buffer order, named as PyTorch's word_language_model
@@ -115,6 +152,22 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     let h = hiddenSize
     var layout: [(name: String, shape: [Int])] = [("encoder.weight", [v, d])]
     for l in 0..<layers { layout += cell.parameterLayout(layer: l, inputSize: l == 0 ? d : h, hiddenSize: h) }
+    if let a = adaptiveShape {
+      // PyTorch's nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs, div_value, head_bias=True) under
+      // `decoder.`; tied, the head's word rows are the embedding's first rows, and only its
+      // cluster rows are the model's own.
+      if tied {
+        layout.append(("decoder.head_clusters.weight", [a.clusters, h]))
+      } else {
+        layout.append(("decoder.head.weight", [a.headSize, h]))
+      }
+      layout.append(("decoder.head.bias", [a.headSize]))
+      for i in 0..<a.clusters {
+        layout.append(("decoder.tail.\(i).0.weight", [a.projections[i], h]))
+        layout.append(("decoder.tail.\(i).1.weight", [a.clusterSize(i), a.projections[i]]))
+      }
+      return layout
+    }
     if !tied { layout.append(("decoder.weight", [v, h])) }
     layout.append(("decoder.bias", [v]))
     return layout
@@ -147,8 +200,10 @@ package final class LanguageModel<T: BLASScalar> {
   package let recurrentLayers: [any RecurrentLayer<T>]
   /// Each recurrent layer's weight views (and its weight drop), bottom first.
   package let recurrentWeights: [RecurrentWeights<T>]
-  /// The output layer (tied or not).
-  package let decoder: TimeAffine<T>
+  /// The output layer of the full softmax (tied or not); nil with the adaptive softmax.
+  package let decoder: TimeAffine<T>?
+  /// The adaptive softmax, when ``ModelConfig/adaptiveCutoffs`` asks for it.
+  package let adaptiveSoftmax: TimeAdaptiveSoftmax<T>?
   /// Dropout after the embedding (index 0) and after each recurrent layer (index l + 1).
   package let dropouts: [TimeDropout<T>]
   /// Times each part of a pass when set (the throughput benchmark's breakdown).
@@ -213,11 +268,19 @@ package final class LanguageModel<T: BLASScalar> {
         layer: l, inputSize: l == 0 ? config.embeddingSize : h, hiddenSize: h, batchSize: batchSize,
         maxSteps: maxSteps, parameters: p, scratch: scratch, weights: weights[l])
     }
-    let decoderWeight = config.tied ? "encoder.weight" : "decoder.weight"
-    decoder = try TimeAffine(
-      inputSize: h, outputSize: config.vocabularySize, maxRows: rows,
-      weight: p.value(decoderWeight), bias: p.value("decoder.bias"),
-      dWeight: p.gradient(decoderWeight), dBias: p.gradient("decoder.bias"), scratch: scratch, scratchName: "decoder")
+    if let shape = config.adaptiveShape {
+      decoder = nil
+      adaptiveSoftmax = try TimeAdaptiveSoftmax(
+        shape: shape, inputSize: h, maxRows: rows, parameters: p, tied: config.tied, scratch: scratch)
+    } else {
+      let decoderWeight = config.tied ? "encoder.weight" : "decoder.weight"
+      decoder = try TimeAffine(
+        inputSize: h, outputSize: config.vocabularySize, maxRows: rows,
+        weight: p.value(decoderWeight), bias: p.value("decoder.bias"),
+        dWeight: p.gradient(decoderWeight), dBias: p.gradient("decoder.bias"), scratch: scratch,
+        scratchName: "decoder")
+      adaptiveSoftmax = nil
+    }
     dropouts = try (0...config.layers).map { l in
       try TimeDropout(
         rate: config.dropoutRate(at: l), width: l == 0 ? config.embeddingSize : h, maxRows: rows,
@@ -274,9 +337,50 @@ package final class LanguageModel<T: BLASScalar> {
     for (layer, s) in zip(recurrentLayers, state) { layer.setState(s) }
   }
 
-  /// Runs the model up to the output layer and returns its scores (logits): (steps·N, V), row
-  /// t·N + n for token (t, n). They stay valid until the next pass.
-  package func logits(inputs: UnsafePointer<Int32>, steps: Int) -> UnsafeMutablePointer<T> {
+  /// Runs the model up to the output layer and returns its scores: (steps·N, V), row t·N + n for
+  /// token (t, n); logits of the full softmax, log-probabilities of the adaptive softmax (either
+  /// way their softmax is the model's distribution). They stay valid until the next pass.
+  package func logits(inputs: UnsafePointer<Int32>, steps: Int) throws -> UnsafeMutablePointer<T> {
+    let rows = batchSize * steps
+    let hidden = topLayerOutput(inputs: inputs, steps: steps)
+    if let adaptiveSoftmax {
+      return try profiler.time("output fwd: adaptive log-probabilities") {
+        try adaptiveSoftmax.logProbabilities(input: hidden, rows: rows)
+      }
+    }
+    let decoder = decoder!
+    profiler.time("output fwd: h·Wᵀ + b") { decoder.forward(input: hidden, rows: rows) }
+    return decoder.output.pointer
+  }
+
+  /// The mean loss's part from the output layer: the SUM of the token losses of `rows` rows of
+  /// the top layer's output `hidden` (rows, H) against `targets` (rows); with `gradient`, the
+  /// output layer's parameter gradients are added and the gradient of the MEAN loss with respect
+  /// to `hidden` is returned: (rows, H), valid until the next pass.
+  package func outputLoss(
+    hidden: UnsafePointer<T>, targets: UnsafePointer<Int32>, rows: Int, gradient: Bool
+  ) -> (loss: Double, dHidden: UnsafeMutablePointer<T>?) {
+    if let adaptiveSoftmax {
+      let loss = profiler.time(gradient ? "adaptive softmax fwd + bwd" : "adaptive softmax fwd") {
+        adaptiveSoftmax.loss(input: hidden, targets: targets, rows: rows, gradient: gradient)
+      }
+      return (loss, gradient ? adaptiveSoftmax.dInput.pointer : nil)
+    }
+    let decoder = decoder!
+    profiler.time("output fwd: h·Wᵀ + b") { decoder.forward(input: hidden, rows: rows) }
+    let scores = decoder.output.pointer
+    let loss = profiler.time("softmax + cross-entropy") {
+      TimeSoftmaxWithLoss.loss(
+        scores: scores, targets: targets, rows: rows, classes: config.vocabularySize, gradient: gradient)
+    }
+    guard gradient else { return (loss, nil) }
+    profiler.time("output bwd: dW, db, dX") { decoder.backward(dOutput: scores) }
+    return (loss, decoder.dInput.pointer)
+  }
+
+  /// Runs the model up to the top recurrent layer's output after dropout: (steps·N, H), the
+  /// output layer's input.
+  package func topLayerOutput(inputs: UnsafePointer<Int32>, steps: Int) -> UnsafePointer<T> {
     let rows = batchSize * steps
     profiler.time("embedding fwd") { embedding.forward(tokens: inputs, rows: rows, generator: &generator) }
     var x = profiler.time("dropout fwd") {
@@ -295,10 +399,8 @@ package final class LanguageModel<T: BLASScalar> {
         dropouts[l + 1].forward(input: recurrentLayers[l].output, rows: rows, generator: &generator)
       }
     }
-    let hidden = x
-    topOutput = hidden
-    profiler.time("output fwd: h·Wᵀ + b") { decoder.forward(input: hidden, rows: rows) }
-    return decoder.output.pointer
+    topOutput = x
+    return x
   }
 
   /// Runs the model over one batch and returns the SUM of the token losses (natural log).
@@ -315,11 +417,8 @@ package final class LanguageModel<T: BLASScalar> {
     inputs: UnsafePointer<Int32>, targets: UnsafePointer<Int32>, steps: Int, gradient: Bool
   ) -> Double {
     let rows = batchSize * steps
-    let scores = logits(inputs: inputs, steps: steps)
-    let total = profiler.time("softmax + cross-entropy") {
-      TimeSoftmaxWithLoss.loss(
-        scores: scores, targets: targets, rows: rows, classes: config.vocabularySize, gradient: gradient)
-    }
+    let hidden = topLayerOutput(inputs: inputs, steps: steps)
+    let (total, dHidden) = outputLoss(hidden: hidden, targets: targets, rows: rows, gradient: gradient)
     // AR and TAR on the top layer's output, in training only.
     let (alpha, beta) = (activationRegularization, temporalActivationRegularization)
     let regularize = embedding.training && (alpha > 0 || beta > 0)
@@ -338,13 +437,11 @@ package final class LanguageModel<T: BLASScalar> {
       lastRegularization = alpha * ar / Double(rows * width)
       if steps > 1 { lastRegularization += beta * tar / Double((steps - 1) * batchSize * width) }
     }
-    guard gradient else { return total }
+    guard gradient, var dx = dHidden else { return total }
 
-    profiler.time("output bwd: dW, db, dX") { decoder.backward(dOutput: decoder.output.pointer) }
-    // Untied, the output layer's gradient is final now; tied, only its bias (the weight is the
-    // embedding's, which backward adds to at the end).
+    // Untied, the output layer's gradient is final now; tied, only its own part (the weight it
+    // shares is the embedding's, which backward adds to at the end).
     parameters.gradientsFinished?(gradientRanges.decoder)
-    var dx = decoder.dInput.pointer
     if regularize && alpha > 0 {
       // d/dd of α · mean(d²): 2α · d / count, into the gradient of the dropped-out output.
       let k = T(2 * alpha / Double(rows * width))

@@ -116,6 +116,8 @@ public struct Preset: Sendable {
   /// W_hh; see ``ModelConfig``.
   public var inputDropout: Double? = nil, hiddenDropout: Double? = nil, outputDropout: Double? = nil
   public var lockedDropout = false, embeddingDropout = 0.0, weightDrop = 0.0
+  /// The adaptive softmax's cutoffs and division (nil: the full softmax); see ``ModelConfig``.
+  public var adaptiveCutoffs: [Int]? = nil, adaptiveDivision = 4.0
   /// The run's hyper-parameters.
   public var training: TrainingOptions
 
@@ -198,9 +200,9 @@ public struct Preset: Sendable {
   public static func named(_ name: String) -> Preset? { all.first { $0.name == name } }
 
   /// Checks the model shape and the run's options before any data is read. (The vocabulary
-  /// size comes from the data; 2, the smallest valid one, stands in for it here.)
+  /// size comes from the data; the smallest valid one stands in for it here.)
   public func validate() throws {
-    try modelConfig(vocabularySize: 2).validate()
+    try modelConfig(vocabularySize: max(2, (adaptiveCutoffs?.last ?? 0) + 1)).validate()
     try training.validate()
   }
 
@@ -210,6 +212,6 @@ public struct Preset: Sendable {
       vocabularySize: vocabularySize, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers, cell: cell,
       tied: tied, dropout: dropout, inputDropout: inputDropout, hiddenDropout: hiddenDropout,
       outputDropout: outputDropout, lockedDropout: lockedDropout, embeddingDropout: embeddingDropout,
-      weightDrop: weightDrop)
+      weightDrop: weightDrop, adaptiveCutoffs: adaptiveCutoffs, adaptiveDivision: adaptiveDivision)
   }
 }

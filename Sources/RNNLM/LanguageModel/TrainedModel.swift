@@ -167,9 +167,10 @@ public final class TrainedModel: @unchecked Sendable {
     model.setTraining(false)
     var generator = SeededGenerator(seed: seed)
     // The context is never empty: the logits after its last token predict the first word.
-    var logits = context.withUnsafeBufferPointer { c in
-      for i in 0..<(c.count - 1) { _ = model.logits(inputs: c.baseAddress! + i, steps: 1) }
-      return model.logits(inputs: c.baseAddress! + (c.count - 1), steps: 1)
+    var logits = try context.withUnsafeBufferPointer { c in
+      // Only the last token's scores are needed: the others just carry the state on.
+      for i in 0..<(c.count - 1) { _ = model.topLayerOutput(inputs: c.baseAddress! + i, steps: 1) }
+      return try model.logits(inputs: c.baseAddress! + (c.count - 1), steps: 1)
     }
     let v = config.vocabularySize
     var probabilities = [Double](repeating: 0, count: v)
@@ -181,7 +182,7 @@ public final class TrainedModel: @unchecked Sendable {
       let word = vocabulary.words[Int(next)]
       words.append(word)
       onWord(word)
-      logits = withUnsafePointer(to: next) { model.logits(inputs: $0, steps: 1) }
+      logits = try withUnsafePointer(to: next) { try model.logits(inputs: $0, steps: 1) }
     }
     return words
   }

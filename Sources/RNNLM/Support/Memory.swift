@@ -49,14 +49,26 @@ extension ModelConfig {
   public func bytesNeeded(batchSize: Int, steps: Int, scalarBytes: Int = 4) -> Double {
     let (v, d, h, l) = (Double(vocabularySize), Double(embeddingSize), Double(hiddenSize), Double(layers))
     let g = Double(cell.gateCount)
-    let parameters = v * d + g * h * (d + h + 2) + (l - 1) * g * h * (2 * h + 2) + (tied ? 0 : v * h) + v
+    var output = (tied ? 0 : v * h) + v
+    // Scores per row: V for the full softmax, the head's c₁ + k for the adaptive one (whose tail
+    // chunks hold at most 2²¹ scores, whatever the batch).
+    var scoresPerRow = v
+    var tailScratch = 0.0
+    if let a = adaptiveShape {
+      let (hs, k) = (Double(a.headSize), Double(a.clusters))
+      output = (tied ? k * h : hs * h) + hs
+      for i in 0..<a.clusters { output += Double(a.projections[i]) * (h + Double(a.clusterSize(i))) }
+      scoresPerRow = hs
+      tailScratch = Double(a.tailScratchElements(inputSize: hiddenSize, maxRows: min(batchSize * steps, 1 << 30)))
+    }
+    let parameters = v * d + g * h * (d + h + 2) + (l - 1) * g * h * (2 * h + 2) + output
     let rows = Double(batchSize) * Double(steps)
     // Per row: embedding output and its dropout mask (2D); per layer gates (G·H), states and
-    // their copies (≈ 3H), input gradient (D or H) and dropout mask (H); scores (V) and dX (H).
-    let perRow = 2 * d + l * (g * h + 4 * h) + d + (l - 1) * h + v + h
+    // their copies (≈ 3H), input gradient (D or H) and dropout mask (H); scores and dX (H).
+    let perRow = 2 * d + l * (g * h + 4 * h) + d + (l - 1) * h + scoresPerRow + h
     // Weight drop keeps a masked copy of every W_hh and its mask.
     let weightDropCopies = weightDrop > 0 ? 2 * l * g * h * h : 0
-    return Double(scalarBytes) * (2 * parameters + rows * perRow + weightDropCopies)
+    return Double(scalarBytes) * (2 * parameters + rows * perRow + weightDropCopies + tailScratch)
   }
 
   /// Throws an ``AllocationError`` naming the sizes, the bytes needed and the machine's
