@@ -21,9 +21,11 @@ import Testing
 
   @Test(arguments: RecurrentCell.allCases)
   func damagedCheckpointsAreRefusedOrSound(cell: RecurrentCell) throws {
-    let data = try RunTests.dataset()
-    // The GRU's run uses Adam, so that its moments are in the file too.
-    let trainer = try RunTests.trainer(data, cell: cell, optimizer: cell == .gru ? .adam : .sgd)
+    // The GRU's run uses Adam, so that its moments are in the file too; the RNN's the adaptive
+    // softmax, over the vocabulary in order of frequency.
+    let data = cell == .rnn ? try RunTests.dataset().orderedByFrequency() : try RunTests.dataset()
+    let trainer = try RunTests.trainer(
+      data, cell: cell, optimizer: cell == .gru ? .adam : .sgd, adaptiveCutoffs: cell == .rnn ? [4, 8] : nil)
     _ = try trainer.run(data, limits: RunLimits(maxBatches: 3))
     let original = [UInt8](try trainer.checkpoint().encoded())
     #expect(formatCheck(original) == nil, "the undamaged file must pass the format check")
@@ -231,8 +233,35 @@ func formatCheck(_ bytes: [UInt8]) -> String? {
   guard words.count == v, Set(words).count == v else { return "vocabulary" }
   let cell = config["cell"] as? String ?? "lstm"
   guard let gates = ["lstm": 4, "gru": 3, "rnn": 1][cell] else { return "cell" }
-  var expected: [String: [Int]] = ["encoder.weight": [v, d], "decoder.bias": [v]]
-  if !tied { expected["decoder.weight"] = [v, h] }
+  var expected: [String: [Int]] = ["encoder.weight": [v, d]]
+  var parameters = v * d
+  if let cutoffs = config["adaptiveCutoffs"] as? [Int] {
+    // PyTorch's AdaptiveLogSoftmaxWithLoss: head (c1 + k, H) or, tied, only its k cluster rows;
+    // tail i: (⌊H / divⁱ⁺¹⌋, H) then (cluster size, ⌊H / divⁱ⁺¹⌋).
+    let div = config["adaptiveDivision"] as? Double ?? 4
+    guard cutoffs.count >= 1, cutoffs.count < 10, cutoffs.first! >= 1, cutoffs.last! < v,
+      zip(cutoffs, cutoffs.dropFirst()).allSatisfy({ $0 < $1 }), div >= 1, div < 1000
+    else { return "cutoffs" }
+    let k = cutoffs.count
+    let head = tied ? ["decoder.head_clusters.weight": [k, h]] : ["decoder.head.weight": [cutoffs[0] + k, h]]
+    expected.merge(head) { a, _ in a }
+    expected["decoder.head.bias"] = [cutoffs[0] + k]
+    parameters += (tied ? k * h : (cutoffs[0] + k) * h) + cutoffs[0] + k
+    let bounds = cutoffs + [v]
+    for i in 0..<k {
+      var p = Double(h)
+      for _ in 0...i { p /= div }
+      let projection = Int(p.rounded(.down))
+      guard projection >= 1 else { return "projection" }
+      expected["decoder.tail.\(i).0.weight"] = [projection, h]
+      expected["decoder.tail.\(i).1.weight"] = [bounds[i + 1] - bounds[i], projection]
+      parameters += projection * h + (bounds[i + 1] - bounds[i]) * projection
+    }
+  } else {
+    expected["decoder.bias"] = [v]
+    if !tied { expected["decoder.weight"] = [v, h] }
+    parameters += v + (tied ? 0 : v * h)
+  }
   for l in 0..<layers {
     expected["rnn.weight_ih_l\(l)"] = [gates * h, l == 0 ? d : h]
     expected["rnn.weight_hh_l\(l)"] = [gates * h, h]
@@ -241,7 +270,6 @@ func formatCheck(_ bytes: [UInt8]) -> String? {
   }
   let states = cell == "lstm" ? ["h", "c"] : ["h"]
   // The optimizer's moments, each of the parameter count (one bias per layer unless GRU).
-  var parameters = v * d + v + (tied ? 0 : v * h)
   for l in 0..<layers { parameters += gates * h * ((l == 0 ? d : h) + h + (cell == "gru" ? 2 : 1)) }
   let optimizer = training["optimizer"] as? String ?? "sgd"
   guard let moments = ["sgd": [], "adam": ["m", "v"], "rmsprop": ["v"]][optimizer] else { return "optimizer" }

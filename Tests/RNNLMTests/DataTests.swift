@@ -153,4 +153,24 @@ import Testing
     }
     #expect(throws: ConfigurationError.self) { try TrainingBatches(corpus: [1, 2, 3], batchSize: 2, steps: 3) }
   }
+
+  /// The vocabulary in order of training frequency, and `--max-vocab`'s <unk>, counted by hand.
+  @Test func frequencyOrderAndMaxVocabulary() throws {
+    // Training counts: a 1, b 3, c 2, <eos> 2 (first seen a, b, <eos>, c).
+    let data = try Dataset(
+      train: ("train", "a b b\nc b c\n"), valid: ("valid", "c a b\n"), test: ("test", "a a\n"))
+    #expect(data.vocabulary.words == ["a", "b", "<eos>", "c"])
+    let ordered = try data.orderedByFrequency()
+    #expect(ordered.vocabulary.words == ["b", "<eos>", "c", "a"])
+    #expect(ordered.train == [3, 0, 0, 1, 2, 0, 2, 1] && ordered.valid == [2, 3, 0, 1] && ordered.test == [3, 3, 1])
+    #expect(ordered.leftOut == (0, 0, 0))
+    // Three words: b, then <unk> (standing for a and c: 3 tokens) ahead of <eos> (2).
+    let three = try data.orderedByFrequency(keeping: 3)
+    #expect(three.vocabulary.words == ["b", "<unk>", "<eos>"])
+    #expect(three.train == [1, 0, 0, 2, 1, 0, 1, 2] && three.valid == [1, 1, 0, 2] && three.test == [1, 1, 2])
+    #expect(three.leftOut == (3, 2, 2))
+    #expect(try data.matching(vocabulary: three.vocabulary.words)?.train == three.train)
+    #expect(try data.matching(vocabulary: ["x", "y"]) == nil)
+    #expect(throws: ConfigurationError.self) { try data.orderedByFrequency(keeping: 1) }
+  }
 }

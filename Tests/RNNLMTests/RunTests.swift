@@ -27,10 +27,12 @@ import Testing
   }
 
   static func trainer(
-    _ data: Dataset, epochs: Int = 3, cell: RecurrentCell = .lstm, optimizer: OptimizerKind = .sgd
+    _ data: Dataset, epochs: Int = 3, cell: RecurrentCell = .lstm, optimizer: OptimizerKind = .sgd,
+    adaptiveCutoffs: [Int]? = nil
   ) throws -> Trainer {
     var c = config
     c.cell = cell
+    (c.adaptiveCutoffs, c.adaptiveDivision) = (adaptiveCutoffs, 2)
     return try Trainer(
       config: c, options: options(epochs: epochs, optimizer: optimizer), vocabulary: data.vocabulary.words)
   }
