@@ -12,12 +12,23 @@ import RNNLMCommandLine
 /// has two (one for the weight gradient, one for the input gradient), so training costs 3× the
 /// forward FLOPs. Elementwise work (gates, softmax, dropout, SGD) is not counted: it is
 /// memory-bound and small in FLOPs.
-func forwardFLOPsPerToken(_ c: ModelConfig) -> Double {
+///
+/// With the adaptive softmax the output layer is 2·H·(c₁ + k) for the head plus, for the fraction
+/// fᵢ of tokens in tail cluster i, 2·hᵢ·(H + |cluster i|) (`clusterFractions`, from the corpus).
+func forwardFLOPsPerToken(_ c: ModelConfig, clusterFractions: [Double] = []) -> Double {
   var f = 0.0
   for l in 0..<c.layers {
     f += c.cell.forwardFLOPsPerToken(inputSize: l == 0 ? c.embeddingSize : c.hiddenSize, hiddenSize: c.hiddenSize)
   }
+  if let a = c.adaptiveShape { return f + 2 * a.multiplyAdds(inputSize: c.hiddenSize, fractions: clusterFractions) }
   return f + 2 * Double(c.hiddenSize) * Double(c.vocabularySize)
+}
+
+/// The fraction of `tokens` in each tail cluster of `shape`.
+func clusterFractions(_ shape: AdaptiveSoftmaxShape, _ tokens: [Int32]) -> [Double] {
+  var counts = [Int](repeating: 0, count: shape.clusters)
+  for t in tokens { if let i = shape.cluster(of: Int(t)) { counts[i] += 1 } }
+  return counts.map { Double($0) / Double(max(tokens.count, 1)) }
 }
 
 func median(_ xs: [Double]) -> Double {
@@ -145,8 +156,13 @@ struct LanguageModelThroughput: ParsableCommand {
   func run() throws {
     if let threads = flags.run.threads { ComputeThreads.set(threads) }
     let preset = try flags.resolvedPreset()
-    let dataset = try PTB.load(directory: try PTB.locate(explicit: flags.data), verify: !flags.noVerify)
+    var dataset = try PTB.load(directory: try PTB.locate(explicit: flags.data), verify: !flags.noVerify)
+    // As train-ptb does: the adaptive softmax's clusters need the vocabulary in order of frequency.
+    if preset.adaptiveCutoffs != nil || flags.maxVocab != nil {
+      dataset = try dataset.orderedByFrequency(keeping: flags.maxVocab)
+    }
     let config = preset.modelConfig(vocabularySize: dataset.vocabulary.count)
+    try config.validate()
     let t = preset.training
     let trainer = try Trainer(config: config, options: t, vocabulary: dataset.vocabulary.words)
     let model = trainer.model
@@ -157,8 +173,14 @@ struct LanguageModelThroughput: ParsableCommand {
     let v = config.vocabularySize
 
     say(
-      "preset \(preset.name): \(config.cell), V \(v), D \(config.embeddingSize), H \(h), layers \(config.layers), tied \(config.tied), dropout \(config.dropout); N \(n), T \(steps)"
+      "preset \(preset.name): \(config.cell), V \(v), D \(config.embeddingSize), H \(h), layers \(config.layers), tied \(config.tied), dropout \(config.dropout), \(outputLayer(config)); N \(n), T \(steps)"
     )
+    let fractions = config.adaptiveShape.map { clusterFractions($0, dataset.train) } ?? []
+    if !fractions.isEmpty {
+      say(
+        "training tokens in each tail cluster: "
+          + fractions.map { String(format: "%.1f%%", 100 * $0) }.joined(separator: ", "))
+    }
     say(
       "cores \(ProcessInfo.processInfo.activeProcessorCount), threads \(ComputeThreads.count), kernels \(KernelInfo.variant), OpenBLAS core \(BLASInfo.coreName)"
     )
@@ -245,7 +267,7 @@ struct LanguageModelThroughput: ParsableCommand {
         loops.backward))
     say(String(format: "large-shape sgemm rate (the largest above):  %6.1f GFLOP/s", large))
 
-    let forward = forwardFLOPsPerToken(config)
+    let forward = forwardFLOPsPerToken(config, clusterFractions: fractions)
     func report(_ name: String, _ stepSeconds: Double, _ flopsPerToken: Double, rows: Int) {
       let gflops = flopsPerToken * Double(rows) / stepSeconds / 1e9
       say(

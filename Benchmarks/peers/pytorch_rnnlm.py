@@ -11,7 +11,14 @@ under torch.no_grad, with the training batch shape.
 Prints, like throughput-bench: training and evaluation tokens/s and ms/step, medians over
 --repeats repeats of --steps steps after --warmup warm-up steps.
 
+With --adaptive c1,c2,... the output layer is nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs,
+div_value=--div, head_bias=True) over the vocabulary in order of training frequency (as the
+toolkit orders it for its adaptive softmax); PyTorch's module cannot share the embedding, so use
+--tied false on both sides. --data takes PTB's file names or train.txt (a directory written by
+`rnnlm make-data zipf`, say).
+
 Usage: pytorch_rnnlm.py [--preset small|medium] [--cell lstm|gru|rnn] [--threads 2] [--data DIR]
+                        [--tied true|false] [--adaptive 2000,10000] [--div 4]
 Needs `pip install torch` (CPU is enough); not part of CI.
 """
 import argparse
@@ -34,34 +41,53 @@ def find_ptb(explicit):
     candidates = [explicit] if explicit else [
         os.environ.get("PTB_DIR"), os.path.join(here, "../../corpora/ptb"), os.path.join(here, "../../../shared/corpora/ptb")]
     for c in candidates:
-        if c and os.path.exists(os.path.join(c, "ptb.train.txt")):
-            return c
-    raise SystemExit("PTB not found; pass --data DIR")
+        for name in ("ptb.train.txt", "train.txt"):
+            if c and os.path.exists(os.path.join(c, name)):
+                return os.path.join(c, name)
+    raise SystemExit("no training text found; pass --data DIR")
 
 
-def read_ids(path):
+def read_ids(path, by_frequency=False):
+    """Token ids in first-seen order, or (by_frequency) the most frequent word first, ties in
+    first-seen order, as the toolkit orders a vocabulary for its adaptive softmax."""
     ids, vocabulary = [], {}
     with open(path, encoding="utf-8") as f:
         for line in f:
             for word in line.split() + ["<eos>"]:
                 ids.append(vocabulary.setdefault(word, len(vocabulary)))
-    return torch.tensor(ids, dtype=torch.long), len(vocabulary)
+    ids = torch.tensor(ids, dtype=torch.long)
+    if by_frequency:
+        counts = torch.bincount(ids, minlength=len(vocabulary))
+        order = sorted(range(len(vocabulary)), key=lambda i: (-int(counts[i]), i))
+        new_id = torch.empty(len(vocabulary), dtype=torch.long)
+        new_id[torch.tensor(order)] = torch.arange(len(vocabulary))
+        ids = new_id[ids]
+    return ids, len(vocabulary)
 
 
 class Model(nn.Module):
-    def __init__(self, cell, v, d, h, layers, tied, dropout):
+    def __init__(self, cell, v, d, h, layers, tied, dropout, cutoffs=None, div=4.0):
         super().__init__()
         self.encoder = nn.Embedding(v, d)
         rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
         self.rnn = rnn(d, h, layers, dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
-        self.decoder = nn.Linear(h, v)
-        if tied:
-            self.decoder.weight = self.encoder.weight
+        self.v = v
+        if cutoffs:
+            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(h, v, cutoffs, div_value=div, head_bias=True)
+        else:
+            self.decoder = nn.Linear(h, v)
+            if tied:
+                self.decoder.weight = self.encoder.weight
+        self.loss_fn = nn.CrossEntropyLoss()
 
-    def forward(self, x, state):
+    def forward(self, x, state, targets):
+        """The mean loss of the batch's targets (flattened time-major) and the next state."""
         out, state = self.rnn(self.drop(self.encoder(x)), state)
-        return self.decoder(self.drop(out)), state
+        hidden = self.drop(out).reshape(-1, out.size(-1))
+        if isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.decoder(hidden, targets).loss, state
+        return self.loss_fn(self.decoder(hidden), targets), state
 
 
 def main():
@@ -75,15 +101,22 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--lr", type=float, default=20.0)
     parser.add_argument("--clip", type=float, default=0.25)
+    parser.add_argument("--tied", choices=["true", "false"])
+    parser.add_argument("--adaptive", help="adaptive softmax cutoffs, e.g. 2000,10000")
+    parser.add_argument("--div", type=float, default=4.0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     d, h, layers, tied, dropout, n, t = PRESETS[args.preset]
-    train, v = read_ids(os.path.join(find_ptb(args.data), "ptb.train.txt"))
+    if args.tied:
+        tied = args.tied == "true"
+    cutoffs = [int(c) for c in args.adaptive.split(",")] if args.adaptive else None
+    if cutoffs and tied:
+        raise SystemExit("nn.AdaptiveLogSoftmaxWithLoss cannot share the embedding: add --tied false")
+    train, v = read_ids(find_ptb(args.data), by_frequency=bool(cutoffs))
     streams = train[: (len(train) // n) * n].view(n, -1).t().contiguous()  # (len/N, N), time-major
-    model = Model(args.cell, v, d, h, layers, tied, dropout)
+    model = Model(args.cell, v, d, h, layers, tied, dropout, cutoffs, args.div)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-    loss_fn = nn.CrossEntropyLoss()
     position = 0
 
     def batch():
@@ -108,8 +141,7 @@ def main():
         x, y = batch()
         state = detach(state)
         optimizer.zero_grad()
-        logits, state = model(x, state)
-        loss = loss_fn(logits.view(-1, v), y)
+        loss, state = model(x, state, y)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         optimizer.step()
@@ -118,8 +150,7 @@ def main():
         nonlocal state
         x, y = batch()
         with torch.no_grad():
-            logits, state = model(x, state)
-            loss_fn(logits.view(-1, v), y)
+            _, state = model(x, state, y)
 
     def median_step_time(step):
         for _ in range(args.warmup):
@@ -137,7 +168,9 @@ def main():
     model.eval()
     state = zero_state()
     eval_time = median_step_time(eval_step)
-    print(f"pytorch {torch.__version__}, {args.preset} {args.cell}, threads {torch.get_num_threads()}, "
+    output = f"adaptive softmax {cutoffs}" if cutoffs else "full softmax"
+    print(f"pytorch {torch.__version__}, {args.preset} {args.cell}, V {v}, tied {tied}, {output}, "
+          f"threads {torch.get_num_threads()}, "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
     print(f"training  : {n * t / train_time:8.0f} tokens/s | {train_time * 1000:7.2f} ms/step")
     print(f"evaluation: {n * t / eval_time:8.0f} tokens/s | {eval_time * 1000:7.2f} ms/step")

@@ -11,8 +11,14 @@ With --openblas both (the default) every round runs the toolkit twice: once with
 choosing its own kernels (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from the environment)
 and once held to its Haswell (AVX2) kernels (OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512).
 
+--vocab V runs both on a Zipf corpus of V words written by `rnnlm make-data zipf` (once, into
+--corpora, default /tmp/rnnlm-zipf); --adaptive c1,c2,... gives both the adaptive softmax
+(cutoffs at or above V are dropped), --tied true|false overrides the preset's tying (the
+adaptive softmax needs false on PyTorch's side, so --adaptive sets it for both).
+
 Usage: side_by_side.py [--preset small] [--cell lstm] [--rounds 3] [--threads 2]
                        [--openblas both|own|haswell] [--bench .build/release/throughput-bench]
+                       [--vocab V] [--adaptive 2000,10000,50000] [--tied false]
 Needs `pip install torch`; not part of CI.
 """
 import argparse
@@ -56,11 +62,32 @@ def main():
     parser.add_argument("--openblas", default="both", choices=["both", "own", "haswell"])
     parser.add_argument("--bench", default=os.path.join(HERE, "../../.build/release/throughput-bench"))
     parser.add_argument("--steps", type=int)
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--vocab", type=int)
+    parser.add_argument("--adaptive")
+    parser.add_argument("--tied", choices=["true", "false"])
+    parser.add_argument("--corpora", default="/tmp/rnnlm-zipf")
+    parser.add_argument("--rnnlm", default=os.path.join(HERE, "../../.build/release/rnnlm"))
     args = parser.parse_args()
     steps = args.steps or (20 if args.preset == "small" else 5)
-    repeats = 5 if args.preset == "small" else 3
+    repeats = args.repeats or (5 if args.preset == "small" else 3)
     common = ["--preset", args.preset, "--cell", args.cell, "--threads", str(args.threads),
-              "--steps", str(steps), "--repeats", str(repeats)]
+              "--steps", str(steps), "--repeats", str(repeats), "--warmup", str(args.warmup)]
+    toolkit_only, torch_only = [], []
+    if args.vocab:
+        data = os.path.join(args.corpora, f"zipf-{args.vocab}")
+        if not os.path.exists(os.path.join(data, "test.txt")):
+            run([args.rnnlm, "make-data", "zipf", "--vocab", str(args.vocab), "--output", data], dict(os.environ))
+        common += ["--data", data]
+    tied = "false" if args.adaptive else args.tied
+    if tied:
+        common += ["--tied", tied]
+    if args.adaptive:
+        limit = args.vocab or 10000
+        cutoffs = ",".join(c for c in args.adaptive.split(",") if int(c) < limit)
+        toolkit_only += ["--adaptive-softmax", cutoffs]
+        torch_only += ["--adaptive", cutoffs]
     own = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     haswell = dict(own, OPENBLAS_CORETYPE="Haswell", OPENBLAS_L2_SIZE="512")
     settings = {"own": [("own choice", own)], "haswell": [("Haswell", haswell)],
@@ -69,10 +96,8 @@ def main():
     results["pytorch"] = []
     for r in range(args.rounds):
         for name, env in settings:
-            results[name].append(figures(run([args.bench] + common, env)))
-        torch_out = run([sys.executable, os.path.join(HERE, "pytorch_rnnlm.py"), "--preset", args.preset,
-                         "--cell", args.cell, "--threads", str(args.threads), "--steps", str(steps),
-                         "--repeats", str(repeats)], own)
+            results[name].append(figures(run([args.bench] + common + toolkit_only, env)))
+        torch_out = run([sys.executable, os.path.join(HERE, "pytorch_rnnlm.py")] + common + torch_only, own)
         results["pytorch"].append(figures(torch_out))
         print(f"round {r + 1}: " + "; ".join(
             f"{k} {v[-1]['training']:.0f}/{v[-1]['evaluation']:.0f}" for k, v in results.items()), flush=True)
@@ -82,7 +107,10 @@ def main():
         return statistics.median(values) if values else float("nan")
 
     torch_train, torch_eval = med("pytorch", "training"), med("pytorch", "evaluation")
-    print(f"\n{args.preset} {args.cell}, {args.threads} threads, medians of {args.rounds} rounds "
+    shape = f", V {args.vocab} (Zipf)" if args.vocab else ""
+    shape += f", adaptive softmax {args.adaptive}" if args.adaptive else ""
+    shape += f", tied {tied}" if tied else ""
+    print(f"\n{args.preset} {args.cell}{shape}, {args.threads} threads, medians of {args.rounds} rounds "
           f"(each of {repeats} repeats of {steps} steps)")
     print("| | OpenBLAS kernels | training tokens/s | of sgemm | vs PyTorch | evaluation tokens/s | of sgemm | vs PyTorch |")
     print("|---|---|---|---|---|---|---|---|")

@@ -16,6 +16,8 @@ struct MakeData: ParsableCommand {
 
       The last two are train.tsv, valid.tsv and test.tsv of source<TAB>target lines.
 
+      zipf --vocab V --tokens T: a language-model corpus with a vocabulary of any size, for measuring cost against V: words w0, w1, … drawn with Zipf's law (p ∝ 1/rank), sentences of 20 words on average; train.txt (T tokens plus every word the draw missed, so the vocabulary is exactly V with <eos>), valid.txt and test.txt (T/10 each).
+
       corpus --from-tsv DIR: the text column of labelled data (label<TAB>text files or class folders) as a language-model corpus: train.txt, valid.txt and test.txt, one text a line in the words the classifier reads, so that a language model learns the text a classifier will see (train-ptb --data OUTPUT, then train-classifier --init-from). The validation texts are the data's own, or 10% of the training texts (seeded).
 
       Examples:
@@ -23,9 +25,12 @@ struct MakeData: ParsableCommand {
         rnnlm make-data dates --output data/dates
         rnnlm make-data addition --output data/addition --count 50000
         rnnlm make-data corpus --from-tsv ../shared/corpora/sst2 --output data/sst2-text
+        rnnlm make-data zipf --vocab 100000 --tokens 1000000 --output data/zipf-100k
       """)
 
-  @Argument(help: "Which data set: sentiment, addition, dates, or corpus (with --from-tsv).") var kind: String
+  @Argument(help: "Which data set: sentiment, addition, dates, zipf, or corpus (with --from-tsv).") var kind: String
+  @Option(help: "zipf: the vocabulary size V, <eos> included.") var vocab: Int?
+  @Option(help: "zipf: training tokens drawn (default 1000000).") var tokens: Int?
   @Option(
     name: .customLong("from-tsv"),
     help: "corpus: the labelled data whose texts to write (label<TAB>text files or class folders).")
@@ -40,8 +45,16 @@ struct MakeData: ParsableCommand {
   @Option(help: "Seed.") var seed: UInt64 = 1
 
   func validate() throws {
-    guard ["sentiment", "addition", "dates", "corpus"].contains(kind) else {
-      throw ValidationError("unknown data set '\(kind)'; choose sentiment, addition, dates or corpus")
+    guard ["sentiment", "addition", "dates", "corpus", "zipf"].contains(kind) else {
+      throw ValidationError("unknown data set '\(kind)'; choose sentiment, addition, dates, zipf or corpus")
+    }
+    if (kind == "zipf") != (vocab != nil) || (tokens != nil && kind != "zipf") {
+      throw ValidationError(kind == "zipf" ? "zipf needs --vocab V" : "--vocab and --tokens go with zipf")
+    }
+    if kind == "zipf" {
+      guard vocab! >= 2 else { throw ValidationError("--vocab must be at least 2") }
+      guard (tokens ?? 1_000_000) >= 100 else { throw ValidationError("--tokens must be at least 100") }
+      return
     }
     if (kind == "corpus") != (fromTSV != nil) {
       throw ValidationError(
@@ -68,6 +81,11 @@ struct MakeData: ParsableCommand {
   func run() throws {
     try reporting {
       switch kind {
+      case "zipf":
+        let w = try ZipfCorpus.write(to: output, vocabularySize: vocab!, tokens: tokens ?? 1_000_000, seed: seed)
+        say(
+          "wrote \(output)/train.txt (\(w.train) tokens, \(w.appended) of them words the draw missed), valid.txt (\(w.valid)) and test.txt (\(w.test)); V = \(vocab!), seed \(seed)"
+        )
       case "corpus":
         let data = try LabelledTexts.load(directory: fromTSV!)
         let written = try data.writeCorpus(to: output, seed: seed)

@@ -173,4 +173,23 @@ import Testing
     #expect(try data.matching(vocabulary: ["x", "y"]) == nil)
     #expect(throws: ConfigurationError.self) { try data.orderedByFrequency(keeping: 1) }
   }
+
+  /// The Zipf corpus has exactly V words with <eos>, closed held-out splits, and Zipf's law's
+  /// first ratios (rank 1 twice as frequent as rank 2, three times rank 3).
+  @Test func zipfCorpus() throws {
+    let dir = try Self.temporaryDirectory()
+    let written = try ZipfCorpus.write(to: dir, vocabularySize: 3000, tokens: 30_000, seed: 4)
+    let data = try Dataset(trainPath: dir + "/train.txt", validPath: dir + "/valid.txt", testPath: dir + "/test.txt")
+    #expect(data.vocabulary.count == 3000)
+    #expect(data.train.count == written.train && data.valid.count == written.valid && data.test.count == written.test)
+    #expect(written.appended > 0 && written.appended < 1000, "\(written.appended)")
+    var counts: [String: Int] = [:]
+    for id in data.train { counts[data.vocabulary.words[Int(id)], default: 0] += 1 }
+    let (c0, c1, c2) = (Double(counts["w0"]!), Double(counts["w1"]!), Double(counts["w2"]!))
+    #expect(abs(c0 / c1 - 2) < 0.25 && abs(c0 / c2 - 3) < 0.4, "w0 \(c0), w1 \(c1), w2 \(c2)")
+    // About one <eos> per 21 tokens.
+    let sentences = Double(counts[Vocabulary.endOfSentence]!)
+    #expect(abs(Double(data.train.count) / sentences - 21) < 2)
+    #expect(throws: ConfigurationError.self) { try ZipfCorpus.write(to: dir, vocabularySize: 1, tokens: 1000, seed: 1) }
+  }
 }

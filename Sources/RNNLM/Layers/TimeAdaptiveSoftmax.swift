@@ -104,6 +104,9 @@ package final class TimeAdaptiveSoftmax<T: BLASScalar> {
   /// headTargets: (rows) each row's head entry (its word or its cluster's); rowOrder: (rows) the
   /// rows grouped by cluster; localTargets: (chunk) a chunk's words within their cluster.
   private var headTargets: [Int32], rowOrder: [Int32], localTargets: [Int32]
+  /// clusterStarts: (k + 1) where each cluster's rows begin in rowOrder; clusterNext: (k + 1)
+  /// the counting sort's cursors. Kept, so that a pass allocates nothing.
+  private var clusterStarts: [Int], clusterNext: [Int]
 
   /// A layer for up to `maxRows` rows over the views of `parameters` that ``ModelConfig``'s
   /// layout names `decoder.*`; `wordWeight` names the head's word rows (`decoder.head.weight`,
@@ -141,6 +144,8 @@ package final class TimeAdaptiveSoftmax<T: BLASScalar> {
     headTargets = [Int32](repeating: 0, count: maxRows)
     rowOrder = [Int32](repeating: 0, count: maxRows)
     localTargets = [Int32](repeating: 0, count: chunk)
+    clusterStarts = [Int](repeating: 0, count: shape.clusters + 1)
+    clusterNext = clusterStarts
   }
 
   /// headScores = input · [headWords; headClusters]ᵀ + headBias for `rows` rows.
@@ -165,23 +170,23 @@ package final class TimeAdaptiveSoftmax<T: BLASScalar> {
     let scale: T = gradient ? 1 / T(rows) : 0
     scoreHead(x, rows: rows)
     // Each row's head entry, and the rows grouped by cluster (a counting sort).
-    var starts = [Int](repeating: 0, count: k + 1)
+    for i in 0...k { clusterStarts[i] = 0 }
     for r in 0..<rows {
       let t = Int(targets[r])
       precondition(t >= 0 && t < v, "target \(t) outside 0..<\(v)")
       if let i = shape.cluster(of: t) {
         headTargets[r] = Int32(c1 + i)
-        starts[i + 1] += 1
+        clusterStarts[i + 1] += 1
       } else {
         headTargets[r] = Int32(t)
       }
     }
-    for i in 0..<k { starts[i + 1] += starts[i] }
-    var next = starts
+    for i in 0..<k { clusterStarts[i + 1] += clusterStarts[i] }
+    for i in 0...k { clusterNext[i] = clusterStarts[i] }
     for r in 0..<rows where headTargets[r] >= c1 {
       let i = Int(headTargets[r]) - c1
-      rowOrder[next[i]] = Int32(r)
-      next[i] += 1
+      rowOrder[clusterNext[i]] = Int32(r)
+      clusterNext[i] += 1
     }
     let s = headScores.pointer
     var total = headTargets.withUnsafeBufferPointer { T._softmaxCrossEntropy(rows, hs, s, $0.baseAddress!, scale) }
@@ -195,9 +200,9 @@ package final class TimeAdaptiveSoftmax<T: BLASScalar> {
     for i in 0..<k {
       let (p, o, first) = (shape.projections[i], shape.clusterSize(i), shape.bounds[i + 1])
       let chunk = shape.chunkRows(i, maxRows: maxRows, limit: tailChunkElements)
-      var begin = starts[i]
-      while begin < starts[i + 1] {
-        let n = min(chunk, starts[i + 1] - begin)
+      var begin = clusterStarts[i]
+      while begin < clusterStarts[i + 1] {
+        let n = min(chunk, clusterStarts[i + 1] - begin)
         for j in 0..<n {
           let r = Int(rowOrder[begin + j])
           (gathered.pointer + j * h).update(from: x + r * h, count: h)
