@@ -279,8 +279,10 @@ struct LanguageModelThroughput: ParsableCommand {
     report(evalN == n ? "evaluation" : "evaluation (N=\(evalN))", evalTime, forward, rows: evalRows)
     say(
       String(
-        format: "peak resident memory of training and evaluation: %.0f MiB (parameters + gradients: %.0f MiB)", peakMB,
-        Double(2 * 4 * config.parameterCount) / 1_048_576))
+        format:
+          "peak resident memory of training and evaluation: %.0f MiB (parameters + gradients: %.0f MiB; the memory pre-check's estimate for the training model: %.0f MiB)",
+        peakMB, Double(2 * 4 * config.parameterCount) / 1_048_576,
+        config.bytesNeeded(batchSize: n, steps: steps) / 1_048_576))
     say(String(format: "heap allocations per training step after warm-up: %.2f", stepAllocations))
     say("medians over \(repeats) repeats of \(measuredSteps) steps after \(warmup) warm-up steps")
 
