@@ -63,6 +63,15 @@ public struct ClassifierFlags: ParsableArguments {
       "Start from a toolkit language model's checkpoint (train-ptb's): its embedding rows for the words it knows by spelling and its bottom recurrent layers (same --cell, --emsize and --nhid). Train it on the task's own text with rnnlm make-data corpus --from-tsv."
   )
   public var initFrom: String?
+  @Option(
+    help: ArgumentHelp(
+      "Start the embedding from pretrained word vectors in the word2vec/GloVe text format (a word and D numbers per line, an optional 'count D' first line); --emsize must be D. Reports how many words it covers.",
+      valueName: "file"))
+  public var embeddings: String?
+  @Flag(
+    name: .customLong("freeze-embeddings"),
+    help: "Keep the embedding as --embeddings or --init-from started it (no gradient) for the whole run.")
+  public var freezeEmbeddings = false
   @Flag(
     name: .customLong("refuse-empty-texts"),
     help:
@@ -78,7 +87,8 @@ public struct ClassifierFlags: ParsableArguments {
     let given: [(String, Bool)] = [
       ("--cell", cell != nil), ("--bag-of-words", bagOfWords), ("--emsize", emsize != nil), ("--nhid", nhid != nil),
       ("--nlayers", nlayers != nil), ("--dropout", dropout != nil), ("--pooling", pooling != nil),
-      ("--bidirectional", bidirectional), ("--init-from", initFrom != nil),
+      ("--bidirectional", bidirectional), ("--init-from", initFrom != nil), ("--embeddings", embeddings != nil),
+      ("--freeze-embeddings", freezeEmbeddings),
       ("--max-length", maxLength != nil), ("--truncate", truncate != nil), ("--num-words", numWords != nil),
       ("--train-texts", trainTexts != nil), ("--freeze-encoder-epochs", freezeEncoderEpochs != nil),
       ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
@@ -96,6 +106,12 @@ public struct ClassifierFlags: ParsableArguments {
     try schedule.validate()
     try schedule.requireTimeBudget(run)
     try run.refuseChanges(shapeFlags)
+    if embeddings != nil && initFrom != nil {
+      throw ValidationError("--embeddings and --init-from both set the embedding: give one")
+    }
+    if freezeEmbeddings && embeddings == nil && initFrom == nil {
+      throw ValidationError("--freeze-embeddings keeps pretrained vectors: give --embeddings FILE or --init-from")
+    }
     if run.resume == nil {
       do {
         try options().validate()
@@ -123,6 +139,7 @@ public struct ClassifierFlags: ParsableArguments {
     if let numWords { o.numWords = numWords }
     if let trainTexts { o.trainingTexts = trainTexts }
     if let freezeEncoderEpochs { o.freezeEncoderEpochs = freezeEncoderEpochs }
+    o.freezeEmbeddings = freezeEmbeddings
     if let logInterval { o.logInterval = logInterval }
     if let seed { o.seed = seed }
     return schedule.apply(to: o)
@@ -197,6 +214,21 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
               initFrom, taken.matchedWords, taken.words, 100 * Double(taken.matchedWords) / Double(max(taken.words, 1)),
               taken.layers, taken.layers == 1 ? "" : "s"))
         } catch let error as ConfigurationError { throw RunFailure("--init-from \(initFrom): \(error.description)") }
+      }
+      if let path = flags.embeddings {
+        do {
+          let vectors = try WordVectors.read(path: path, keeping: Set(prepared.vocabulary.words))
+          let taken = try trainer.initialize(from: vectors, path: path)
+          say(
+            String(
+              format: "embedding from %@: %d of %d words (%.1f%%) have a vector (%d vectors of %d numbers)%@", path,
+              taken.matchedWords, taken.words, 100 * Double(taken.matchedWords) / Double(max(taken.words, 1)),
+              vectors.lines, vectors.dimension, flags.freezeEmbeddings ? ", frozen" : ""))
+        } catch let error as ConfigurationError {
+          throw RunFailure("--embeddings: \(error.description)")
+        } catch let error as DataError {
+          throw RunFailure("--embeddings: \(error.description)")
+        }
       }
     }
     let splits = try trainer.splits(of: data)

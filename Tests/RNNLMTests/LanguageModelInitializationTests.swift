@@ -125,3 +125,95 @@ import Testing
     #expect(Array(afterTwo[..<fc]) != Array(afterOne[..<fc]))
   }
 }
+
+/// Pretrained word vectors: the text format read with and without its header, one error line per
+/// problem naming the file and line, rows copied for the words found, and a frozen embedding.
+@Suite struct WordVectorTests {
+  static func write(_ text: String) throws -> String {
+    let path = try DataTests.temporaryDirectory() + "/vectors.txt"
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  static func trainer(d: Int, freeze: Bool = false) throws -> (ClassifierTrainer, ClassifierVocabulary) {
+    let texts = [
+      LabelledText(words: ["good", "film"], label: 1), LabelledText(words: ["dull", "zebra"], label: 0),
+    ]
+    let vocabulary = ClassifierVocabulary(counting: texts, limit: 100)
+    let config = ClassifierConfig(
+      vocabularySize: vocabulary.count, embeddingSize: d, hiddenSize: 3, layers: 1, cell: .lstm, classes: 2,
+      dropout: 0, pooling: .last)
+    var o = ClassifierTrainingOptions()
+    o.freezeEmbeddings = freeze
+    return (
+      try ClassifierTrainer(config: config, options: o, vocabulary: vocabulary, classes: ["neg", "pos"]), vocabulary
+    )
+  }
+
+  @Test func rowsOfTheWordsFoundAreCopied() throws {
+    // word2vec's header; "the" is not a classifier word, "good" is listed twice (the first counts).
+    let path = try Self.write("4 3\ngood 1 2 3\nthe 0 0 0\nfilm -1.5 0.25 4e-1\ngood 9 9 9\n")
+    let (trainer, vocabulary) = try Self.trainer(d: 3)
+    let before = trainer.model.parameters.values.array
+    let vectors = try WordVectors.read(path: path, keeping: Set(vocabulary.words))
+    #expect(vectors.dimension == 3 && vectors.lines == 4 && vectors.vectors.count == 2)
+    let taken = try trainer.initialize(from: vectors, path: path)
+    #expect(taken == WordVectorInitialization(matchedWords: 2, words: vocabulary.count - 1))
+    let emb = trainer.model.parameters.view("embedding.weight")
+    let after = trainer.model.parameters.values.array
+    for (id, word) in vocabulary.words.enumerated() {
+      let row = Array(after[(emb.offset + 3 * id)..<(emb.offset + 3 * id + 3)])
+      let old = Array(before[(emb.offset + 3 * id)..<(emb.offset + 3 * id + 3)])
+      switch word {
+      case "good": #expect(row == [1, 2, 3])
+      case "film": #expect(row == [-1.5, 0.25, 0.4])
+      default: #expect(row == old, "\(word) keeps its initialisation")
+      }
+    }
+    // GloVe's layout, no header.
+    let glove = try WordVectors.read(path: try Self.write("film 1 2\ndull 3 4\n"), keeping: ["dull"])
+    #expect(glove.dimension == 2 && glove.vectors == ["dull": [3, 4]])
+  }
+
+  @Test func problemsNameTheFileAndLine() throws {
+    func message(_ text: String) throws -> String {
+      let path = try Self.write(text)
+      do {
+        _ = try WordVectors.read(path: path, keeping: ["good"])
+        return "accepted"
+      } catch let error as DataError { return error.description.replacingOccurrences(of: path, with: "F") }
+    }
+    #expect(try message("good 1 2 3\nfilm 1 2\n") == "F:2: 2 numbers, expected 3 as on the lines before")
+    #expect(try message("2 3\ngood 1 2\n") == "F:2: 2 numbers, expected 3 as on the lines before")
+    #expect(try message("film 1 2\ngood 1 x\n") == "F:2: 'x' is not a number")
+    #expect(try message("\n\n") == "F holds no word vectors")
+    let (trainer, vocabulary) = try Self.trainer(d: 4)
+    let path = try Self.write("good 1 2 3\n")
+    let wrongSize = try WordVectors.read(path: path, keeping: Set(vocabulary.words))
+    #expect(throws: ConfigurationError.self) { try trainer.initialize(from: wrongSize, path: path) }
+    let (small, words) = try Self.trainer(d: 2)
+    let none = try WordVectors.read(path: try Self.write("the 1 2\n"), keeping: Set(words.words))
+    let error = #expect(throws: ConfigurationError.self) { try small.initialize(from: none, path: "F") }
+    #expect(error?.description.contains("none of the classifier's") == true)
+  }
+
+  @Test func aFrozenEmbeddingDoesNotMove() throws {
+    let dir = try DataTests.temporaryDirectory()
+    try SentimentCorpus.write(to: dir, trainCount: 60, testCount: 20, seed: 4)
+    let data = try LabelledTexts.load(directory: dir)
+    for freeze in [true, false] {
+      var o = ClassifierTrainingOptions()
+      (o.freezeEmbeddings, o.epochs, o.batchSize) = (freeze, 1, 16)
+      let p = ClassifierTrainer.prepare(
+        data: data, options: o, embeddingSize: 4, hiddenSize: 4, layers: 1, cell: .lstm, dropout: 0, pooling: .last)
+      let trainer = try ClassifierTrainer(config: p.config, options: o, vocabulary: p.vocabulary, classes: data.classes)
+      let emb = trainer.model.parameters.view("embedding.weight")
+      let range = emb.offset..<(emb.offset + emb.count)
+      let start = trainer.model.parameters.values.array
+      _ = try trainer.run(try trainer.splits(of: data), limits: RunLimits(maxEpochs: 1))
+      let after = trainer.model.parameters.values.array
+      #expect((Array(after[range]) == Array(start[range])) == freeze, "frozen \(freeze)")
+      #expect(Array(after[range.upperBound...]) != Array(start[range.upperBound...]), "the rest trains")
+    }
+  }
+}

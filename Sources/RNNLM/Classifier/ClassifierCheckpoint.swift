@@ -36,6 +36,9 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
   /// unfreezing, in two stages): the encoder a language model initialised (``ClassifierTrainer/initialize(from:)``)
   /// is not disturbed while the output layer is still random. 0 trains everything from the start.
   public var freezeEncoderEpochs = 0
+  /// Keep the embedding as it started (pretrained vectors, ``ClassifierTrainer/initialize(from:path:)``):
+  /// its gradient is zero throughout, so only weight decay, when given, changes it.
+  public var freezeEmbeddings = false
   /// Seed of the run's generator (weights, validation split, batch order, dropout).
   public var seed: UInt64 = 1
   /// Batches between log lines.
@@ -74,6 +77,7 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
     logInterval = try c.decode(Int.self, forKey: .logInterval)
     trainingTexts = try c.decodeIfPresent(Int.self, forKey: .trainingTexts)
     freezeEncoderEpochs = try c.decodeIfPresent(Int.self, forKey: .freezeEncoderEpochs) ?? 0
+    freezeEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .freezeEmbeddings) ?? false
     try decodeSchedule(from: decoder)
   }
 

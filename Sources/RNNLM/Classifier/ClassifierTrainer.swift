@@ -332,6 +332,10 @@ extension ClassifierTrainer: ExampleTask {
       // so no optimizer moves it.
       model.parameters.gradients.pointer.update(repeating: 0, count: model.parameters.view("fc.weight").offset)
     }
+    if options.freezeEmbeddings {
+      let embedding = model.parameters.view("embedding.weight")
+      (model.parameters.gradients.pointer + embedding.offset).update(repeating: 0, count: embedding.count)
+    }
     return (result, 1)
   }
 
