@@ -158,9 +158,7 @@ struct LanguageModelThroughput: ParsableCommand {
     let preset = try flags.resolvedPreset()
     var dataset = try PTB.load(directory: try PTB.locate(explicit: flags.data), verify: !flags.noVerify)
     // As train-ptb does: the adaptive softmax's clusters need the vocabulary in order of frequency.
-    if preset.adaptiveCutoffs != nil || flags.maxVocab != nil {
-      dataset = try dataset.orderedByFrequency(keeping: flags.maxVocab)
-    }
+    if let reordered = try flags.reorderedVocabulary(of: dataset, for: preset) { dataset = reordered }
     let config = preset.modelConfig(vocabularySize: dataset.vocabulary.count)
     try config.validate()
     let t = preset.training

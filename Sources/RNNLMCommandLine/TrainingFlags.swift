@@ -150,6 +150,14 @@ public struct TrainingFlags: ParsableArguments {
     )
   }
 
+  /// `dataset` with its vocabulary in order of frequency and cut to `--max-vocab`, when `preset`
+  /// (the flags applied) has the adaptive softmax or `--max-vocab` is given; nil when it stays as
+  /// read.
+  public func reorderedVocabulary(of dataset: Dataset, for preset: Preset) throws -> Dataset? {
+    guard maxVocab != nil || preset.adaptiveCutoffs != nil else { return nil }
+    return try dataset.orderedByFrequency(keeping: maxVocab)
+  }
+
   /// The preset with the flags applied.
   public func resolvedPreset() throws -> Preset {
     guard var p = Preset.named(preset) else {
@@ -299,9 +307,9 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
         "read as <unk>: \(dataset.outOfVocabulary.valid) validation and \(dataset.outOfVocabulary.test) test words "
           + "outside the training vocabulary")
     }
-    if let preset, flags.maxVocab != nil || preset.adaptiveCutoffs != nil {
+    if let preset, let reordered = try flags.reorderedVocabulary(of: dataset, for: preset) {
       let words = dataset.vocabulary.count
-      dataset = try dataset.orderedByFrequency(keeping: flags.maxVocab)
+      dataset = reordered
       let kept = dataset.vocabulary.count
       say(
         "vocabulary: \(kept < words ? "the \(kept) most frequent of \(words) training words" : "\(kept) words"), "

@@ -40,12 +40,17 @@ public struct AdaptiveSoftmaxShape: Sendable, Equatable {
   }
   /// The largest number of scores a tail chunk holds, by default.
   public static let tailChunkLimit = 1 << 21
+  /// What the tail chunks' buffers must hold for batches of up to `maxRows` rows: the most rows
+  /// of any cluster's chunk, and the most scores (rows × cluster size) of any.
+  public func tailChunkCapacity(maxRows: Int, limit: Int = tailChunkLimit) -> (rows: Int, scores: Int) {
+    let rows = (0..<clusters).map { chunkRows($0, maxRows: maxRows, limit: limit) }
+    return (rows.max() ?? 1, zip(rows, (0..<clusters).map(clusterSize)).map { $0 * $1 }.max() ?? 1)
+  }
   /// Elements of the tail chunks' buffers (rows, their projections, their scores) for batches
   /// of up to `maxRows` rows.
   public func tailScratchElements(inputSize h: Int, maxRows: Int, limit: Int = tailChunkLimit) -> Int {
-    let chunk = (0..<clusters).map { chunkRows($0, maxRows: maxRows, limit: limit) }.max() ?? 1
-    let widest = (0..<clusters).map { chunkRows($0, maxRows: maxRows, limit: limit) * clusterSize($0) }.max() ?? 1
-    return chunk * (h + (projections.max() ?? 1)) + widest
+    let capacity = tailChunkCapacity(maxRows: maxRows, limit: limit)
+    return capacity.rows * (h + (projections.max() ?? 1)) + capacity.scores
   }
   /// Multiply-adds per row of a forward pass when every row is scored by the head and a
   /// `fraction[i]` of the rows by tail cluster i.
@@ -109,8 +114,8 @@ package final class TimeAdaptiveSoftmax<T: BLASScalar> {
   private var clusterStarts: [Int], clusterNext: [Int]
 
   /// A layer for up to `maxRows` rows over the views of `parameters` that ``ModelConfig``'s
-  /// layout names `decoder.*`; `wordWeight` names the head's word rows (`decoder.head.weight`,
-  /// or `encoder.weight` when tied).
+  /// layout names `decoder.*`; with `tied`, the head's word rows are `encoder.weight`'s first c₁
+  /// rows, otherwise `decoder.head.weight`'s.
   package init(
     shape: AdaptiveSoftmaxShape, inputSize: Int, maxRows: Int, parameters p: ParameterStore<T>, tied: Bool,
     scratch: ScratchPool<T> = ScratchPool(), tailChunkElements: Int = AdaptiveSoftmaxShape.tailChunkLimit
@@ -131,15 +136,11 @@ package final class TimeAdaptiveSoftmax<T: BLASScalar> {
     dProjections = (0..<shape.clusters).map { p.gradient("decoder.tail.\($0).0.weight") }
     outputs = (0..<shape.clusters).map { p.value("decoder.tail.\($0).1.weight") }
     dOutputs = (0..<shape.clusters).map { p.gradient("decoder.tail.\($0).1.weight") }
-    let chunk = (0..<shape.clusters).map { shape.chunkRows($0, maxRows: maxRows, limit: tailChunkElements) }.max() ?? 1
+    let (chunk, widest) = shape.tailChunkCapacity(maxRows: maxRows, limit: tailChunkElements)
     headScores = try scratch.buffer("decoder.headScores", count: maxRows * shape.headSize)
     dInput = try scratch.buffer("decoder.dInput", count: maxRows * h)
     gathered = try scratch.buffer("decoder.gathered", count: chunk * h)
     projected = try scratch.buffer("decoder.projected", count: chunk * (shape.projections.max() ?? 1))
-    let widest =
-      (0..<shape.clusters).map {
-        shape.chunkRows($0, maxRows: maxRows, limit: tailChunkElements) * shape.clusterSize($0)
-      }.max() ?? 1
     tailScores = try scratch.buffer("decoder.tailScores", count: widest)
     headTargets = [Int32](repeating: 0, count: maxRows)
     rowOrder = [Int32](repeating: 0, count: maxRows)
