@@ -35,6 +35,12 @@ public struct ClassifierFlags: ParsableArguments {
   )
   public var freezeEncoderEpochs: Int?
   @Option(
+    name: .customLong("encoder-lr-factor"),
+    help:
+      "The embedding and recurrent layers learn at this factor times --lr, the output layer at --lr (discriminative fine-tuning; e.g. 0.3 with --init-from). In (0, 1], default 1."
+  )
+  public var encoderLRFactor: Double?
+  @Option(
     name: .customLong("train-texts"),
     help:
       "Train on this many training texts, a seeded sample (after the validation texts are held out), to measure accuracy against labelled data (default: all)."
@@ -91,6 +97,7 @@ public struct ClassifierFlags: ParsableArguments {
       ("--freeze-embeddings", freezeEmbeddings),
       ("--max-length", maxLength != nil), ("--truncate", truncate != nil), ("--num-words", numWords != nil),
       ("--train-texts", trainTexts != nil), ("--freeze-encoder-epochs", freezeEncoderEpochs != nil),
+      ("--encoder-lr-factor", encoderLRFactor != nil),
       ("--optimizer", optimizer != nil), ("--lr", lr != nil), ("--clip", clip != nil),
       ("--weight-decay", weightDecay != nil), ("--batch-size", batchSize != nil),
       ("--validation-split", validationSplit != nil), ("--seed", seed != nil),
@@ -139,6 +146,7 @@ public struct ClassifierFlags: ParsableArguments {
     if let numWords { o.numWords = numWords }
     if let trainTexts { o.trainingTexts = trainTexts }
     if let freezeEncoderEpochs { o.freezeEncoderEpochs = freezeEncoderEpochs }
+    if let encoderLRFactor { o.encoderLearningRateFactor = encoderLRFactor }
     o.freezeEmbeddings = freezeEmbeddings
     if let logInterval { o.logInterval = logInterval }
     if let seed { o.seed = seed }
@@ -242,7 +250,9 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
       "model: \(c.encoderDescription), V \(c.vocabularySize), D \(c.embeddingSize), dropout \(c.dropout), "
         + "\(c.classes == 2 ? "sigmoid" : "softmax") output, \(c.parameterCount) parameters")
     say(
-      "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), max length \(o.maxLength) "
+      "training: \(o.optimizer), lr \(o.learningRate)"
+        + (o.encoderLearningRateFactor == 1 ? "" : " (encoder × \(o.encoderLearningRateFactor))")
+        + ", clip \(o.clip), N \(o.batchSize), max length \(o.maxLength) "
         + "(keep the \(o.truncation.rawValue)), epochs \(o.epochs)\(schedule(o)), seed \(o.seed), "
         + "\(processes(group, batch: o.batchSize, "texts"))threads \(ComputeThreads.count), "
         + "OpenBLAS kernels \(BLASInfo.coreName)")

@@ -23,6 +23,12 @@ public struct TrainingFlags: ParsableArguments {
       "Keep the N most frequent training words and read the others as <unk> (counted); the vocabulary is put in order of frequency.",
       valueName: "N"))
   public var maxVocab: Int?
+  @Option(
+    name: .customLong("init-from"),
+    help: ArgumentHelp(
+      "Start from an earlier language model (e.g. one trained on PTB) of the shape --preset and the flags give (cell, sizes, layers, tying; full softmax), on this data's vocabulary: the rows of the words it knows by spelling, new words at the mean of its rows; every recurrent layer as it was.",
+      valueName: "checkpoint"))
+  public var initFrom: String?
 
   @Option(help: "Embedding size D.") public var emsize: Int?
   @Option(help: "Hidden size H.") public var nhid: Int?
@@ -99,6 +105,7 @@ public struct TrainingFlags: ParsableArguments {
     if nlayers != nil { given.append("--nlayers") }
     if tied != nil { given.append("--tied") }
     if maxVocab != nil { given.append("--max-vocab") }
+    if initFrom != nil { given.append("--init-from") }
     if adaptiveSoftmax != nil { given.append("--adaptive-softmax") }
     if adaptiveDiv != nil { given.append("--adaptive-div") }
     if dropout != nil { given.append("--dropout") }
@@ -338,6 +345,21 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
       trainer = try Trainer(
         config: preset!.modelConfig(vocabularySize: dataset.vocabulary.count), options: preset!.training,
         vocabulary: dataset.vocabulary.words, group: group)
+      if let initFrom = flags.initFrom {
+        let earlier: Checkpoint
+        do { earlier = try Checkpoint.read(from: initFrom) } catch let error as CheckpointError {
+          throw RunFailure("--init-from: \(error.description)")
+        }
+        do {
+          let taken = try trainer.initialize(from: earlier)
+          say(
+            String(
+              format:
+                "initialised from %@: %d of %d words (%.1f%%) known by spelling; %d new words start at the mean of its rows",
+              initFrom, taken.matchedWords, taken.words, 100 * Double(taken.matchedWords) / Double(max(taken.words, 1)),
+              taken.newWords))
+        } catch let error as ConfigurationError { throw RunFailure("--init-from \(initFrom): \(error.description)") }
+      }
     }
     let c = trainer.config
     let t = trainer.options

@@ -124,6 +124,43 @@ import Testing
     let afterTwo = trainer.model.parameters.values.array
     #expect(Array(afterTwo[..<fc]) != Array(afterOne[..<fc]))
   }
+
+  /// `encoderLearningRateFactor`: the same first step from the same start moves every encoder
+  /// parameter by the factor times what one rate moves it (Adam's first step is lr · g / |g|, so
+  /// the ratio is exact up to rounding) and the output layer by the same amount.
+  @Test(arguments: [OptimizerKind.adam, .sgd]) func theEncoderLearnsAtItsFactor(optimizer: OptimizerKind) throws {
+    let dir = try DataTests.temporaryDirectory()
+    try SentimentCorpus.write(to: dir, trainCount: 60, testCount: 10, seed: 5)
+    let data = try LabelledTexts.load(directory: dir)
+    func stepped(factor: Double) throws -> (before: [Float], after: [Float], fc: Int) {
+      var o = ClassifierTrainingOptions()
+      (o.optimizer, o.learningRate, o.batchSize, o.encoderLearningRateFactor) = (optimizer, 0.01, 16, factor)
+      let p = ClassifierTrainer.prepare(
+        data: data, options: o, embeddingSize: 4, hiddenSize: 5, layers: 1, cell: .lstm, dropout: 0, pooling: .last)
+      let trainer = try ClassifierTrainer(config: p.config, options: o, vocabulary: p.vocabulary, classes: data.classes)
+      let splits = try trainer.splits(of: data)
+      let before = trainer.model.parameters.values.array
+      _ = trainer.trainingStep(splits.train, indices: Array(0..<16)[...])
+      return (before, trainer.model.parameters.values.array, trainer.model.parameters.view("fc.weight").offset)
+    }
+    let one = try stepped(factor: 1)
+    let slow = try stepped(factor: 0.25)
+    #expect(one.before == slow.before)
+    var moved = 0
+    for i in one.before.indices {
+      let full = Double(one.after[i] - one.before[i])
+      let taken = Double(slow.after[i] - slow.before[i])
+      let expected = i < one.fc ? 0.25 * full : full
+      #expect(abs(taken - expected) <= 1e-6 + 1e-3 * abs(full), "parameter \(i): moved \(taken), expected \(expected)")
+      if i < one.fc && full != 0 { moved += 1 }
+    }
+    #expect(moved > one.fc / 2)
+    var bad = ClassifierTrainingOptions()
+    for factor in [0, 1.5, -0.1, .nan] {
+      bad.encoderLearningRateFactor = factor
+      #expect(throws: ConfigurationError.self) { try bad.validate() }
+    }
+  }
 }
 
 /// Pretrained word vectors: the text format read with and without its header, one error line per
@@ -215,5 +252,58 @@ import Testing
       #expect((Array(after[range]) == Array(start[range])) == freeze, "frozen \(freeze)")
       #expect(Array(after[range.upperBound...]) != Array(start[range.upperBound...]), "the rest trains")
     }
+  }
+}
+
+/// A language model continued on another vocabulary (`train-ptb --init-from`): rows follow the
+/// words by spelling, new words start at the mean of the earlier rows, the recurrent layers are
+/// copied whole, and a model of another shape is refused naming every difference.
+@Suite struct LanguageModelContinuationTests {
+  static func trainer(_ words: [String], tied: Bool = false, cell: RecurrentCell = .gru, hidden: Int = 4, seed: UInt64)
+    throws -> Trainer
+  {
+    var o = TrainingOptions()
+    (o.batchSize, o.steps, o.evalBatchSize, o.seed) = (2, 3, 2, seed)
+    let config = ModelConfig(
+      vocabularySize: words.count, embeddingSize: 4, hiddenSize: hidden, layers: 2, cell: cell, tied: tied)
+    return try Trainer(config: config, options: o, vocabulary: words, group: .single)
+  }
+
+  @Test(arguments: [false, true]) func rowsFollowTheirWordsAndNewWordsStartAtTheMean(tied: Bool) throws {
+    let earlier = try Self.trainer(["<unk>", "the", "cat", "sat"], tied: tied, seed: 3).checkpoint()
+    let next = try Self.trainer(["<unk>", "dog", "sat", "the", "film"], tied: tied, seed: 9)
+    let taken = try next.initialize(from: earlier)
+    #expect(taken == LanguageModelContinuation(matchedWords: 3, words: 5) && taken.newWords == 2)
+    let old = Dictionary(
+      uniqueKeysWithValues: ParameterStore<Float>.views(for: earlier.config.parameterLayout).map { ($0.name, $0) })
+    let p = next.model.parameters
+    for view in ParameterStore<Float>.views(for: next.config.parameterLayout) {
+      let from = old[view.name]!
+      let new = Array(UnsafeBufferPointer(start: p.values.pointer + view.offset, count: view.count))
+      let was = Array(earlier.parameters[from.offset..<(from.offset + from.count)])
+      guard view.name.hasPrefix("encoder.") || view.name.hasPrefix("decoder.") else {
+        #expect(new == was, "\(view.name) copied whole")
+        continue
+      }
+      let width = view.count / 5
+      // New id → earlier id: <unk> 0, sat 3, the 1; dog and film are new.
+      for (id, oldID) in [(0, 0), (2, 3), (3, 1)] {
+        #expect(Array(new[(id * width)..<((id + 1) * width)]) == Array(was[(oldID * width)..<((oldID + 1) * width)]))
+      }
+      for id in [1, 4] {
+        for j in 0..<width {
+          let mean = (0..<4).map { Double(was[$0 * width + j]) }.reduce(0, +) / 4
+          #expect(abs(Double(new[id * width + j]) - mean) < 1e-6, "\(view.name) row \(id) at the mean")
+        }
+      }
+    }
+  }
+
+  @Test func anotherShapeIsRefusedNamingEveryDifference() throws {
+    let earlier = try Self.trainer(["<unk>", "a"], cell: .lstm, hidden: 4, seed: 1).checkpoint()
+    let next = try Self.trainer(["<unk>", "a"], cell: .gru, hidden: 6, seed: 1)
+    let error = #expect(throws: ConfigurationError.self) { try next.initialize(from: earlier) }
+    #expect(error?.description.contains("cell lstm against gru") == true)
+    #expect(error?.description.contains("hidden size 4 against 6") == true)
   }
 }

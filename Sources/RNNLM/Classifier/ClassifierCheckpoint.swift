@@ -39,6 +39,11 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
   /// Keep the embedding as it started (pretrained vectors, ``ClassifierTrainer/initialize(from:path:)``):
   /// its gradient is zero throughout, so only weight decay, when given, changes it.
   public var freezeEmbeddings = false
+  /// The embedding and recurrent layers learn at this factor times the learning rate, the output
+  /// layer at the rate itself (ULMFiT's discriminative fine-tuning, in two groups): below 1 a
+  /// language model's encoder (``ClassifierTrainer/initialize(from:)``) moves less than the new
+  /// output layer. 1 (the default) is one rate for all.
+  public var encoderLearningRateFactor = 1.0
   /// Seed of the run's generator (weights, validation split, batch order, dropout).
   public var seed: UInt64 = 1
   /// Batches between log lines.
@@ -78,6 +83,7 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
     trainingTexts = try c.decodeIfPresent(Int.self, forKey: .trainingTexts)
     freezeEncoderEpochs = try c.decodeIfPresent(Int.self, forKey: .freezeEncoderEpochs) ?? 0
     freezeEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .freezeEmbeddings) ?? false
+    encoderLearningRateFactor = try c.decodeIfPresent(Double.self, forKey: .encoderLearningRateFactor) ?? 1
     try decodeSchedule(from: decoder)
   }
 
@@ -91,6 +97,9 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
     if numWords < 1 { throw ConfigurationError("number of words must be at least 1, got \(numWords)") }
     if freezeEncoderEpochs < 0 {
       throw ConfigurationError("encoder epochs frozen must be 0 or more, got \(freezeEncoderEpochs)")
+    }
+    if !(encoderLearningRateFactor > 0 && encoderLearningRateFactor <= 1) {
+      throw ConfigurationError("the encoder's learning-rate factor must be in (0, 1], got \(encoderLearningRateFactor)")
     }
     if let trainingTexts, trainingTexts < 1 {
       throw ConfigurationError("training texts must be at least 1, got \(trainingTexts)")

@@ -175,7 +175,7 @@ public final class ClassifierTrainer {
     guard result.lossSum.isFinite else { return result }
     RunLoop.update(
       model.parameters, optimizer: optimizerState, average: average, state: &state, learningRate: state.learningRate,
-      options: options)
+      options: options, slowerPrefix: slowerPrefix)
     return result
   }
 
@@ -355,6 +355,13 @@ extension ClassifierTrainer: ExampleTask {
 
   package func bestParameters(at path: String) throws -> [Float] {
     try ClassifierCheckpoint.read(from: path).parameters
+  }
+
+  /// Everything before the output layer (which the layout puts last) at
+  /// `options.encoderLearningRateFactor` × the rate.
+  package var slowerPrefix: (count: Int, factor: Double)? {
+    options.encoderLearningRateFactor == 1
+      ? nil : (model.parameters.view("fc.weight").offset, options.encoderLearningRateFactor)
   }
 
 }

@@ -71,11 +71,14 @@ package enum Optimizer {
   /// One update with global-norm clipping: the gradient g is scaled by min(1, maxNorm / (norm +
   /// 1e-6)) (the scale goes into the update; the gradients stay as they are), weight decay adds
   /// weightDecay · θ, then the rule of `state.kind` updates the values. `maxNorm` 0 does not clip.
-  /// Returns the norm, or 0 when not clipping. A pass for the norm and one for the update.
+  /// With `slowerPrefix`, the store's first `count` values take `factor` × `learningRate` (two
+  /// parameter groups, as PyTorch's optimizers take them; the rule is elementwise, so the two
+  /// ranges are one update each). Returns the norm, or 0 when not clipping. A pass for the norm
+  /// and one for the update.
   @discardableResult
   package static func step<T: BLASScalar>(
     _ store: ParameterStore<T>, state: OptimizerState<T>, learningRate: Double, maxNorm: Double,
-    weightDecay: Double = 0
+    weightDecay: Double = 0, slowerPrefix: (count: Int, factor: Double)? = nil
   ) -> Double {
     var scale = 1.0
     var norm = 0.0
@@ -97,9 +100,18 @@ package enum Optimizer {
     case .rmsprop:
       (rule.kind, rule.beta2, rule.epsilon) = (2, 0.99, 1e-8)
     }
+    var start = 0
+    if let (count, factor) = slowerPrefix, factor != 1 {
+      var slow = rule
+      slow.learningRate *= factor
+      T._optimizerUpdate(
+        slow, n: count, grad: store.gradients.pointer, m: state.m?.pointer, v: state.v?.pointer,
+        theta: store.values.pointer)
+      start = count
+    }
     T._optimizerUpdate(
-      rule, n: store.count, grad: store.gradients.pointer, m: state.m?.pointer, v: state.v?.pointer,
-      theta: store.values.pointer)
+      rule, n: store.count - start, grad: store.gradients.pointer + start, m: state.m.map { $0.pointer + start },
+      v: state.v.map { $0.pointer + start }, theta: store.values.pointer + start)
     return norm
   }
 }

@@ -207,6 +207,9 @@ package protocol TrainingTask: AnyObject {
   func save(to path: String, best: Bool, state: LoopState<Record>) throws
   /// The parameters saved in the `best.safetensors` at `path`.
   func bestParameters(at path: String) throws -> [Float]
+  /// The leading parameters that learn at a fraction of the learning rate (a classifier's
+  /// encoder under discriminative fine-tuning), or nil for one rate throughout.
+  var slowerPrefix: (count: Int, factor: Double)? { get }
   /// The line that ends a run: its test figures (`test`, of the best parameters unless
   /// `usedBest` is false) and speed.
   func finalLine(test: Evaluation, usedBest: Bool, state: LoopState<Record>, seconds: Double) -> String
@@ -214,6 +217,7 @@ package protocol TrainingTask: AnyObject {
 
 extension TrainingTask {
   package func prepareToSave() {}
+  package var slowerPrefix: (count: Int, factor: Double)? { nil }
 }
 
 extension BatchResult {
@@ -280,15 +284,17 @@ public enum RunLoop {
   }
 
   /// One update of `parameters` from their gradients: global-norm clipping, the optimizer's
-  /// rule at `learningRate`, weight decay; then NT-ASGD's average takes the new iterate once
-  /// averaging has begun (`state.averagedSteps` set). Every task's training step ends here.
+  /// rule at `learningRate` (times `slowerPrefix.factor` for the first `slowerPrefix.count`
+  /// parameters), weight decay; then NT-ASGD's average takes the new iterate once averaging has
+  /// begun (`state.averagedSteps` set). Every task's training step ends here.
   package static func update<R>(
     _ parameters: ParameterStore<Float>, optimizer: OptimizerState<Float>, average: ParameterAverage<Float>?,
-    state: inout LoopState<R>, learningRate: Double, options: some RunOptions
+    state: inout LoopState<R>, learningRate: Double, options: some RunOptions,
+    slowerPrefix: (count: Int, factor: Double)? = nil
   ) {
     Optimizer.step(
       parameters, state: optimizer, learningRate: learningRate, maxNorm: options.clip,
-      weightDecay: options.weightDecay)
+      weightDecay: options.weightDecay, slowerPrefix: slowerPrefix)
     if let average, state.averagedSteps != nil {
       average.add(parameters.values.pointer)
       state.averagedSteps = average.count
@@ -464,7 +470,8 @@ public enum RunLoop {
           // (a language model's variable BPTT).
           update(
             task.parameters, optimizer: task.optimizerState, average: task.average, state: &state,
-            learningRate: state.learningRate * factor * Double(steps) / Double(task.stepsPerBatch), options: options)
+            learningRate: state.learningRate * factor * Double(steps) / Double(task.stepsPerBatch), options: options,
+            slowerPrefix: task.slowerPrefix)
         }
         let seconds = clock().timeIntervalSince(stepStart)
         if batchesThisCall > 0 { planner?.recordStep(seconds: seconds, steps: steps) }
