@@ -12,11 +12,12 @@ struct ClassifierThroughput: ParsableCommand {
     commandName: "classifier",
     abstract: "Texts/s and achieved GFLOP/s of a text classifier's training steps against sgemm, in one run.",
     discussion: """
-      The texts are the generated sentiment corpus (rnnlm make-data sentiment), batched by length as train-classifier batches them. FLOPs count the recurrent layers' products (3 × forward) over every step a batch runs, padded steps included; the embedding, pooling and output layer are not counted.
+      The texts are the generated sentiment corpus (rnnlm make-data sentiment), or the training texts of --data (labelled texts in either layout train-classifier reads, SST-2's say), batched by length as train-classifier batches them. FLOPs count the recurrent layers' products (3 × forward) over every step a batch runs, padded steps included; the embedding, pooling and output layer are not counted. Prediction: class probabilities of the training texts, dropout off, in batches of similar lengths as train-classifier evaluates.
 
       Examples:
         throughput-bench classifier
         throughput-bench classifier --cell gru --nhid 256 --batch-size 64
+        throughput-bench classifier --data ../shared/corpora/sst2 --nhid 64
       """)
 
   @Option(help: "Recurrent cell.") var cell: RecurrentCell = .lstm
@@ -31,13 +32,19 @@ struct ClassifierThroughput: ParsableCommand {
   @Option(help: "Warm-up steps.") var warmup = 5
   @Option(help: "Repeats (medians are reported).") var repeats = 5
   @Option(help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the number of CPUs).") var threads: Int?
+  @Option(help: "Labelled texts to time on instead of the generated corpus (its training texts).") var data: String?
 
   func run() throws {
     if let threads { ComputeThreads.set(threads) }
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("classifier-bench-\(getpid())").path
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    try SentimentCorpus.write(to: dir, trainCount: 4000 * repeatText, testCount: 10, seed: 1)
-    var data = try LabelledTexts.load(directory: dir)
+    var data: LabelledTexts
+    if let path = self.data {
+      data = try LabelledTexts.load(directory: path)
+    } else {
+      try SentimentCorpus.write(to: dir, trainCount: 4000 * repeatText, testCount: 10, seed: 1)
+      data = try LabelledTexts.load(directory: dir)
+    }
     if repeatText > 1 {
       data.train = stride(from: 0, to: data.train.count - repeatText + 1, by: repeatText).map { i in
         LabelledText(
@@ -95,6 +102,16 @@ struct ClassifierThroughput: ParsableCommand {
     for _ in 0..<measuredSteps { trainStep() }
     let allocations = Double(rl_allocation_count() - before) / Double(measuredSteps)
 
+    // Prediction: as many texts as the measured training steps saw, in evaluation's batches.
+    let predicted = Array(texts.prefix(measuredSteps * batchSize))
+    _ = trainer.evaluate(predicted)
+    var predictionRates: [Double] = []
+    for _ in 0..<repeats {
+      let t0 = now()
+      _ = trainer.evaluate(predicted)
+      predictionRates.append(Double(predicted.count) / (now() - t0))
+    }
+
     let rows = Int((meanSteps * Double(batchSize)).rounded())
     let gates = config.cell.gateCount * nhid
     let team = try sgemmRate(m: rows, n: gates, k: nhid, repeats: repeats, openBLASThreads: 0)
@@ -115,6 +132,7 @@ struct ClassifierThroughput: ParsableCommand {
           "training: %8.0f texts/s | %8.0f words/s | %.1f%% of the steps run are padding | %.3f MFLOP/step-row | %6.1f GFLOP/s | %.2f of sgemm",
         textsPerSecond, realPerSecond, 100 * (1 - realPerSecond / paddedPerSecond),
         config.trainingFLOPsPerToken / 1e6, gflops, gflops / large))
+    say(String(format: "prediction: %8.0f texts/s", median(predictionRates)))
     say(String(format: "heap allocations per training step after warm-up: %.2f", allocations))
     say(String(format: "peak resident memory: %.0f MiB", peakResidentMB()))
     say("medians over \(repeats) repeats of \(measuredSteps) steps after \(warmup) warm-up steps")

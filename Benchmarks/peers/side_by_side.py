@@ -16,9 +16,14 @@ and once held to its Haswell (AVX2) kernels (OPENBLAS_CORETYPE=Haswell OPENBLAS_
 (cutoffs at or above V are dropped), --tied true|false overrides the preset's tying (the
 adaptive softmax needs false on PyTorch's side, so --adaptive sets it for both).
 
+--classifier DIR times the text classifier instead (`throughput-bench classifier --data DIR`
+against `pytorch_classifier.py --data DIR`, train-classifier's default shape unless --emsize,
+--nhid, --batch-size say otherwise): training and prediction texts/s.
+
 Usage: side_by_side.py [--preset small] [--cell lstm] [--rounds 3] [--threads 2]
                        [--openblas both|own|haswell] [--bench .build/release/throughput-bench]
                        [--vocab V] [--adaptive 2000,10000,50000] [--tied false]
+       side_by_side.py --classifier ../shared/corpora/sst2 [--emsize 64] [--nhid 64] [--batch-size 32]
 Needs `pip install torch`; not part of CI.
 """
 import argparse
@@ -38,11 +43,11 @@ def run(command, env):
     return result.stdout
 
 
-def figures(output):
-    """tokens/s of training and evaluation, and ratios to sgemm when printed."""
+def figures(output, unit="tokens"):
+    """tokens/s (texts/s) of training and evaluation (prediction), and ratios to sgemm when printed."""
     out = {}
-    for kind in ("training", "evaluation"):
-        m = re.search(rf"^{kind}\s*:\s*(\d+) tokens/s(?:.*\| ([\d.]+) of large-shape sgemm)?", output, re.M)
+    for kind, name in (("training", "training"), ("evaluation", "evaluation" if unit == "tokens" else "prediction")):
+        m = re.search(rf"^{name}\s*:\s*(\d+) {unit}/s(?:.*\| ([\d.]+) of (?:large-shape )?sgemm)?", output, re.M)
         if not m:
             sys.exit(f"no {kind} line in:\n{output}")
         out[kind] = float(m.group(1))
@@ -69,7 +74,13 @@ def main():
     parser.add_argument("--tied", choices=["true", "false"])
     parser.add_argument("--corpora", default="/tmp/rnnlm-zipf")
     parser.add_argument("--rnnlm", default=os.path.join(HERE, "../../.build/release/rnnlm"))
+    parser.add_argument("--classifier", metavar="DIR")
+    parser.add_argument("--emsize", type=int, default=64)
+    parser.add_argument("--nhid", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
+    if args.classifier:
+        return classifier(args)
     steps = args.steps or (20 if args.preset == "small" else 5)
     repeats = args.repeats or (5 if args.preset == "small" else 3)
     common = ["--preset", args.preset, "--cell", args.cell, "--threads", str(args.threads),
@@ -88,10 +99,7 @@ def main():
         cutoffs = ",".join(c for c in args.adaptive.split(",") if int(c) < limit)
         toolkit_only += ["--adaptive-softmax", cutoffs]
         torch_only += ["--adaptive", cutoffs]
-    own = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    haswell = dict(own, OPENBLAS_CORETYPE="Haswell", OPENBLAS_L2_SIZE="512")
-    settings = {"own": [("own choice", own)], "haswell": [("Haswell", haswell)],
-                "both": [("own choice", own), ("Haswell", haswell)]}[args.openblas]
+    own, settings = environments(args.openblas)
     results = {name: [] for name, _ in settings}
     results["pytorch"] = []
     for r in range(args.rounds):
@@ -119,6 +127,47 @@ def main():
         print(f"| toolkit | {name} ({results[name][0]['core']}) | {t:,.0f} | {med(name, 'training ratio'):.2f} | "
               f"{t / torch_train:.2f}× | {e:,.0f} | {med(name, 'evaluation ratio'):.2f} | {e / torch_eval:.2f}× |")
     print(f"| PyTorch | MKL | {torch_train:,.0f} | | | {torch_eval:,.0f} | | |")
+
+
+def environments(choice):
+    own = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    haswell = dict(own, OPENBLAS_CORETYPE="Haswell", OPENBLAS_L2_SIZE="512")
+    return own, {"own": [("own choice", own)], "haswell": [("Haswell", haswell)],
+                 "both": [("own choice", own), ("Haswell", haswell)]}[choice]
+
+
+def classifier(args):
+    """The text classifier side by side: training and prediction texts/s."""
+    steps, repeats = args.steps or 100, args.repeats or 5
+    common = ["--data", args.classifier, "--cell", args.cell, "--emsize", str(args.emsize), "--nhid", str(args.nhid),
+              "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--steps", str(steps),
+              "--repeats", str(repeats), "--warmup", str(args.warmup)]
+    own, settings = environments(args.openblas)
+    results = {name: [] for name, _ in settings}
+    results["pytorch"] = []
+    for r in range(args.rounds):
+        for name, env in settings:
+            results[name].append(figures(run([args.bench, "classifier"] + common, env), "texts"))
+        torch_out = run([sys.executable, os.path.join(HERE, "pytorch_classifier.py")] + common, own)
+        results["pytorch"].append(figures(torch_out, "texts"))
+        print(f"round {r + 1}: " + "; ".join(
+            f"{k} {v[-1]['training']:.0f}/{v[-1]['evaluation']:.0f}" for k, v in results.items()), flush=True)
+
+    def med(name, key):
+        values = [x[key] for x in results[name] if key in x]
+        return statistics.median(values) if values else float("nan")
+
+    torch_train, torch_predict = med("pytorch", "training"), med("pytorch", "evaluation")
+    print(f"\nclassifier 1 × {args.nhid} {args.cell}, D {args.emsize}, N {args.batch_size}, texts of "
+          f"{args.classifier}, {args.threads} threads, medians of {args.rounds} rounds "
+          f"(each of {repeats} repeats of {steps} steps)")
+    print("| | OpenBLAS kernels | training texts/s | of sgemm | vs PyTorch | prediction texts/s | vs PyTorch |")
+    print("|---|---|---|---|---|---|---|")
+    for name, _ in settings:
+        t, e = med(name, "training"), med(name, "evaluation")
+        print(f"| toolkit | {name} ({results[name][0]['core']}) | {t:,.0f} | {med(name, 'training ratio'):.2f} | "
+              f"{t / torch_train:.2f}× | {e:,.0f} | {e / torch_predict:.2f}× |")
+    print(f"| PyTorch | MKL | {torch_train:,.0f} | | | {torch_predict:,.0f} | |")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,49 @@ import Testing
   }
 }
 
+/// The carried-over encoder computes what the language model computed: for every cell, a
+/// classifier started from a language model gives, for a text, sigmoid(fc · h + b) where h is the
+/// language model's own top state after that text's words (read in the language model's ids).
+@Suite struct LanguageModelEncoderTests {
+  @Test(arguments: RecurrentCell.allCases) func theClassifierReadsTheLanguageModelsState(cell: RecurrentCell) throws {
+    let lmWords = ["<unk>", "the", "film", "was", "good", "dull"]
+    let (d, h) = (4, 3)
+    let lmConfig = ModelConfig(
+      vocabularySize: lmWords.count, embeddingSize: d, hiddenSize: h, layers: 2, cell: cell, tied: false, dropout: 0)
+    var g = SeededGenerator(seed: 4)
+    let values = (0..<lmConfig.parameterCount).map { _ in Float(g.nextUniform() * 1.6 - 0.8) }
+    let lm = Checkpoint(
+      config: lmConfig, training: TrainingOptions(), state: RunState(learningRate: 1, generator: g),
+      vocabulary: lmWords, parameters: values, recurrentStates: [])
+    let texts = [
+      LabelledText(words: ["the", "film", "was", "good"], label: 1),
+      LabelledText(words: ["dull", "film", "dull"], label: 0),
+    ]
+    let vocabulary = ClassifierVocabulary(counting: texts, limit: 100)
+    let config = ClassifierConfig(
+      vocabularySize: vocabulary.count, embeddingSize: d, hiddenSize: h, layers: 2, cell: cell, classes: 2,
+      dropout: 0, pooling: .last)
+    let trainer = try ClassifierTrainer(
+      config: config, options: ClassifierTrainingOptions(), vocabulary: vocabulary, classes: ["neg", "pos"])
+    #expect(try trainer.initialize(from: lm).layers == 2)
+    let store = try ParameterStore<Float>(layout: lmConfig.parameterLayout)
+    store.values.pointer.update(from: values, count: values.count)
+    let p = trainer.model.parameters
+    let fc = Array(UnsafeBufferPointer(start: p.values.pointer + p.view("fc.weight").offset, count: h))
+    let bias = p.values.pointer[p.view("fc.bias").offset]
+    for text in texts {
+      let model = try LanguageModel<Float>(config: lmConfig, parameters: store, batchSize: 1, maxSteps: 8)
+      model.setTraining(false)
+      let ids = text.words.map { Int32(lmWords.firstIndex(of: $0)!) }
+      let top = model.topLayerOutput(inputs: ids, steps: ids.count) + (ids.count - 1) * h
+      let logit = (0..<h).reduce(Double(bias)) { $0 + Double(fc[$1]) * Double(top[$1]) }
+      let probability = try #require(trainer.probabilities(of: [text.words.joined(separator: " ")])[0])
+      // Two classes: (P(neg), P(pos)), the sigmoid's output being P(pos).
+      #expect(abs(Double(probability[1]) - 1 / (1 + exp(-logit))) < 1e-5, "\(cell) \(text.words)")
+    }
+  }
+}
+
 /// `trainingTexts` trains on a seeded sample of the training texts, in file order, after the
 /// validation texts are held out; the same seed gives the same sample.
 @Suite struct TrainingSampleTests {
