@@ -138,12 +138,20 @@ public struct ScheduleFlags: ParsableArguments {
       "Stop when validation has not improved for this many epochs; 0 never (default 0 for language models, 3 for classifiers and seq2seq). The best parameters are tested either way."
   )
   public var patience: Int?
+  @Option(
+    help:
+      "What decides the best epoch, patience and --lr-decay: the validation loss (default) or accuracy (classifiers' accuracy, seq2seq's exact match; Keras' monitor='val_accuracy')."
+  )
+  public var monitor: Monitor?
+
+  /// The validation figure a run watches.
+  public enum Monitor: String, ExpressibleByArgument, CaseIterable { case loss, accuracy }
 
   /// The names of the given flags (they change a run, so a resumed run refuses them).
   var given: [String] {
     [
       ("--lr-decay", lrDecay != nil), ("--cosine", cosine), ("--cosine-budget", cosineBudget), ("--asgd", asgd),
-      ("--nonmono", nonmono != nil), ("--patience", patience != nil),
+      ("--nonmono", nonmono != nil), ("--patience", patience != nil), ("--monitor", monitor != nil),
     ].filter(\.1).map(\.0)
   }
 
@@ -160,6 +168,7 @@ public struct ScheduleFlags: ParsableArguments {
     if asgd { o.averaging = true }
     if let nonmono { o.nonmono = nonmono }
     if let patience { o.patience = patience }
+    if let monitor { o.monitorAccuracy = monitor == .accuracy }
     return o
   }
 

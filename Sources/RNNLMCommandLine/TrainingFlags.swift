@@ -132,6 +132,10 @@ public struct TrainingFlags: ParsableArguments {
   public func validate() throws {
     try run.validate()
     try schedule.validate()
+    if schedule.monitor == .accuracy {
+      throw ValidationError(
+        "a language model has no accuracy: --monitor accuracy is for train-classifier and train-seq2seq")
+    }
     try run.refuseChanges(shapeFlags)
     guard run.resume == nil else { return }
     if let maxVocab, maxVocab < 2 { throw ValidationError("--max-vocab must be at least 2, got \(maxVocab)") }

@@ -16,8 +16,8 @@ struct TrainClassifier: ParsableCommand {
             --cell gru --epochs 5
         train-classifier --data data/sentiment --cosine-budget --max-minutes 5
         train-classifier --data ../shared/corpora/sst2 --emsize 300 --embeddings vectors.txt --freeze-embeddings
-        train-classifier --data ../shared/corpora/sst2 --emsize 650 --nhid 650 \
-            --init-from runs/sst2-lm/best.safetensors --freeze-encoder-epochs 1
+        train-classifier --data ../shared/corpora/sst2 --emsize 128 --nhid 128 \\
+            --init-from runs/sst2-lm/best.safetensors --freeze-encoder-epochs 1 --encoder-lr-factor 0.3
         train-classifier --resume runs/classifier-1/last.safetensors
       """)
 

@@ -15,6 +15,8 @@ struct TrainPTB: ParsableCommand {
         train-ptb --epochs 1 --nhid 200 --emsize 200 --threads 1
         train-ptb --preset medium --epochs 39 --patience 5
         mpirun -np 2 train-ptb --preset medium --max-minutes 5
+        train-ptb --data data/sst2-text --map-unknown --nlayers 1 --emsize 128 --nhid 128 --tied true \\
+            --init-from runs/ptb-128/best.safetensors   # continue a PTB model on a task's text
       """)
 
   @OptionGroup var flags: TrainingFlags

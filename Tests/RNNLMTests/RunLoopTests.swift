@@ -22,6 +22,7 @@ struct ToyOptions: RunOptions {
   var averaging = false
   var nonmono = 0
   var patience = 0
+  var monitorAccuracy = false
   var logInterval = 5
 }
 
@@ -43,6 +44,8 @@ final class ToyTask: ExampleTask {
   var dataFingerprint = "toy"
   /// Validation losses of epochs 1, 2, …; (w − 3)² past their end.
   var validScores: [Double] = []
+  /// Validation accuracies of epochs 1, 2, …; 0 past their end.
+  var validAccuracies: [Double] = []
   /// Batches trained by this task object, and the one (1-based) whose loss is NaN.
   var batchesRun = 0
   var nanAtBatch: Int?
@@ -81,7 +84,10 @@ final class ToyTask: ExampleTask {
 
   func evaluate(_ split: EvaluationSplit) -> Evaluation {
     let d = Double(w) - 3
-    if split == .valid, epoch - 1 < validScores.count { return Evaluation(score: validScores[epoch - 1], accuracy: 0) }
+    if split == .valid, epoch - 1 < validScores.count {
+      return Evaluation(
+        score: validScores[epoch - 1], accuracy: epoch - 1 < validAccuracies.count ? validAccuracies[epoch - 1] : 0)
+    }
     return Evaluation(score: d * d, accuracy: 0)
   }
 
@@ -173,6 +179,33 @@ final class Recorder: TrainingObserver {
     #expect(Array(recorder.rates[30..<40]).allSatisfy { $0 == 0.025 })
     #expect(recorder.notes.contains("validation did not improve: learning rate 0.1 → 0.025"))
     #expect(state.bestScore == 3 && state.bestEpoch == 4)
+  }
+
+  /// Monitoring accuracy: the best epoch, patience and the decay follow the validation accuracy
+  /// (higher is better) while the loss falls every epoch; watching the loss, the last is best.
+  @Test(arguments: [false, true]) func accuracyOrLossDecides(monitorAccuracy: Bool) throws {
+    var o = ToyOptions()
+    (o.epochs, o.patience, o.learningRateDecay, o.monitorAccuracy) = (6, 2, 2, monitorAccuracy)
+    let dir = try DataTests.temporaryDirectory()
+    let task = try ToyTask(options: o, clock: FakeClock())
+    (task.validScores, task.validAccuracies) = ([5, 4, 3, 2, 1, 0.5], [0.6, 0.8, 0.7, 0.75, 0.7, 0.9])
+    let recorder = Recorder()
+    var state = Self.fresh(o)
+    let report = try Self.fit(
+      task, state: &state, limits: RunLimits(saveDirectory: dir), recorder: recorder)
+    if monitorAccuracy {
+      // Epoch 2 is best; 3 and 4 are not better, so the rate halves twice and patience ends the run.
+      #expect(state.bestEpoch == 2 && report.epochs.count == 4)
+      #expect(report.stoppedEarly?.hasPrefix("early stopping: validation accuracy has not improved for 2") == true)
+      #expect(recorder.rates.last == 0.05 && state.learningRate == 0.025)
+      #expect(state.bestValidLoss == 4)
+    } else {
+      #expect(state.bestEpoch == 6 && report.epochs.count == 6 && report.stoppedEarly == nil)
+      #expect(recorder.rates.allSatisfy { $0 == 0.1 } && state.bestValidLoss == 0.5)
+    }
+    // best.safetensors holds the best epoch's parameters.
+    let best = try ToyTask.read((dir as NSString).appendingPathComponent("best.safetensors"))
+    #expect(best.state.bestEpoch == state.bestEpoch)
   }
 
   /// Cosine over the epochs: batch k (0-based) of 30 runs at ½ (1 + cos(π k / 30)) of the rate.

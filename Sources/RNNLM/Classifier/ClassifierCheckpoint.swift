@@ -19,6 +19,8 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
   /// (Keras' `EarlyStopping(patience)`); 0 never stops early. The best parameters are restored
   /// at the end either way.
   public var patience = 3
+  /// Validation accuracy, not loss, decides the best epoch (see ``RunOptions/monitorAccuracy``).
+  public var monitorAccuracy = false
   /// The fraction of the training texts held out for validation (seeded) when the data has no
   /// validation split of its own.
   public var validationSplit = 0.1

@@ -54,6 +54,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable, RunOptions {
   /// Early stopping: the run ends when validation perplexity has not improved for this many
   /// epochs; 0 (the default) never stops early.
   public var patience = 0
+  /// Validation accuracy, not loss, decides the best epoch (see ``RunOptions/monitorAccuracy``).
+  public var monitorAccuracy = false
 
   /// The defaults: the book's small-model run with pytorch/examples' decay.
   public init() {}

@@ -16,6 +16,8 @@ public struct Seq2SeqTrainingOptions: Codable, Sendable, Equatable, RunOptions {
   public var weightDecay = 0.0
   /// Early stopping on validation loss after this many epochs without improvement; 0 never.
   public var patience = 3
+  /// Validation accuracy, not loss, decides the best epoch (see ``RunOptions/monitorAccuracy``).
+  public var monitorAccuracy = false
   /// The fraction of training pairs held out for validation when the data has no valid.tsv.
   public var validationSplit = 0.1
   /// Sources and targets longer than this many tokens are an error (they would not fit).

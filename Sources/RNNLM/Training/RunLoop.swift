@@ -550,7 +550,9 @@ public enum RunLoop {
       (state.batchesInEpoch, state.stepsInEpoch, state.epochSeconds) = (0, nil, 0)
       (state.epochLossSum, state.epochLossCount, state.epochCorrect, state.epochExamples) = (0, 0, 0, 0)
       let rateBefore = state.learningRate
-      let improved = state.recordValidation(valid.score, decay: options.learningRateDecay)
+      // Lower is better: the loss, or the accuracy negated.
+      let improved = state.recordValidation(
+        options.monitorAccuracy ? -valid.accuracy : valid.score, decay: options.learningRateDecay)
       if improved {
         (state.bestEpoch, state.epochsWithoutImprovement) = (epoch, 0)
         try withAveragedParameters {
@@ -573,7 +575,7 @@ public enum RunLoop {
       if options.patience > 0 && state.epochsWithoutImprovement >= options.patience && epoch < options.epochs {
         state.stoppedEarly = true
         stopReason =
-          "early stopping: validation \(task.labels.scoreName) has not improved for \(options.patience) epoch\(options.patience == 1 ? "" : "s"); the best was epoch \(state.bestEpoch ?? 0)"
+          "early stopping: validation \(options.monitorAccuracy ? task.labels.accuracyName : task.labels.scoreName) has not improved for \(options.patience) epoch\(options.patience == 1 ? "" : "s"); the best was epoch \(state.bestEpoch ?? 0)"
       }
       if paths != nil {
         try saveLast()

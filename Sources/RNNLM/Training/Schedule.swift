@@ -25,13 +25,17 @@ public protocol RunOptions: Codable, Sendable {
   var nonmono: Int { get set }
   /// Early stopping after this many epochs without improvement; 0 never.
   var patience: Int { get set }
+  /// Whether validation accuracy (higher is better) rather than the validation loss decides
+  /// which epoch is best, improvement for patience and the learning-rate decay (Keras'
+  /// `monitor='val_accuracy'`); for tasks that measure an accuracy.
+  var monitorAccuracy: Bool { get set }
   /// Batches between log lines.
   var logInterval: Int { get }
 }
 
 /// The JSON names of the schedule's options, the same in every task's options.
 private enum ScheduleKey: String, CodingKey {
-  case learningRateDecay, cosineSchedule, cosineToBudget, averaging, nonmono, patience
+  case learningRateDecay, cosineSchedule, cosineToBudget, averaging, nonmono, patience, monitorAccuracy
 }
 
 extension RunOptions {
@@ -46,6 +50,7 @@ extension RunOptions {
     averaging = try c.decodeIfPresent(Bool.self, forKey: .averaging) ?? averaging
     nonmono = try c.decodeIfPresent(Int.self, forKey: .nonmono) ?? nonmono
     patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? patience
+    monitorAccuracy = try c.decodeIfPresent(Bool.self, forKey: .monitorAccuracy) ?? monitorAccuracy
   }
 }
 

@@ -75,10 +75,11 @@ extension LoopState where Record == TaskEpochRecord {
     self.init(learningRate: learningRate, generator: generator)
     optimizerSteps = 0
   }
-  /// The best validation loss (``LoopState/bestScore``).
+  /// The validation loss of the best epoch (which the loss, or with ``RunOptions/monitorAccuracy``
+  /// the accuracy, chose).
   public var bestValidLoss: Double? {
-    get { bestScore }
-    set { bestScore = newValue }
+    guard let bestEpoch else { return nil }
+    return history.first { $0.epoch == bestEpoch }?.validLoss
   }
   /// Examples trained so far (``LoopState/trainedExamples``).
   public var trainedTexts: Int {
@@ -96,7 +97,7 @@ extension LoopState where Record == TaskEpochRecord {
 public struct TaskReport: Sendable {
   /// Every completed epoch of the run, resumed ones included.
   public var epochs: [TaskEpochRecord] = []
-  /// Test loss and accuracy of the best parameters (by validation loss) at the end.
+  /// Test loss and accuracy of the best parameters (by validation loss, or accuracy) at the end.
   public var testLoss = Double.nan, testAccuracy = Double.nan
   /// The epoch whose parameters were kept, and its validation loss.
   public var bestEpoch: Int?, bestValidLoss: Double?
@@ -115,7 +116,7 @@ extension TaskReport {
     self.init()
     epochs = r.epochs
     (testLoss, testAccuracy) = (r.test.score, r.test.accuracy)
-    (bestEpoch, bestValidLoss) = (state.bestEpoch, state.bestScore)
+    (bestEpoch, bestValidLoss) = (state.bestEpoch, state.bestValidLoss)
     sequencesPerSecond = r.examplesPerSecond
     seconds = r.seconds
     stoppedEarly = r.stoppedEarly
