@@ -99,20 +99,8 @@ def main():
         cutoffs = ",".join(c for c in args.adaptive.split(",") if int(c) < limit)
         toolkit_only += ["--adaptive-softmax", cutoffs]
         torch_only += ["--adaptive", cutoffs]
-    own, settings = environments(args.openblas)
-    results = {name: [] for name, _ in settings}
-    results["pytorch"] = []
-    for r in range(args.rounds):
-        for name, env in settings:
-            results[name].append(figures(run([args.bench] + common + toolkit_only, env)))
-        torch_out = run([sys.executable, os.path.join(HERE, "pytorch_rnnlm.py")] + common + torch_only, own)
-        results["pytorch"].append(figures(torch_out))
-        print(f"round {r + 1}: " + "; ".join(
-            f"{k} {v[-1]['training']:.0f}/{v[-1]['evaluation']:.0f}" for k, v in results.items()), flush=True)
-
-    def med(name, key):
-        values = [x[key] for x in results[name] if key in x]
-        return statistics.median(values) if values else float("nan")
+    settings, med = alternate(args, [args.bench] + common + toolkit_only,
+                              [sys.executable, os.path.join(HERE, "pytorch_rnnlm.py")] + common + torch_only)
 
     torch_train, torch_eval = med("pytorch", "training"), med("pytorch", "evaluation")
     shape = f", V {args.vocab} (Zipf)" if args.vocab else ""
@@ -124,9 +112,32 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for name, _ in settings:
         t, e = med(name, "training"), med(name, "evaluation")
-        print(f"| toolkit | {name} ({results[name][0]['core']}) | {t:,.0f} | {med(name, 'training ratio'):.2f} | "
+        print(f"| toolkit | {name} ({med(name, 'core')}) | {t:,.0f} | {med(name, 'training ratio'):.2f} | "
               f"{t / torch_train:.2f}× | {e:,.0f} | {med(name, 'evaluation ratio'):.2f} | {e / torch_eval:.2f}× |")
     print(f"| PyTorch | MKL | {torch_train:,.0f} | | | {torch_eval:,.0f} | | |")
+
+
+def alternate(args, toolkit, torch_command, unit="tokens"):
+    """Runs the toolkit in each OpenBLAS setting, then PyTorch, --rounds times; returns the
+    settings and med(name, key): the median of a figure over the rounds (name "pytorch" for
+    PyTorch's; key "core" gives the OpenBLAS core the toolkit reported)."""
+    own, settings = environments(args.openblas)
+    results = {name: [] for name, _ in settings}
+    results["pytorch"] = []
+    for r in range(args.rounds):
+        for name, env in settings:
+            results[name].append(figures(run(toolkit, env), unit))
+        results["pytorch"].append(figures(run(torch_command, own), unit))
+        print(f"round {r + 1}: " + "; ".join(
+            f"{k} {v[-1]['training']:.0f}/{v[-1]['evaluation']:.0f}" for k, v in results.items()), flush=True)
+
+    def med(name, key):
+        if key == "core":
+            return results[name][0]["core"]
+        values = [x[key] for x in results[name] if key in x]
+        return statistics.median(values) if values else float("nan")
+
+    return settings, med
 
 
 def environments(choice):
@@ -142,20 +153,8 @@ def classifier(args):
     common = ["--data", args.classifier, "--cell", args.cell, "--emsize", str(args.emsize), "--nhid", str(args.nhid),
               "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--steps", str(steps),
               "--repeats", str(repeats), "--warmup", str(args.warmup)]
-    own, settings = environments(args.openblas)
-    results = {name: [] for name, _ in settings}
-    results["pytorch"] = []
-    for r in range(args.rounds):
-        for name, env in settings:
-            results[name].append(figures(run([args.bench, "classifier"] + common, env), "texts"))
-        torch_out = run([sys.executable, os.path.join(HERE, "pytorch_classifier.py")] + common, own)
-        results["pytorch"].append(figures(torch_out, "texts"))
-        print(f"round {r + 1}: " + "; ".join(
-            f"{k} {v[-1]['training']:.0f}/{v[-1]['evaluation']:.0f}" for k, v in results.items()), flush=True)
-
-    def med(name, key):
-        values = [x[key] for x in results[name] if key in x]
-        return statistics.median(values) if values else float("nan")
+    settings, med = alternate(args, [args.bench, "classifier"] + common,
+                              [sys.executable, os.path.join(HERE, "pytorch_classifier.py")] + common, "texts")
 
     torch_train, torch_predict = med("pytorch", "training"), med("pytorch", "evaluation")
     print(f"\nclassifier 1 × {args.nhid} {args.cell}, D {args.emsize}, N {args.batch_size}, texts of "
@@ -165,7 +164,7 @@ def classifier(args):
     print("|---|---|---|---|---|---|---|")
     for name, _ in settings:
         t, e = med(name, "training"), med(name, "evaluation")
-        print(f"| toolkit | {name} ({results[name][0]['core']}) | {t:,.0f} | {med(name, 'training ratio'):.2f} | "
+        print(f"| toolkit | {name} ({med(name, 'core')}) | {t:,.0f} | {med(name, 'training ratio'):.2f} | "
               f"{t / torch_train:.2f}× | {e:,.0f} | {e / torch_predict:.2f}× |")
     print(f"| PyTorch | MKL | {torch_train:,.0f} | | | {torch_predict:,.0f} | |")
 

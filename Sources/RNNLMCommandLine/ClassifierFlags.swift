@@ -209,19 +209,13 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
         config: prepared.config, options: options, vocabulary: prepared.vocabulary, classes: data.classes,
         group: group)
       if let initFrom = flags.initFrom {
-        let lm: Checkpoint
-        do { lm = try Checkpoint.read(from: initFrom) } catch let error as CheckpointError {
-          throw RunFailure("--init-from: \(error.description)")
-        }
-        do {
+        try initialize(from: initFrom) { lm in
           let taken = try trainer.initialize(from: lm)
-          say(
-            String(
-              format:
-                "initialised from %@: embedding rows of %d of %d words (%.1f%%) matched by spelling, %d recurrent layer%@",
-              initFrom, taken.matchedWords, taken.words, 100 * Double(taken.matchedWords) / Double(max(taken.words, 1)),
-              taken.layers, taken.layers == 1 ? "" : "s"))
-        } catch let error as ConfigurationError { throw RunFailure("--init-from \(initFrom): \(error.description)") }
+          return String(
+            format: "embedding rows of %d of %d words (%.1f%%) matched by spelling, %d recurrent layer%@",
+            taken.matchedWords, taken.words, 100 * Double(taken.matchedWords) / Double(max(taken.words, 1)),
+            taken.layers, taken.layers == 1 ? "" : "s")
+        }
       }
       if let path = flags.embeddings {
         do {

@@ -350,19 +350,13 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
         config: preset!.modelConfig(vocabularySize: dataset.vocabulary.count), options: preset!.training,
         vocabulary: dataset.vocabulary.words, group: group)
       if let initFrom = flags.initFrom {
-        let earlier: Checkpoint
-        do { earlier = try Checkpoint.read(from: initFrom) } catch let error as CheckpointError {
-          throw RunFailure("--init-from: \(error.description)")
-        }
-        do {
+        try initialize(from: initFrom) { earlier in
           let taken = try trainer.initialize(from: earlier)
-          say(
-            String(
-              format:
-                "initialised from %@: %d of %d words (%.1f%%) known by spelling; %d new words start at the mean of its rows",
-              initFrom, taken.matchedWords, taken.words, 100 * Double(taken.matchedWords) / Double(max(taken.words, 1)),
-              taken.newWords))
-        } catch let error as ConfigurationError { throw RunFailure("--init-from \(initFrom): \(error.description)") }
+          return String(
+            format: "%d of %d words (%.1f%%) known by spelling; %d new words start at the mean of its rows",
+            taken.matchedWords, taken.words, 100 * Double(taken.matchedWords) / Double(max(taken.words, 1)),
+            taken.newWords)
+        }
       }
     }
     let c = trainer.config
@@ -388,6 +382,19 @@ public func runTraining(_ flags: TrainingFlags) throws -> CompletedRun {
   }
   return CompletedRun(
     preset: name, config: trainer.config, options: trainer.options, report: report, saveDirectory: saveDirectory)
+}
+
+/// `--init-from PATH`: reads the language model at `path` and hands it to `take`, which starts
+/// the new run from it and describes what it took; says "initialised from PATH: <that>". A
+/// damaged file or a model that does not fit is one ``RunFailure`` naming the flag and file.
+func initialize(from path: String, _ take: (Checkpoint) throws -> String) throws {
+  let earlier: Checkpoint
+  do { earlier = try Checkpoint.read(from: path) } catch let error as CheckpointError {
+    throw RunFailure("--init-from: \(error.description)")
+  }
+  do { say("initialised from \(path): \(try take(earlier))") } catch let error as ConfigurationError {
+    throw RunFailure("--init-from \(path): \(error.description)")
+  }
 }
 
 /// "2 processes (10 streams each), " for a data-parallel run's "training:" line; "" for one.
