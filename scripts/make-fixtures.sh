@@ -2,8 +2,9 @@
 # Writes Tests/Fixtures/: for each kind of run a checkpoint saved in the middle of an epoch
 # (<name>/mid.safetensors) and the checkpoint the same code wrote after resuming it for five more
 # batches (<name>/end.safetensors). FixtureTests resumes every mid.safetensors with the current
-# code and requires the parameters, optimizer moments and run state of end.safetensors bit for
-# bit, so checkpoints written by earlier versions keep resuming exactly. The fixtures in the
+# code and requires the run state of end.safetensors bit for bit and its parameters, optimizer
+# moments and carried state to within float rounding (OpenBLAS's summation order depends on the
+# processor), so checkpoints written by earlier versions keep resuming exactly. The fixtures in the
 # repository were written by commit 4edc37c (before the run loops were merged); run this again
 # only to add a kind. Debug build, one compute thread.
 set -euo pipefail
