@@ -250,6 +250,7 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
         + "(keep the \(o.truncation.rawValue)), epochs \(o.epochs)\(schedule(o)), seed \(o.seed), "
         + "\(processes(group, batch: o.batchSize, "texts"))threads \(ComputeThreads.count), "
         + "OpenBLAS kernels \(BLASInfo.coreName)")
+    if let note = BLASInfo.narrowerKernelsNote { say(note) }
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
     return (trainer, splits, saveDirectory, dataDirectory)
   }

@@ -142,6 +142,7 @@ public func runSeq2SeqTraining(_ flags: Seq2SeqFlags) throws -> (report: TaskRep
     say(
       "training: \(o.optimizer), lr \(o.learningRate), clip \(o.clip), N \(o.batchSize), epochs \(o.epochs)\(schedule(o)), seed \(o.seed), \(processes(group, batch: o.batchSize, "pairs"))threads \(ComputeThreads.count), OpenBLAS kernels \(BLASInfo.coreName)"
     )
+    if let note = BLASInfo.narrowerKernelsNote { say(note) }
     say("saving to \(saveDirectory)/ (best.safetensors, last.safetensors, metrics.csv, curve.svg)")
     return (trainer, splits, saveDirectory, dataDirectory)
   }

@@ -55,4 +55,27 @@ import Testing
     gemm(m: 2, n: 2, k: 2, a: a, lda: 2, b: b, ldb: 2, beta: 0, c: &c, ldc: 2)
     #expect(c == [1, 2, 3, 4])
   }
+
+  /// The OpenBLAS kernel note: silent when the kernels match the CPU or are unknown; names the
+  /// user's setting when it holds OpenBLAS back; names the fallback and a setting when OpenBLAS
+  /// did not recognise the CPU.
+  @Test func kernelsNoteDecision() throws {
+    #expect(BLASInfo.kernelsNote(coreType: nil, coreName: "Cooperlake", cpuLevel: 2) == nil)
+    #expect(BLASInfo.kernelsNote(coreType: nil, coreName: "Zen", cpuLevel: 1) == nil)
+    #expect(BLASInfo.kernelsNote(coreType: "Haswell", coreName: "Haswell", cpuLevel: 1) == nil)
+    #expect(BLASInfo.kernelsNote(coreType: nil, coreName: "Prescott", cpuLevel: 0) == nil)
+    #expect(BLASInfo.kernelsNote(coreType: nil, coreName: "SomethingNew", cpuLevel: 2) == nil)
+
+    let held = try #require(BLASInfo.kernelsNote(coreType: "Haswell", coreName: "Haswell", cpuLevel: 2))
+    #expect(held.contains("OPENBLAS_CORETYPE=Haswell holds OpenBLAS"))
+    #expect(held.contains("AVX-512"))
+
+    let fallback = try #require(BLASInfo.kernelsNote(coreType: nil, coreName: "Prescott", cpuLevel: 2))
+    #expect(fallback.contains("does not recognise"))
+    #expect(fallback.contains("Prescott"))
+    #expect(fallback.contains("OPENBLAS_CORETYPE=SkylakeX"))
+    let empty = try #require(BLASInfo.kernelsNote(coreType: "", coreName: "Sandybridge", cpuLevel: 1))
+    #expect(empty.contains("OPENBLAS_CORETYPE=Haswell"))
+    #expect(!empty.contains("SkylakeX"))
+  }
 }

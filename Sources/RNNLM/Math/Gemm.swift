@@ -81,18 +81,58 @@ package enum BLASInfo {
     return String(cString: name)
   }
 
-  /// OpenBLAS's kernel sets that use AVX-512.
+  /// OpenBLAS's kernel sets that use AVX-512 (the toolkit's kernel level 2).
   static let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
+  /// OpenBLAS's kernel sets that use AVX2 and FMA (level 1).
+  static let avx2Cores: Set<String> = ["Haswell", "Zen", "Excavator"]
+  /// OpenBLAS's kernel sets older than AVX2+FMA (level 0): what it falls back to on a CPU it
+  /// does not recognise.
+  static let olderCores: Set<String> = [
+    "Prescott", "Katmai", "Coppermine", "Northwood", "Banias", "Atom", "Core2", "Penryn", "Dunnington",
+    "Nehalem", "Sandybridge", "Opteron", "Opteron_SSE3", "Barcelona", "Bobcat", "Bulldozer", "Piledriver",
+    "Steamroller",
+  ]
 
-  /// A note for the user when `OPENBLAS_CORETYPE` holds OpenBLAS to kernels narrower than this
-  /// CPU runs (AVX2 ones on an AVX-512 CPU), or nil. The toolkit never changes the setting.
+  /// A note for the user when OpenBLAS runs kernels narrower than this CPU runs, or nil. The
+  /// toolkit never changes `OPENBLAS_CORETYPE` (OpenBLAS reads it once, when it loads).
   package static var narrowerKernelsNote: String? {
-    guard let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !forced.isEmpty,
-      rl_kernels_level() == 2, !avx512Cores.contains(coreName)
-    else { return nil }
-    return "note: OPENBLAS_CORETYPE=\(forced) holds OpenBLAS to its \(coreName) kernels on this AVX-512 CPU; "
-      + "its own choice ran large products up to 1.9× faster on a machine measured for this project "
-      + "(Benchmarks/README.md). Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE to let OpenBLAS choose; "
-      + "the toolkit keeps your setting."
+    kernelsNote(
+      coreType: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], coreName: coreName,
+      cpuLevel: Int(rl_kernels_level()))
+  }
+
+  /// The decision behind ``narrowerKernelsNote``, given its inputs.
+  ///
+  /// - Parameters:
+  ///   - coreType: `OPENBLAS_CORETYPE` as the user set it (nil or empty: unset).
+  ///   - coreName: the kernel set OpenBLAS runs (`openblas_get_corename`).
+  ///   - cpuLevel: what this CPU runs: 2 AVX-512, 1 AVX2+FMA, 0 neither.
+  /// - Returns: a note when the kernel set is narrower than the CPU: the user's setting holds
+  ///   OpenBLAS back, or OpenBLAS did not recognise the CPU and fell back to old kernels.
+  ///   Nil when the kernel set is unknown to this table or matches the CPU.
+  package static func kernelsNote(coreType: String?, coreName: String, cpuLevel: Int) -> String? {
+    let coreLevel: Int
+    if avx512Cores.contains(coreName) {
+      coreLevel = 2
+    } else if avx2Cores.contains(coreName) {
+      coreLevel = 1
+    } else if olderCores.contains(coreName) {
+      coreLevel = 0
+    } else {
+      return nil
+    }
+    guard cpuLevel > coreLevel else { return nil }
+    let cpu = cpuLevel >= 2 ? "AVX-512" : "AVX2"
+    if let forced = coreType, !forced.isEmpty {
+      return "note: OPENBLAS_CORETYPE=\(forced) holds OpenBLAS to its \(coreName) kernels on this \(cpu) CPU; "
+        + "its own choice ran large products up to 1.9× faster on a machine measured for this project "
+        + "(Benchmarks/README.md). Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE to let OpenBLAS choose; "
+        + "the toolkit keeps your setting."
+    }
+    let suggestion = cpuLevel >= 2 ? "OPENBLAS_CORETYPE=SkylakeX (or Haswell)" : "OPENBLAS_CORETYPE=Haswell"
+    return "note: OpenBLAS does not recognise this \(cpu) CPU and fell back to its \(coreName) kernels; "
+      + "on such a machine they ran `medium` training 2.8× slower than its Haswell kernels "
+      + "(docs/performance.md). Set \(suggestion) before running to use this CPU's vector units; "
+      + "the toolkit does not change the setting itself."
   }
 }
