@@ -69,6 +69,7 @@ import Testing
     let held = try #require(BLASInfo.kernelsNote(coreType: "Haswell", coreName: "Haswell", cpuLevel: 2))
     #expect(held.contains("OPENBLAS_CORETYPE=Haswell holds OpenBLAS"))
     #expect(held.contains("AVX-512"))
+    #expect(held.contains("OPENBLAS_CORETYPE=SkylakeX"))
 
     let fallback = try #require(BLASInfo.kernelsNote(coreType: nil, coreName: "Prescott", cpuLevel: 2))
     #expect(fallback.contains("does not recognise"))

@@ -126,8 +126,9 @@ package enum BLASInfo {
     if let forced = coreType, !forced.isEmpty {
       return "note: OPENBLAS_CORETYPE=\(forced) holds OpenBLAS to its \(coreName) kernels on this \(cpu) CPU; "
         + "its own choice ran large products up to 1.9× faster on a machine measured for this project "
-        + "(Benchmarks/README.md). Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE to let OpenBLAS choose; "
-        + "the toolkit keeps your setting."
+        + "(Benchmarks/README.md). Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE to let OpenBLAS choose"
+        + (cpuLevel >= 2 ? " (or, where OpenBLAS does not recognise the CPU, set OPENBLAS_CORETYPE=SkylakeX)" : "")
+        + "; the toolkit keeps your setting."
     }
     let suggestion = cpuLevel >= 2 ? "OPENBLAS_CORETYPE=SkylakeX (or Haswell)" : "OPENBLAS_CORETYPE=Haswell"
     return "note: OpenBLAS does not recognise this \(cpu) CPU and fell back to its \(coreName) kernels; "
