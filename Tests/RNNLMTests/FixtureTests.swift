@@ -38,32 +38,27 @@ import Testing
     return s
   }
 
-  /// The largest difference between two float arrays of the same shape, each term relative to
-  /// 1 + |b| (so small values compare absolutely, large ones relatively); infinity when the
-  /// shapes differ.
-  static func distance(_ a: [Float], _ b: [Float]) -> Double {
-    guard a.count == b.count else { return .infinity }
-    return zip(a, b).reduce(0.0) { max($0, abs(Double($1.0) - Double($1.1)) / (1 + abs(Double($1.1)))) }
-  }
-  static func distance(_ a: [[Float]], _ b: [[Float]]) -> Double {
-    guard a.count == b.count else { return .infinity }
-    return zip(a, b).reduce(0.0) { max($0, distance($1.0, $1.1)) }
-  }
-
   /// What a different summation order may leave after five batches of these tiny runs (up to
   /// 2.2e-7 measured with OpenBLAS's Prescott, Haswell and Cooperlake kernels on one Intel Xeon).
   static let rounding = 1e-5
 
-  /// `resumed` matches `end` to within rounding, while `mid` (five batches earlier) is far
-  /// from it: the check can tell a run that resumed from one that merely ran.
+  /// `resumed` matches `end` to within rounding, array by array, while `mid` (five batches
+  /// earlier) is far from it: some value moved by more than 20 × rounding × (1 + its size), so
+  /// the check can tell a run that resumed from one that merely ran.
   static func expectResumed(
     _ resumed: [[Float]], _ end: [[Float]], mid: [[Float]], _ what: String,
     sourceLocation: SourceLocation = #_sourceLocation
   ) {
-    let d = distance(resumed, end)
-    #expect(d <= rounding, "\(what) differ by \(d)", sourceLocation: sourceLocation)
     #expect(
-      distance(mid, end) > 20 * rounding, "\(what): five batches moved too little", sourceLocation: sourceLocation)
+      resumed.count == end.count && mid.count == end.count, "\(what): array counts", sourceLocation: sourceLocation)
+    for (r, e) in zip(resumed, end) {
+      expectClose(r, e, tolerance: rounding, what, sourceLocation: sourceLocation)
+    }
+    let (flatMid, flatEnd) = (mid.flatMap { $0 }, end.flatMap { $0 })
+    let size = Double(flatEnd.map(abs).max() ?? 0)
+    #expect(
+      flatMid.count == flatEnd.count && maxAbsoluteDifference(flatMid, flatEnd).value > 20 * rounding * (1 + size),
+      "\(what): five batches moved too little", sourceLocation: sourceLocation)
   }
 
   /// A run state's float sums compared to within rounding, everything else exactly.
@@ -93,7 +88,9 @@ import Testing
     let resumed = try Checkpoint.read(from: dir + "/last.safetensors")
     Self.expectResumed([resumed.parameters], [end.parameters], mid: [mid.parameters], "parameters")
     #expect(resumed.optimizerState.count == end.optimizerState.count)
-    #expect(Self.distance(resumed.optimizerState, end.optimizerState) <= Self.rounding)
+    for (r, e) in zip(resumed.optimizerState, end.optimizerState) {
+      expectClose(r, e, tolerance: Self.rounding, "optimizer moments")
+    }
     Self.expectResumed(
       resumed.recurrentStates.flatMap { $0 }, end.recurrentStates.flatMap { $0 },
       mid: mid.recurrentStates.flatMap { $0 }, "carried states")
