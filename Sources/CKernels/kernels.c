@@ -270,6 +270,8 @@ static void rl_sum_squares_task(void *context, int index, int count) {
 
 double rl_sum_squares_f(long n, const float *x) {
   rl_vector_job job = {n, rl_block_size(n, 1 << 14), x, {0}};
+  // One block (a row of an embedding, say): the same sum, without waking the team.
+  if (n <= job.block) return DISPATCH(sum_squares, n, x);
   rl_parallel(RL_MAX_THREADS, rl_sum_squares_task, &job);
   double total = 0;
   for (long b = 0; b * job.block < n; b++) total += job.partial[b];

@@ -72,6 +72,46 @@ import Testing
     #expect(worst < 1e-5, "largest difference \(worst)")
   }
 
+  /// An untied language model tracks the embedding rows its batches write, and SGD over the
+  /// tracked rows (clipping on, embedding dropout on) moves every parameter as the dense pass
+  /// does; with weight decay or Adam the update stays dense and still agrees.
+  @Test(arguments: [(OptimizerKind.sgd, 0.0), (.sgd, 0.01), (.adam, 0.0)])
+  func trackedEmbeddingRowsUpdateAsTheDensePass(kind: OptimizerKind, weightDecay: Double) throws {
+    let config = ModelConfig(
+      vocabularySize: 40, embeddingSize: 3, hiddenSize: 4, layers: 2, embeddingDropout: 0.2,
+      adaptiveCutoffs: [10, 25], adaptiveDivision: 2)
+    let (n, t) = (3, 4)
+    var g = SeededGenerator(seed: 8)
+    let tracked = try LanguageModel<Double>(config: config, batchSize: n, maxSteps: t, generator: &g)
+    let dense = try LanguageModel<Double>(
+      config: config, parameters: ParameterStore(layout: config.parameterLayout), batchSize: n, maxSteps: t,
+      generator: tracked.generator)
+    dense.parameters.values.pointer.update(from: tracked.parameters.values.pointer, count: tracked.parameters.count)
+    dense.parameters.stopTrackingRows()
+    let rows = try #require(tracked.parameters.touchedRows)
+    #expect(dense.parameters.touchedRows == nil)
+    let states = try [tracked, dense].map { try OptimizerState<Double>(kind: kind, count: $0.parameters.count) }
+    var data = SeededGenerator(seed: 9)
+    for _ in 0..<4 {
+      // Words from the first half of the vocabulary only, so most rows are never written.
+      let inputs = (0..<(n * t)).map { _ in Int32(data.next() % 20) }
+      let targets = (0..<(n * t)).map { _ in Int32(data.next() % 40) }
+      for (model, state) in zip([tracked, dense], states) {
+        model.parameters.zeroGradients()
+        _ = model.loss(inputs: inputs, targets: targets, steps: t, gradient: true)
+        Optimizer.step(model.parameters, state: state, learningRate: 0.5, maxNorm: 0.05, weightDecay: weightDecay)
+      }
+      #expect(Set(rows.rows.map(Int.init)).isSubset(of: Set(inputs.map(Int.init))))
+      #expect(!rows.rows.isEmpty)
+      let gap = maxAbsoluteDifference(tracked.parameters.values.array, dense.parameters.values.array).value
+      #expect(gap < 1e-12, "largest difference \(gap)")
+      #expect(maxAbsoluteDifference(tracked.parameters.gradients.array, dense.parameters.gradients.array).value == 0)
+    }
+    tracked.parameters.zeroGradients()
+    #expect(tracked.parameters.gradients.array.allSatisfy { $0 == 0 })
+    #expect(rows.rows.isEmpty)
+  }
+
   /// NT-ASGD's average is the mean of the iterates added to it.
   @Test func averageIsTheMeanOfTheIterates() throws {
     var g = SeededGenerator(seed: 6)

@@ -258,6 +258,8 @@ package final class LanguageModel<T: BLASScalar> {
       vocabularySize: config.vocabularySize, dimension: config.embeddingSize, maxRows: rows,
       dropout: config.embeddingDropout,
       weight: p.value("encoder.weight"), weightGradient: p.gradient("encoder.weight"), scratch: scratch)
+    // Untied, only the embedding writes its gradient, and only the batch's rows.
+    if !config.tied { embedding.touchedRows = p.trackRows(of: "encoder.weight") }
     let weights = try (0..<config.layers).map { l in
       try RecurrentWeights(
         store: p, layer: l, recurrentBias: config.cell.hasRecurrentBias, weightDrop: config.weightDrop)

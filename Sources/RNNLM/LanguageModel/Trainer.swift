@@ -84,6 +84,8 @@ public final class Trainer {
       config: config, parameters: model.parameters, batchSize: evaluationStreams.count, maxSteps: options.steps,
       scratch: model.scratch)
     evaluator.setTraining(false)
+    // The sum over processes writes every process's rows into each one's embedding gradient.
+    if group.size > 1 { model.parameters.stopTrackingRows() }
     optimizerState = try OptimizerState(kind: options.optimizer, count: model.parameters.count)
     average = options.averaging ? try ParameterAverage(count: model.parameters.count) : nil
     model.activationRegularization = options.activationRegularization

@@ -63,8 +63,54 @@ package final class ParameterStore<T: BLASScalar> {
     gradients.pointer + view(name).offset
   }
 
-  /// Sets all gradients to zero: one call per training step.
-  package func zeroGradients() { gradients.zero() }
+  /// Sets all gradients to zero: one call per training step. With ``touchedRows``, only the
+  /// rows written since the last call are cleared in that parameter (the others are zero).
+  package func zeroGradients() {
+    guard let touched = touchedRows else {
+      gradients.zero()
+      return
+    }
+    let g = gradients.pointer
+    g.update(repeating: 0, count: touched.range.lowerBound)
+    g.advanced(by: touched.range.upperBound).update(repeating: 0, count: count - touched.range.upperBound)
+    for row in touched.rows {
+      (g + touched.range.lowerBound + Int(row) * touched.rowLength).update(repeating: 0, count: touched.rowLength)
+    }
+    touched.clear()
+  }
+
+  /// The parameter whose gradient only has the rows the last backward pass wrote (an untied
+  /// embedding's: the rows of the batch's words), or nil. While set, ``zeroGradients()`` clears
+  /// only those rows and ``Optimizer/step(_:state:learningRate:maxNorm:weightDecay:slowerPrefix:)``
+  /// updates only those rows where a row without gradient would not move (SGD without weight
+  /// decay), which at a large vocabulary saves passes over the whole (V, D) matrix.
+  package private(set) var touchedRows: TouchedRows?
+
+  /// Starts tracking the written rows of the (rows, D) parameter `name` (see ``touchedRows``);
+  /// its gradient is zeroed now. Every writer of that gradient must then ``TouchedRows/mark(_:)``
+  /// the rows it writes. Asking again for the same parameter returns the same tracker; after
+  /// ``stopTrackingRows()`` the answer is nil.
+  package func trackRows(of name: String) -> TouchedRows? {
+    let v = view(name)
+    if rowTrackingStopped { return nil }
+    if let touchedRows {
+      precondition(touchedRows.range.lowerBound == v.offset, "rows of one parameter are tracked")
+      return touchedRows
+    }
+    let tracker = TouchedRows(range: v.offset..<(v.offset + v.count), rowLength: v.shape.last ?? 1)
+    (gradients.pointer + v.offset).update(repeating: 0, count: v.count)
+    touchedRows = tracker
+    return tracker
+  }
+
+  /// Stops tracking rows (for writers that do not mark them, such as a sum of the gradients over
+  /// data-parallel processes): from now on every gradient pass and update is dense.
+  package func stopTrackingRows() {
+    touchedRows?.isEnabled = false
+    touchedRows = nil
+    rowTrackingStopped = true
+  }
+  private var rowTrackingStopped = false
 
   /// Told, during a backward pass, of a range of ``gradients`` the pass will not change again
   /// (a layer's whole gradient), so that data-parallel training can start summing it over the
@@ -78,5 +124,39 @@ package final class ParameterStore<T: BLASScalar> {
     precondition(
       chosen.reduce(0) { $0 + $1.count } == last.offset + last.count - first.offset, "the views are contiguous")
     return first.offset..<(last.offset + last.count)
+  }
+}
+
+/// The rows of one (rows, D) parameter whose gradient a backward pass wrote since the gradients
+/// were last zeroed (see ``ParameterStore/touchedRows``).
+package final class TouchedRows {
+  /// The parameter's elements in the flat buffers.
+  package let range: Range<Int>
+  /// Elements per row (D).
+  package let rowLength: Int
+  /// The rows written since the last clearing, in the order first written.
+  package private(set) var rows: [Int32] = []
+  /// written: (rows), whether each row is in ``rows``.
+  private var written: [Bool]
+  /// False once the store stopped tracking: marks are then ignored.
+  package fileprivate(set) var isEnabled = true
+
+  init(range: Range<Int>, rowLength: Int) {
+    self.range = range
+    self.rowLength = rowLength
+    written = [Bool](repeating: false, count: range.count / rowLength)
+  }
+
+  /// Notes that the gradient of `row` was written.
+  package func mark(_ row: Int) {
+    guard isEnabled, !written[row] else { return }
+    written[row] = true
+    rows.append(Int32(row))
+  }
+
+  /// Forgets the written rows (their gradients were zeroed).
+  fileprivate func clear() {
+    for row in rows { written[Int(row)] = false }
+    rows.removeAll(keepingCapacity: true)
   }
 }

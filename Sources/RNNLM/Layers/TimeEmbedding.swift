@@ -27,6 +27,8 @@ package final class TimeEmbedding<T: BLASScalar> {
   let wordScale: Buffer<T>
   private var dropped = false
   private var rows = 0
+  /// Where backward notes the rows of ``weightGradient`` it writes, when the store tracks them.
+  package var touchedRows: TouchedRows?
 
   /// An embedding over `weight` (V, D) with gradient `weightGradient`, for up to `maxRows` rows.
   package init(
@@ -88,6 +90,7 @@ package final class TimeEmbedding<T: BLASScalar> {
       let scale = dropped ? wordScale.pointer[token] : 1
       if scale == 0 { continue }
       T._axpy(dimension, scale, dOutput + r * dimension, weightGradient + token * dimension)
+      touchedRows?.mark(token)
     }
   }
 }

@@ -80,6 +80,11 @@ package enum Optimizer {
     _ store: ParameterStore<T>, state: OptimizerState<T>, learningRate: Double, maxNorm: Double,
     weightDecay: Double = 0, slowerPrefix: (count: Int, factor: Double)? = nil
   ) -> Double {
+    // Rows without gradient stay where they are under SGD without weight decay: with a tracked
+    // parameter, only its written rows are visited (the same update, element for element).
+    if let touched = store.touchedRows, state.kind == .sgd, weightDecay == 0, slowerPrefix == nil {
+      return sparseSGD(store, touched: touched, state: state, learningRate: learningRate, maxNorm: maxNorm)
+    }
     var scale = 1.0
     var norm = 0.0
     if maxNorm > 0 {
@@ -112,6 +117,40 @@ package enum Optimizer {
     T._optimizerUpdate(
       rule, n: store.count - start, grad: store.gradients.pointer + start, m: state.m.map { $0.pointer + start },
       v: state.v.map { $0.pointer + start }, theta: store.values.pointer + start)
+    return norm
+  }
+}
+
+extension Optimizer {
+  /// ``step(_:state:learningRate:maxNorm:weightDecay:slowerPrefix:)`` for SGD without weight
+  /// decay over a store with ``ParameterStore/touchedRows``: the norm and the update visit the
+  /// other parameters and the written rows only. The norm sums the same squares in another
+  /// grouping, so it may differ from the dense pass's in its last bits.
+  fileprivate static func sparseSGD<T: BLASScalar>(
+    _ store: ParameterStore<T>, touched: TouchedRows, state: OptimizerState<T>, learningRate: Double,
+    maxNorm: Double
+  ) -> Double {
+    let (g, theta, d) = (store.gradients.pointer, store.values.pointer, touched.rowLength)
+    let (low, high) = (touched.range.lowerBound, touched.range.upperBound)
+    let rows = touched.rows
+    var scale = 1.0
+    var norm = 0.0
+    if maxNorm > 0 {
+      var squares = T._sumOfSquares(low, g) + T._sumOfSquares(store.count - high, g + high)
+      for row in rows { squares += T._sumOfSquares(d, g + low + Int(row) * d) }
+      norm = squares.squareRoot()
+      scale = min(1, maxNorm / (norm + 1e-6))
+    }
+    state.steps += 1
+    let rule = OptimizerRule(
+      kind: 0, learningRate: learningRate, scale: scale, weightDecay: 0, beta1: 0, beta2: 0, epsilon: 0,
+      correction1: 1, correction2: 1)
+    T._optimizerUpdate(rule, n: low, grad: g, m: nil, v: nil, theta: theta)
+    for row in rows {
+      let offset = low + Int(row) * d
+      T._optimizerUpdate(rule, n: d, grad: g + offset, m: nil, v: nil, theta: theta + offset)
+    }
+    T._optimizerUpdate(rule, n: store.count - high, grad: g + high, m: nil, v: nil, theta: theta + high)
     return norm
   }
 }
