@@ -82,13 +82,13 @@ package enum Optimizer {
   ) -> Double {
     // Rows without gradient stay where they are under SGD without weight decay: with a tracked
     // parameter, only its written rows are visited (the same update, element for element).
-    if let touched = store.touchedRows, state.kind == .sgd, weightDecay == 0, slowerPrefix == nil {
-      return sparseSGD(store, touched: touched, state: state, learningRate: learningRate, maxNorm: maxNorm)
-    }
+    let sparse = state.kind == .sgd && weightDecay == 0 && slowerPrefix == nil ? store.touchedRows : nil
     var scale = 1.0
     var norm = 0.0
     if maxNorm > 0 {
-      norm = T._sumOfSquares(store.count, store.gradients.pointer).squareRoot()
+      norm =
+        (sparse.map { squaresOfWrittenGradients(store, $0) }
+        ?? T._sumOfSquares(store.count, store.gradients.pointer)).squareRoot()
       scale = min(1, maxNorm / (norm + 1e-6))
     }
     state.steps += 1
@@ -104,6 +104,10 @@ package enum Optimizer {
       rule.correction2 = 1 - Foundation.pow(0.999, t)
     case .rmsprop:
       (rule.kind, rule.beta2, rule.epsilon) = (2, 0.99, 1e-8)
+    }
+    if let sparse {
+      updateWrittenRows(store, sparse, rule: rule)
+      return norm
     }
     var start = 0
     if let (count, factor) = slowerPrefix, factor != 1 {
@@ -122,36 +126,33 @@ package enum Optimizer {
 }
 
 extension Optimizer {
-  /// ``step(_:state:learningRate:maxNorm:weightDecay:slowerPrefix:)`` for SGD without weight
-  /// decay over a store with ``ParameterStore/touchedRows``: the norm and the update visit the
-  /// other parameters and the written rows only. The norm sums the same squares in another
-  /// grouping, so it may differ from the dense pass's in its last bits.
-  fileprivate static func sparseSGD<T: BLASScalar>(
-    _ store: ParameterStore<T>, touched: TouchedRows, state: OptimizerState<T>, learningRate: Double,
-    maxNorm: Double
+  /// The sum of the squared gradients of a store with ``ParameterStore/touchedRows``: the other
+  /// parameters and the written rows (the same squares as the dense pass, in another grouping, so
+  /// the sum may differ in its last bits).
+  fileprivate static func squaresOfWrittenGradients<T: BLASScalar>(
+    _ store: ParameterStore<T>, _ touched: TouchedRows
   ) -> Double {
+    let (g, d, low, high) = (
+      store.gradients.pointer, touched.rowLength, touched.range.lowerBound, touched.range.upperBound
+    )
+    var squares = T._sumOfSquares(low, g) + T._sumOfSquares(store.count - high, g + high)
+    for row in touched.rows { squares += T._sumOfSquares(d, g + low + Int(row) * d) }
+    return squares
+  }
+
+  /// `rule` (stateless: SGD) over the other parameters and the written rows of a store with
+  /// ``ParameterStore/touchedRows``.
+  fileprivate static func updateWrittenRows<T: BLASScalar>(
+    _ store: ParameterStore<T>, _ touched: TouchedRows, rule: OptimizerRule
+  ) {
     let (g, theta, d) = (store.gradients.pointer, store.values.pointer, touched.rowLength)
     let (low, high) = (touched.range.lowerBound, touched.range.upperBound)
-    let rows = touched.rows
-    var scale = 1.0
-    var norm = 0.0
-    if maxNorm > 0 {
-      var squares = T._sumOfSquares(low, g) + T._sumOfSquares(store.count - high, g + high)
-      for row in rows { squares += T._sumOfSquares(d, g + low + Int(row) * d) }
-      norm = squares.squareRoot()
-      scale = min(1, maxNorm / (norm + 1e-6))
-    }
-    state.steps += 1
-    let rule = OptimizerRule(
-      kind: 0, learningRate: learningRate, scale: scale, weightDecay: 0, beta1: 0, beta2: 0, epsilon: 0,
-      correction1: 1, correction2: 1)
     T._optimizerUpdate(rule, n: low, grad: g, m: nil, v: nil, theta: theta)
-    for row in rows {
+    for row in touched.rows {
       let offset = low + Int(row) * d
       T._optimizerUpdate(rule, n: d, grad: g + offset, m: nil, v: nil, theta: theta + offset)
     }
     T._optimizerUpdate(rule, n: store.count - high, grad: g + high, m: nil, v: nil, theta: theta + high)
-    return norm
   }
 }
 
