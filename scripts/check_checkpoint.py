@@ -114,7 +114,8 @@ def adaptive_log_probabilities(t, config, x, targets):
     (head_bias=True): the head scores words 0..c1-1 and one entry per tail cluster; a word of
     cluster i adds that cluster's own log-softmax over (x @ tail.i.0.weight.T) @ tail.i.1.weight.T.
     Tied, the head's word rows are the embedding's first c1 rows (decoder.head_clusters.weight
-    holds the cluster rows)."""
+    holds the cluster rows); with adaptiveTiedTails, tail i's output rows are the embedding's rows
+    of its words too."""
     cutoffs = config["adaptiveCutoffs"]
     bounds = [0] + cutoffs + [config["vocabularySize"]]
     shortlist = cutoffs[0]
@@ -131,7 +132,11 @@ def adaptive_log_probabilities(t, config, x, targets):
             out[index] = head_log[index + (w,)]
             continue
         i = next(k for k in range(len(cutoffs)) if bounds[k + 1] <= w < bounds[k + 2])
-        tail = (x[index] @ t[f"decoder.tail.{i}.0.weight"].T) @ t[f"decoder.tail.{i}.1.weight"].T
+        if config.get("adaptiveTiedTails"):
+            output = t["encoder.weight"][bounds[i + 1] : bounds[i + 2]]
+        else:
+            output = t[f"decoder.tail.{i}.1.weight"]
+        tail = (x[index] @ t[f"decoder.tail.{i}.0.weight"].T) @ output.T
         out[index] = head_log[index + (shortlist + i,)] + tail[w - bounds[i + 1]] - log_sum_exp(tail)
     return out
 

@@ -47,6 +47,12 @@ public struct TrainingFlags: ParsableArguments {
     name: .customLong("adaptive-div"),
     help: "Each adaptive tail cluster projects H to H / div^(i+1) (default 4, PyTorch's div_value).")
   public var adaptiveDiv: Double?
+  @Flag(
+    name: .customLong("adaptive-tie-tails"),
+    help:
+      "Tied, with --adaptive-div 1: each tail cluster's output rows are the embedding's rows of its words too (by default only the head's are)."
+  )
+  public var adaptiveTieTails = false
   @Option(help: "Dropout rate in [0, 1).") public var dropout: Double?
   @Option(name: .customLong("dropout-input"), help: "Dropout rate after the embedding (default: --dropout).")
   public var dropoutInput: Double?
@@ -108,6 +114,7 @@ public struct TrainingFlags: ParsableArguments {
     if initFrom != nil { given.append("--init-from") }
     if adaptiveSoftmax != nil { given.append("--adaptive-softmax") }
     if adaptiveDiv != nil { given.append("--adaptive-div") }
+    if adaptiveTieTails { given.append("--adaptive-tie-tails") }
     if dropout != nil { given.append("--dropout") }
     if dropoutInput != nil { given.append("--dropout-input") }
     if dropoutHidden != nil { given.append("--dropout-hidden") }
@@ -141,6 +148,9 @@ public struct TrainingFlags: ParsableArguments {
     if let maxVocab, maxVocab < 2 { throw ValidationError("--max-vocab must be at least 2, got \(maxVocab)") }
     if adaptiveDiv != nil && adaptiveSoftmax == nil {
       throw ValidationError("--adaptive-div shapes the adaptive softmax: give --adaptive-softmax too")
+    }
+    if adaptiveTieTails && adaptiveSoftmax == nil {
+      throw ValidationError("--adaptive-tie-tails ties the adaptive softmax's tails: give --adaptive-softmax too")
     }
     if let maxVocab, let last = adaptiveSoftmax?.last, last >= maxVocab {
       throw ValidationError("--adaptive-softmax's cutoffs must lie below --max-vocab \(maxVocab), got \(last)")
@@ -182,6 +192,7 @@ public struct TrainingFlags: ParsableArguments {
     if let tied { p.tied = tied }
     if let adaptiveSoftmax { p.adaptiveCutoffs = adaptiveSoftmax }
     if let adaptiveDiv { p.adaptiveDivision = adaptiveDiv }
+    if adaptiveTieTails { p.adaptiveTiedTails = true }
     if let dropout { p.dropout = dropout }
     if let dropoutInput { p.inputDropout = dropoutInput }
     if let dropoutHidden { p.hiddenDropout = dropoutHidden }
@@ -268,7 +279,9 @@ public func regularisers(_ c: ModelConfig, _ t: TrainingOptions) -> String {
 public func outputLayer(_ c: ModelConfig) -> String {
   guard let a = c.adaptiveShape else { return "full softmax" }
   let clusters = (0..<a.clusters).map { "\(a.bounds[$0 + 1])..<\(a.bounds[$0 + 2]) via \(a.projections[$0])" }
-  return "adaptive softmax (head \(a.shortlist) words + \(a.clusters), clusters \(clusters.joined(separator: ", ")))"
+  let tails = c.adaptiveTiedTails ? ", tails tied to the embedding" : ""
+  return
+    "adaptive softmax (head \(a.shortlist) words + \(a.clusters), clusters \(clusters.joined(separator: ", "))\(tails))"
 }
 
 /// The schedule and stopping rule of a run's options for its "training:" line: ", lr decay 4.0,

@@ -7,18 +7,21 @@ import Testing
 /// tail chunks, its layout and its gradients (the whole model's are in ``GradientCheckTests``).
 @Suite struct AdaptiveSoftmaxTests {
   /// A layer over random parameters: V = 11, a head of 4 words, clusters 4 ..< 7 and 7 ..< 11.
+  /// With `tiedTails`, the division is 1 and the tails' output rows are the embedding's.
   static func layer(
-    rows: Int, tied: Bool = false, chunk: Int = AdaptiveSoftmaxShape.tailChunkLimit, seed: UInt64 = 3
+    rows: Int, tied: Bool = false, tiedTails: Bool = false, chunk: Int = AdaptiveSoftmaxShape.tailChunkLimit,
+    seed: UInt64 = 3
   ) throws -> (layer: TimeAdaptiveSoftmax<Double>, store: ParameterStore<Double>, config: ModelConfig) {
     let config = ModelConfig(
-      vocabularySize: 11, embeddingSize: 5, hiddenSize: 5, tied: tied, adaptiveCutoffs: [4, 7], adaptiveDivision: 2)
+      vocabularySize: 11, embeddingSize: 5, hiddenSize: 5, tied: tied, adaptiveCutoffs: [4, 7],
+      adaptiveDivision: tiedTails ? 1 : 2, adaptiveTiedTails: tiedTails)
     try config.validate()
     let store = try ParameterStore<Double>(layout: config.parameterLayout)
     var g = SeededGenerator(seed: seed)
     for i in 0..<store.count { store.values.pointer[i] = g.nextNormal() * 0.7 }
     let layer = try TimeAdaptiveSoftmax<Double>(
       shape: config.adaptiveShape!, inputSize: 5, maxRows: rows, parameters: store, tied: tied,
-      tailChunkElements: chunk)
+      tiedTails: tiedTails, tailChunkElements: chunk)
     return (layer, store, config)
   }
 
@@ -38,6 +41,14 @@ import Testing
     tied.tied = true
     let tiedLayout = Dictionary(uniqueKeysWithValues: tied.parameterLayout.map { ($0.name, $0.shape) })
     #expect(tiedLayout["decoder.head_clusters.weight"] == [2, 650] && tiedLayout["decoder.head.weight"] == nil)
+    // Tied tails: no output rows of the tails' own, the projections stay (650 → 650 with div 1).
+    tied.adaptiveDivision = 1
+    tied.adaptiveTiedTails = true
+    try tied.validate()
+    let tailsLayout = Dictionary(uniqueKeysWithValues: tied.parameterLayout.map { ($0.name, $0.shape) })
+    #expect(tailsLayout["decoder.tail.0.1.weight"] == nil && tailsLayout["decoder.tail.1.1.weight"] == nil)
+    #expect(
+      tailsLayout["decoder.tail.0.0.weight"] == [650, 650] && tailsLayout["decoder.tail.1.0.weight"] == [650, 650])
     let shape = try #require(config.adaptiveShape)
     #expect(shape.cluster(of: 1999) == nil && shape.cluster(of: 2000) == 0 && shape.cluster(of: 9999) == 1)
   }
@@ -50,13 +61,22 @@ import Testing
     // H = 4 with div 4: the second cluster would project to ⌊4 / 16⌋ = 0.
     let narrow = ModelConfig(vocabularySize: 11, embeddingSize: 4, hiddenSize: 4, adaptiveCutoffs: [3, 6])
     #expect(throws: ConfigurationError.self) { try narrow.validate() }
+    // Tied tails need tying, the adaptive softmax and division 1.
+    for (tied, cutoffs, division) in [(false, [3, 6], 1.0), (true, [3, 6], 2.0), (true, nil, 1.0)] {
+      let config = ModelConfig(
+        vocabularySize: 11, embeddingSize: 4, hiddenSize: 4, tied: tied, adaptiveCutoffs: cutoffs,
+        adaptiveDivision: division, adaptiveTiedTails: true)
+      #expect(throws: ConfigurationError.self, "tied \(tied) cutoffs \(cutoffs ?? []) div \(division)") {
+        try config.validate()
+      }
+    }
   }
 
   /// Every row's probabilities add up to 1 over the V words, and the loss is −Σ log p(target).
-  @Test(arguments: [false, true])
-  func distributionAndLossAgree(tied: Bool) throws {
+  @Test(arguments: [(false, false), (true, false), (true, true)])
+  func distributionAndLossAgree(tied: Bool, tiedTails: Bool) throws {
     let rows = 9
-    let (layer, _, config) = try Self.layer(rows: rows, tied: tied)
+    let (layer, _, config) = try Self.layer(rows: rows, tied: tied, tiedTails: tiedTails)
     var g = SeededGenerator(seed: 5)
     let x = randomArray(rows * 5, &g)
     let targets: [Int32] = [0, 3, 4, 6, 7, 10, 2, 8, 5]
@@ -78,14 +98,51 @@ import Testing
     #expect(abs(loss - expected) < 1e-10 * abs(expected), "loss \(loss), from the distribution \(expected)")
   }
 
+  /// With tied tails a tail word's log-probability is its cluster's head entry plus the
+  /// log-softmax of (x · Pᵢᵀ) · Eᵀ over the embedding's rows E of the cluster's words, computed
+  /// here from the named parameters.
+  @Test func tiedTailsScoreWithTheEmbeddingRows() throws {
+    let rows = 3
+    let (layer, store, config) = try Self.layer(rows: rows, tied: true, tiedTails: true)
+    let (h, v, bounds) = (5, config.vocabularySize, [0, 4, 7, 11])
+    var g = SeededGenerator(seed: 8)
+    let x = randomArray(rows * h, &g)
+    let logP = try x.withUnsafeBufferPointer {
+      try Array(UnsafeBufferPointer(start: layer.logProbabilities(input: $0.baseAddress!, rows: rows), count: rows * v))
+    }
+    let embedding = store.value("encoder.weight")
+    let (clusterRows, bias) = (store.value("decoder.head_clusters.weight"), store.value("decoder.head.bias"))
+    func dot(_ a: UnsafePointer<Double>, _ b: [Double]) -> Double { (0..<h).reduce(0) { $0 + a[$1] * b[$1] } }
+    func logSoftmax(_ s: [Double]) -> [Double] {
+      let shift = log(s.reduce(0) { $0 + exp($1) })
+      return s.map { $0 - shift }
+    }
+    for r in 0..<rows {
+      let xr = Array(x[(r * h)..<((r + 1) * h)])
+      let head = logSoftmax(
+        (0..<4).map { dot(embedding + $0 * h, xr) + bias[$0] }
+          + (0..<2).map { dot(clusterRows + $0 * h, xr) + bias[4 + $0] })
+      for w in 0..<4 { #expect(abs(logP[r * v + w] - head[w]) < 1e-12, "row \(r) word \(w)") }
+      for i in 0..<2 {
+        let projection = store.value("decoder.tail.\(i).0.weight")
+        let z = (0..<h).map { dot(projection + $0 * h, xr) }
+        let tail = logSoftmax((bounds[i + 1]..<bounds[i + 2]).map { dot(embedding + $0 * h, z) })
+        for (j, w) in (bounds[i + 1]..<bounds[i + 2]).enumerated() {
+          #expect(abs(logP[r * v + w] - (head[4 + i] + tail[j])) < 1e-12, "row \(r) word \(w)")
+        }
+      }
+    }
+  }
+
   /// Loss, parameter gradients and input gradient against central differences, tied and untied,
   /// with tail chunks of one row and of the whole cluster.
   @Test(arguments: [
-    (false, AdaptiveSoftmaxShape.tailChunkLimit), (true, AdaptiveSoftmaxShape.tailChunkLimit), (false, 4),
+    (false, false, AdaptiveSoftmaxShape.tailChunkLimit), (true, false, AdaptiveSoftmaxShape.tailChunkLimit),
+    (false, false, 4), (true, true, AdaptiveSoftmaxShape.tailChunkLimit), (true, true, 4),
   ])
-  func gradients(tied: Bool, chunk: Int) throws {
+  func gradients(tied: Bool, tiedTails: Bool, chunk: Int) throws {
     let rows = 8
-    let (layer, store, _) = try Self.layer(rows: rows, tied: tied, chunk: chunk)
+    let (layer, store, _) = try Self.layer(rows: rows, tied: tied, tiedTails: tiedTails, chunk: chunk)
     var g = SeededGenerator(seed: 6)
     var x = randomArray(rows * 5, &g)
     let targets: [Int32] = [1, 5, 9, 4, 10, 0, 6, 8]
@@ -104,10 +161,12 @@ import Testing
       let dx = Array(UnsafeBufferPointer(start: layer.dInput.pointer, count: rows * 5))
       let analytic = store.gradients.array
       expectGradient(
-        "adaptive softmax parameters tied=\(tied) chunk=\(chunk)", analytic: analytic, at: store.values.pointer,
+        "adaptive softmax parameters tied=\(tied) tails=\(tiedTails) chunk=\(chunk)", analytic: analytic,
+        at: store.values.pointer,
         count: store.count, loss: loss)
       expectGradient(
-        "adaptive softmax input tied=\(tied) chunk=\(chunk)", analytic: dx, at: input, count: xp.count, loss: loss)
+        "adaptive softmax input tied=\(tied) tails=\(tiedTails) chunk=\(chunk)", analytic: dx, at: input,
+        count: xp.count, loss: loss)
       for view in store.views where view.name.hasPrefix("decoder.") {
         #expect(analytic[view.offset..<(view.offset + view.count)].contains { $0 != 0 }, "\(view.name) has no gradient")
       }

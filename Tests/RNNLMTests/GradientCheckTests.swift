@@ -231,6 +231,10 @@ import Testing
         ModelConfig(
           vocabularySize: 7, embeddingSize: 4, hiddenSize: 4, layers: 2, cell: cell, tied: true,
           adaptiveCutoffs: [3, 5], adaptiveDivision: 2),
+        // Every output row tied: the tails' too, through projections 4 → 4.
+        ModelConfig(
+          vocabularySize: 7, embeddingSize: 4, hiddenSize: 4, layers: 1, cell: cell, tied: true,
+          adaptiveCutoffs: [3, 5], adaptiveDivision: 1, adaptiveTiedTails: true),
       ]
     })
   func wholeModel(config: ModelConfig) throws {
@@ -259,7 +263,7 @@ import Testing
     // difference quotient's rounding (≈ 4e-11 absolute here) reaches 1e-6 of them. A wrong
     // term in any backward pass shows as 1e-2 or more.
     expectGradient(
-      "\(config.cell) model L=\(config.layers) tied=\(config.tied) adaptive=\(config.adaptiveCutoffs != nil)",
+      "\(config.cell) model L=\(config.layers) tied=\(config.tied) adaptive=\(config.adaptiveCutoffs != nil) tails=\(config.adaptiveTiedTails)",
       analytic: analytic,
       at: m.parameters.values.pointer,
       count: m.parameters.count, bound: 1e-5, loss: loss)

@@ -39,13 +39,17 @@ public struct ModelConfig: Codable, Sendable, Equatable {
   /// How much each tail cluster's projection shrinks: cluster i projects H to ⌊H / divⁱ⁺¹⌋
   /// (PyTorch's `div_value`, default 4).
   public var adaptiveDivision: Double
+  /// Tied, with ``adaptiveDivision`` 1 (every tail cluster projects H to H): each tail cluster's
+  /// output rows are the embedding's rows of its words too, so every word's output vector is its
+  /// embedding, the tail's through the cluster's projection. Off, only the head's word rows are.
+  public var adaptiveTiedTails: Bool
 
   /// A configuration; see the properties for the meaning of each value.
   public init(
     vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
     tied: Bool = false, dropout: Double = 0, inputDropout: Double? = nil, hiddenDropout: Double? = nil,
     outputDropout: Double? = nil, lockedDropout: Bool = false, embeddingDropout: Double = 0, weightDrop: Double = 0,
-    adaptiveCutoffs: [Int]? = nil, adaptiveDivision: Double = 4
+    adaptiveCutoffs: [Int]? = nil, adaptiveDivision: Double = 4, adaptiveTiedTails: Bool = false
   ) {
     self.vocabularySize = vocabularySize
     self.embeddingSize = embeddingSize
@@ -62,6 +66,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     self.weightDrop = weightDrop
     self.adaptiveCutoffs = adaptiveCutoffs
     self.adaptiveDivision = adaptiveDivision
+    self.adaptiveTiedTails = adaptiveTiedTails
   }
 
   /// The dropout rate after the embedding (position 0), after recurrent layer l (position l + 1)
@@ -91,6 +96,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     weightDrop = try c.decodeIfPresent(Double.self, forKey: .weightDrop) ?? 0
     adaptiveCutoffs = try c.decodeIfPresent([Int].self, forKey: .adaptiveCutoffs)
     adaptiveDivision = try c.decodeIfPresent(Double.self, forKey: .adaptiveDivision) ?? 4
+    adaptiveTiedTails = try c.decodeIfPresent(Bool.self, forKey: .adaptiveTiedTails) ?? false
   }
 
   /// Throws ``ConfigurationError`` when the values cannot make a model.
@@ -133,6 +139,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             + "use fewer cutoffs or a smaller --adaptive-div")
       }
     }
+    if adaptiveTiedTails && !(tied && adaptiveCutoffs != nil && adaptiveDivision == 1) {
+      throw ConfigurationError(
+        "tying the adaptive softmax's tail clusters needs a tied model with the adaptive softmax and division 1 "
+          + "(tied: \(tied), adaptive softmax: \(adaptiveCutoffs != nil), division: \(adaptiveDivision))")
+    }
   }
 
   /// The adaptive softmax's sizes (nil for the full softmax).
@@ -155,7 +166,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     if let a = adaptiveShape {
       // PyTorch's nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs, div_value, head_bias=True) under
       // `decoder.`; tied, the head's word rows are the embedding's first rows, and only its
-      // cluster rows are the model's own.
+      // cluster rows are the model's own; with tied tails, so are the tails' output rows.
       if tied {
         layout.append(("decoder.head_clusters.weight", [a.clusters, h]))
       } else {
@@ -164,7 +175,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
       layout.append(("decoder.head.bias", [a.headSize]))
       for i in 0..<a.clusters {
         layout.append(("decoder.tail.\(i).0.weight", [a.projections[i], h]))
-        layout.append(("decoder.tail.\(i).1.weight", [a.clusterSize(i), a.projections[i]]))
+        if !adaptiveTiedTails {
+          layout.append(("decoder.tail.\(i).1.weight", [a.clusterSize(i), a.projections[i]]))
+        }
       }
       return layout
     }
@@ -273,7 +286,8 @@ package final class LanguageModel<T: BLASScalar> {
     if let shape = config.adaptiveShape {
       decoder = nil
       adaptiveSoftmax = try TimeAdaptiveSoftmax(
-        shape: shape, inputSize: h, maxRows: rows, parameters: p, tied: config.tied, scratch: scratch)
+        shape: shape, inputSize: h, maxRows: rows, parameters: p, tied: config.tied,
+        tiedTails: config.adaptiveTiedTails, scratch: scratch)
     } else {
       let decoderWeight = config.tied ? "encoder.weight" : "decoder.weight"
       decoder = try TimeAffine(

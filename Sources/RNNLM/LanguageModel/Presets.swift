@@ -118,8 +118,9 @@ public struct Preset: Sendable {
   /// W_hh; see ``ModelConfig``.
   public var inputDropout: Double? = nil, hiddenDropout: Double? = nil, outputDropout: Double? = nil
   public var lockedDropout = false, embeddingDropout = 0.0, weightDrop = 0.0
-  /// The adaptive softmax's cutoffs and division (nil: the full softmax); see ``ModelConfig``.
-  public var adaptiveCutoffs: [Int]? = nil, adaptiveDivision = 4.0
+  /// The adaptive softmax's cutoffs and division (nil: the full softmax), and whether its tail
+  /// clusters are tied too; see ``ModelConfig``.
+  public var adaptiveCutoffs: [Int]? = nil, adaptiveDivision = 4.0, adaptiveTiedTails = false
   /// The run's hyper-parameters.
   public var training: TrainingOptions
 
@@ -214,6 +215,7 @@ public struct Preset: Sendable {
       vocabularySize: vocabularySize, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers, cell: cell,
       tied: tied, dropout: dropout, inputDropout: inputDropout, hiddenDropout: hiddenDropout,
       outputDropout: outputDropout, lockedDropout: lockedDropout, embeddingDropout: embeddingDropout,
-      weightDrop: weightDrop, adaptiveCutoffs: adaptiveCutoffs, adaptiveDivision: adaptiveDivision)
+      weightDrop: weightDrop, adaptiveCutoffs: adaptiveCutoffs, adaptiveDivision: adaptiveDivision,
+      adaptiveTiedTails: adaptiveTiedTails)
   }
 }

@@ -90,7 +90,8 @@ package final class TimeAdaptiveSoftmax<T: BLASScalar> {
   /// (k, H) and its bias (c₁ + k); views into the parameter buffer, and their gradients.
   private let headWords, headClusters, headBias: UnsafeMutablePointer<T>
   private let dHeadWords, dHeadClusters, dHeadBias: UnsafeMutablePointer<T>
-  /// Tail cluster i's projection Pᵢ (hᵢ, H) and output Oᵢ (|cluster i|, hᵢ), and their gradients.
+  /// Tail cluster i's projection Pᵢ (hᵢ, H) and output Oᵢ (|cluster i|, hᵢ) — with tied tails
+  /// the embedding's rows cᵢ ..< cᵢ₊₁ — and their gradients.
   private let projections, outputs, dProjections, dOutputs: [UnsafeMutablePointer<T>]
 
   /// headScores: (rows, c₁ + k) the head's scores, replaced by their gradient in training.
@@ -115,10 +116,12 @@ package final class TimeAdaptiveSoftmax<T: BLASScalar> {
 
   /// A layer for up to `maxRows` rows over the views of `parameters` that ``ModelConfig``'s
   /// layout names `decoder.*`; with `tied`, the head's word rows are `encoder.weight`'s first c₁
-  /// rows, otherwise `decoder.head.weight`'s.
+  /// rows, otherwise `decoder.head.weight`'s; with `tiedTails` (tied, every hᵢ = H), tail
+  /// cluster i's output rows are `encoder.weight`'s rows cᵢ ..< cᵢ₊₁.
   package init(
     shape: AdaptiveSoftmaxShape, inputSize: Int, maxRows: Int, parameters p: ParameterStore<T>, tied: Bool,
-    scratch: ScratchPool<T> = ScratchPool(), tailChunkElements: Int = AdaptiveSoftmaxShape.tailChunkLimit
+    tiedTails: Bool = false, scratch: ScratchPool<T> = ScratchPool(),
+    tailChunkElements: Int = AdaptiveSoftmaxShape.tailChunkLimit
   ) throws {
     self.shape = shape
     self.inputSize = inputSize
@@ -134,8 +137,14 @@ package final class TimeAdaptiveSoftmax<T: BLASScalar> {
     dHeadBias = p.gradient("decoder.head.bias")
     projections = (0..<shape.clusters).map { p.value("decoder.tail.\($0).0.weight") }
     dProjections = (0..<shape.clusters).map { p.gradient("decoder.tail.\($0).0.weight") }
-    outputs = (0..<shape.clusters).map { p.value("decoder.tail.\($0).1.weight") }
-    dOutputs = (0..<shape.clusters).map { p.gradient("decoder.tail.\($0).1.weight") }
+    if tiedTails {
+      precondition(tied && shape.projections.allSatisfy { $0 == h }, "tied tails need a tied model and hᵢ = H")
+      outputs = (0..<shape.clusters).map { p.value("encoder.weight") + shape.bounds[$0 + 1] * h }
+      dOutputs = (0..<shape.clusters).map { p.gradient("encoder.weight") + shape.bounds[$0 + 1] * h }
+    } else {
+      outputs = (0..<shape.clusters).map { p.value("decoder.tail.\($0).1.weight") }
+      dOutputs = (0..<shape.clusters).map { p.gradient("decoder.tail.\($0).1.weight") }
+    }
     let (chunk, widest) = shape.tailChunkCapacity(maxRows: maxRows, limit: tailChunkElements)
     headScores = try scratch.buffer("decoder.headScores", count: maxRows * shape.headSize)
     dInput = try scratch.buffer("decoder.dInput", count: maxRows * h)
