@@ -238,19 +238,19 @@ public final class ClassifierTrainer {
   /// as in training) with the current parameters, dropout off: one row of K per text, in
   /// order; nil for a text with no words.
   public func probabilities(of texts: [String]) -> [[Float]?] {
-    Self.probabilities(of: texts, vocabulary: vocabulary, options: options, model: model, batch: &batch)
+    Self.probabilities(
+      ofWords: texts.map(LabelledTexts.words(in:)), vocabulary: vocabulary, options: options, model: model,
+      batch: &batch)
   }
 
-  /// ``probabilities(of:)`` with a given model and batch.
+  /// ``probabilities(of:)`` for texts already split into words, with a given model and batch.
   package static func probabilities(
-    of texts: [String], vocabulary: ClassifierVocabulary, options: ClassifierTrainingOptions,
+    ofWords texts: [[String]], vocabulary: ClassifierVocabulary, options: ClassifierTrainingOptions,
     model: TextClassifier<Float>, batch: inout ClassifierBatch
   ) -> [[Float]?] {
     let encoded = texts.map {
       EncodedText(
-        ids: vocabulary.ids(
-          of: LabelledTexts.words(in: $0), maxLength: options.maxLength, truncation: options.truncation),
-        label: 0)
+        ids: vocabulary.ids(of: $0, maxLength: options.maxLength, truncation: options.truncation), label: 0)
     }
     let nonEmpty = encoded.indices.filter { !encoded[$0].ids.isEmpty }
     model.training = false
@@ -296,8 +296,13 @@ public final class TrainedClassifier {
   /// Class probabilities of each text (raw text, tokenised by ``LabelledTexts/words(in:)``, cut
   /// as in training); nil for a text with no words.
   public func probabilities(of texts: [String]) -> [[Float]?] {
+    probabilities(ofWords: texts.map(LabelledTexts.words(in:)))
+  }
+
+  /// ``probabilities(of:)`` for texts already split into words (``LabelledText/words``).
+  public func probabilities(ofWords texts: [[String]]) -> [[Float]?] {
     ClassifierTrainer.probabilities(
-      of: texts, vocabulary: vocabulary, options: options, model: model, batch: &batch)
+      ofWords: texts, vocabulary: vocabulary, options: options, model: model, batch: &batch)
   }
 }
 
