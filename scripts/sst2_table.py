@@ -5,6 +5,8 @@ so an interrupted session continues where it stopped.
 
   scripts/sst2_table.py run --experiment table [--seeds 1,2,3] [--threads 1]
   scripts/sst2_table.py run --experiment labels --lm runs/sst2-lm/best.safetensors
+  scripts/sst2_table.py run --experiment ensemble --seeds 1,2,3,4,5,6
+  scripts/sst2_table.py ensemble --configs gru,2-lstm --seeds 1,2,3,4,5,6   # their mean probabilities
   scripts/sst2_table.py summary            # markdown tables: mean ± sample sd over seeds
   scripts/sst2_table.py plot             # docs/sst2-label-efficiency.svg
 
@@ -13,6 +15,8 @@ Experiments (flags beside --data ../shared/corpora/sst2 --save runs/sst2/...):
   table   each encoder with the settings chosen on validation, tested once per seed
   init    the LSTM started from a language model (--lm) against from scratch, all texts
   labels  500, 2,000 and all training texts, from scratch against --lm initialised
+  ensemble the table's GRU and 2 × LSTM once per seed, kept for `rnnlm accuracy` to average
+          (the ensemble command)
 
 Every run picks its best epoch by validation loss (the toolkit's early stopping) and reports the
 test accuracy of that epoch's parameters only. Needs a release build (swift build -c release).
@@ -55,6 +59,7 @@ EXPERIMENTS = {
         ("2 × LSTM", f"{COMMON} --cell lstm --nlayers 2"),
         ("LSTM, mean pooling", f"{COMMON} --cell lstm --pooling mean"),
     ],
+    "ensemble": [("GRU", f"{COMMON} --cell gru"), ("2 × LSTM", f"{COMMON} --cell lstm --nlayers 2")],
 }
 
 
@@ -149,9 +154,23 @@ def mean_sd(values):
     return m, (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def command_ensemble(args):
+    """`rnnlm accuracy` over the ensemble experiment's runs of --configs (gru, 2-lstm) and --seeds, on
+    validation and test."""
+    paths = [os.path.join(args.runs, f"ensemble-{config}-s{seed}", "best.safetensors")
+             for config in args.configs.split(",") for seed in args.seeds.split(",")]
+    for path in paths:
+        if not os.path.exists(path):
+            sys.exit(f"Error: {path} is missing: run `scripts/sst2_table.py run --experiment ensemble --seeds ...` first")
+    for split in ("valid", "test"):
+        cmd = [os.path.join(args.bin, "rnnlm"), "accuracy"] + paths + ["--data", args.data, "--split", split]
+        print(f"$ {' '.join(cmd)}", flush=True)
+        subprocess.run(cmd, check=True)
+
+
 def command_summary(args):
     rows = read_rows()
-    for experiment in ("tune", "table", "init", "labels"):
+    for experiment in ("tune", "table", "init", "labels", "ensemble"):
         g = groups(rows, experiment)
         if not g:
             continue
@@ -222,7 +241,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--experiment", required=True, choices=["tune", "table", "init", "labels"])
+    r.add_argument("--experiment", required=True, choices=["tune", "table", "init", "labels", "ensemble"])
     r.add_argument("--seeds", default="1,2,3")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--lm", help="language-model checkpoint for init and labels")
@@ -236,11 +255,17 @@ def main():
     r.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "shared", "corpora", "sst2"))
     r.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
     r.add_argument("--runs", default=os.path.join(ROOT, "runs", "sst2"))
+    e = sub.add_parser("ensemble")
+    e.add_argument("--seeds", default="1,2,3,4,5")
+    e.add_argument("--configs", default="gru", help="gru, 2-lstm or both, comma-separated")
+    e.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "shared", "corpora", "sst2"))
+    e.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
+    e.add_argument("--runs", default=os.path.join(ROOT, "runs", "sst2"))
     sub.add_parser("summary")
     pl = sub.add_parser("plot")
     pl.add_argument("--output", default=os.path.join(ROOT, "docs", "sst2-label-efficiency.svg"))
     args = p.parse_args()
-    {"run": command_run, "summary": command_summary, "plot": command_plot}[args.command](args)
+    {"run": command_run, "ensemble": command_ensemble, "summary": command_summary, "plot": command_plot}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ struct RNNLMTool: ParsableCommand {
     discussion:
       "Checkpoints come from train-ptb (runs/<preset>-<n>/best.safetensors), train-classifier and train-seq2seq.",
     subcommands: [
-      Generate.self, Evaluate.self, Info.self, Classify.self, Accuracy.self, Translate.self, MakeData.self, GradientFlowCommand.self,
+      Generate.self, Evaluate.self, Info.self, Classify.self, Accuracy.self, Translate.self, MakeData.self,
+      GradientFlowCommand.self,
       NGramCommand.self,
     ])
 }
