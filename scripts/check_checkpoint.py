@@ -15,7 +15,7 @@ the mean loss with ln(best validation perplexity) stored in a best.safetensors c
 
 A text classifier's checkpoint (format rnnlm-classifier) is checked against `rnnlm classify
 --all`: TEXT is then a label<TAB>text file; each text is tokenised by the toolkit's documented
-rule, run through embedding, recurrent layers, pooling (last real step or mean) and the output
+rule, run through embedding, recurrent layers, pooling (last real step, mean or max) and the output
 layer (sigmoid for two classes, softmax otherwise), and its class probabilities are compared.
 
 A sequence-to-sequence checkpoint (format rnnlm-seq2seq) is checked against `rnnlm translate
@@ -197,7 +197,8 @@ def check_classifier(args, t, meta):
             feature = x[0].mean(axis=0)
         elif not config.get("bidirectional"):
             out, _ = run_layers(t, "rnn.", config["cell"], config["layers"], config["hiddenSize"], x)
-            feature = out[0, -1] if config["pooling"] == "last" else out[0].mean(axis=0)
+            pooled = {"last": lambda o: o[-1], "mean": lambda o: o.mean(axis=0), "max": lambda o: o.max(axis=0)}
+            feature = pooled[config["pooling"]](out[0])
         else:
             # PyTorch's bidirectional layers: each reads the layer below's [forward; backward]
             # states, the backward direction from the last word to the first.
@@ -208,6 +209,8 @@ def check_classifier(args, t, meta):
             if config["pooling"] == "last":
                 h = config["hiddenSize"]
                 feature = np.concatenate([x[0, -1, :h], x[0, 0, h:]])
+            elif config["pooling"] == "max":
+                feature = x[0].max(axis=0)
             else:
                 feature = x[0].mean(axis=0)
         logits = t["fc.weight"] @ feature + t["fc.bias"]

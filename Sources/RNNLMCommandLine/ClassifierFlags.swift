@@ -20,7 +20,10 @@ public struct ClassifierFlags: ParsableArguments {
   @Option(help: "Hidden size H (default 64).") public var nhid: Int?
   @Option(help: "Number of recurrent layers (default 1).") public var nlayers: Int?
   @Option(help: "Dropout rate on the pooled features, in [0, 1) (default 0.2).") public var dropout: Double?
-  @Option(help: "Pooling: last (the state at each text's last word, default) or mean (over its words).")
+  @Option(
+    help:
+      "Pooling: last (the state at each text's last word, default), mean or max (each feature's mean or largest value over its words)."
+  )
   public var pooling: ClassifierPooling?
   @Flag(help: "Every recurrent layer also reads each text backwards (Keras' Bidirectional, PyTorch's bidirectional).")
   public var bidirectional = false

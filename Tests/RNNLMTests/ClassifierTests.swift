@@ -12,7 +12,8 @@ import Testing
     [(cell: RecurrentCell, layers: Int, pooling: ClassifierPooling, classes: Int, bidirectional: Bool)] = [
       (.lstm, 1, .last, 2, false), (.lstm, 2, .mean, 3, false), (.gru, 1, .last, 3, false), (.gru, 2, .mean, 2, false),
       (.rnn, 1, .last, 2, false), (.rnn, 1, .mean, 3, false), (.lstm, 0, .mean, 3, false), (.lstm, 0, .last, 2, false),
-      (.lstm, 2, .last, 2, true), (.gru, 1, .mean, 3, true), (.rnn, 1, .last, 3, true),
+      (.lstm, 2, .last, 2, true), (.gru, 1, .mean, 3, true), (.rnn, 1, .last, 3, true), (.lstm, 1, .max, 2, false),
+      (.gru, 2, .max, 3, true),
     ]
 
   /// Texts of random ids and lengths 1...maxLength, labels in 0..<classes.

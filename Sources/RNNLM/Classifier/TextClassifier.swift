@@ -6,6 +6,9 @@ public enum ClassifierPooling: String, Codable, Sendable, CaseIterable {
   case last
   /// The mean of the top layer's hidden states over the text's real steps.
   case mean
+  /// The largest value of each feature over the text's real steps (Keras' GlobalMaxPooling1D;
+  /// the BiLSTM-max of Conneau et al. 2017); its gradient goes to the step that held it.
+  case max
 }
 
 /// The shape of a many-to-one text classifier: embedding → L recurrent layers of one cell →
@@ -184,7 +187,7 @@ public struct EncodedText: Sendable, Equatable {
 ///
 /// Texts are right-padded: the real steps of every text come first, so the states at a text's
 /// real steps do not depend on the padding after them, and the pooled vector (the state at the
-/// last real step, or the mean over real steps) is the one the unpadded text gives — the same
+/// last real step, or the mean or maximum over real steps) is the one the unpadded text gives — the same
 /// result Keras' masking gives, whose masked steps carry the state through unchanged. Backward,
 /// the gradient at every padded step is zero, so padding adds nothing to any parameter's
 /// gradient either. The recurrent state starts from zero for every batch.
@@ -212,6 +215,9 @@ package final class TextClassifier<T: BLASScalar> {
   package let classifier: TimeAffine<T>
   /// pooled: (N, F), the pooled features of the last pass.
   let pooled: Buffer<T>
+  /// Max pooling only: (N, F), for each text and feature the step whose state ``pooled`` holds
+  /// (the first of equal values); empty otherwise.
+  private var maxStep: [Int32]
   /// dTop: (T·N, F), the gradient of the top layer's outputs (of the embeddings for the bag of
   /// words), zero at padded steps.
   let dTop: Buffer<T>
@@ -297,6 +303,7 @@ package final class TextClassifier<T: BLASScalar> {
       bias: p.value("fc.bias"), dWeight: p.gradient("fc.weight"), dBias: p.gradient("fc.bias"), scratch: scratch,
       scratchName: "fc")
     pooled = try Buffer(count: batchSize * f)
+    maxStep = [Int32](repeating: 0, count: config.pooling == .max && !config.isBagOfWords ? batchSize * f : 0)
     dTop = try Buffer(count: rows * f)
     probabilities = try Buffer(count: batchSize * config.classes)
     lengths = [Int](repeating: 1, count: batchSize)
@@ -452,21 +459,23 @@ package final class TextClassifier<T: BLASScalar> {
     }
   }
 
-  /// pooled[n] = the state at step lengths[n] − 1 of `states` (T·N, F), or the mean over steps
-  /// 0..<lengths[n] (always the mean for the bag of words). Bidirectional, the last state is the
+  /// pooled[n] = the state at step lengths[n] − 1 of `states` (T·N, F), or the mean or the
+  /// feature-wise maximum over steps 0..<lengths[n] (always the mean for the bag of words). Bidirectional, the last state is the
   /// forward direction's at the last step beside the backward direction's at the first (where it
   /// has read the whole text).
   private func pool(_ states: UnsafePointer<T>, width f: Int) {
     let n = batchSize
+    let pooling = config.isBagOfWords ? .mean : config.pooling
     for r in 0..<n {
       let out = pooled.pointer + r * f
-      if config.pooling == .last && !config.isBagOfWords {
+      switch pooling {
+      case .last:
         // The forward half (all of it with one direction) at the last step; the backward half
         // at the first.
         let half = reverseLayers.isEmpty ? f : f / 2
         out.update(from: states + ((lengths[r] - 1) * n + r) * f, count: half)
         if half < f { (out + half).update(from: states + r * f + half, count: f - half) }
-      } else {
+      case .mean:
         out.update(repeating: 0, count: f)
         for t in 0..<lengths[r] {
           let s = states + (t * n + r) * f
@@ -474,6 +483,19 @@ package final class TextClassifier<T: BLASScalar> {
         }
         let scale = T(1) / T(lengths[r])
         for j in 0..<f { out[j] *= scale }
+      case .max:
+        out.update(from: states + r * f, count: f)
+        maxStep.withUnsafeMutableBufferPointer { steps in
+          let at = steps.baseAddress! + r * f
+          at.update(repeating: 0, count: f)
+          for t in 1..<max(lengths[r], 1) {
+            let s = states + (t * n + r) * f
+            for j in 0..<f where s[j] > out[j] {
+              out[j] = s[j]
+              at[j] = Int32(t)
+            }
+          }
+        }
       }
     }
   }
@@ -483,18 +505,22 @@ package final class TextClassifier<T: BLASScalar> {
   private func unpool(_ dPooled: UnsafePointer<T>, width f: Int) {
     let n = batchSize
     dTop.pointer.update(repeating: 0, count: steps * n * f)
+    let pooling = config.isBagOfWords ? .mean : config.pooling
     for r in 0..<n {
       let g = dPooled + r * f
-      if config.pooling == .last && !config.isBagOfWords {
+      switch pooling {
+      case .last:
         let half = reverseLayers.isEmpty ? f : f / 2
         (dTop.pointer + ((lengths[r] - 1) * n + r) * f).update(from: g, count: half)
         if half < f { (dTop.pointer + r * f + half).update(from: g + half, count: f - half) }
-      } else {
+      case .mean:
         let scale = T(1) / T(lengths[r])
         for t in 0..<lengths[r] {
           let d = dTop.pointer + (t * n + r) * f
           for j in 0..<f { d[j] = g[j] * scale }
         }
+      case .max:
+        for j in 0..<f { dTop.pointer[(Int(maxStep[r * f + j]) * n + r) * f + j] = g[j] }
       }
     }
   }
