@@ -6,6 +6,7 @@ so an interrupted session continues where it stopped.
   scripts/sst2_table.py run --experiment table [--seeds 1,2,3] [--threads 1]
   scripts/sst2_table.py run --experiment labels --lm runs/sst2-lm/best.safetensors
   scripts/sst2_table.py run --experiment ensemble --seeds 1,2,3,4,5,6
+  scripts/sst2_table.py run --experiment ensemble --seeds 1,2,3 --recreate   # checkpoints again, rows kept
   scripts/sst2_table.py ensemble --configs gru,2-lstm --seeds 1,2,3,4,5,6   # their mean probabilities
   scripts/sst2_table.py summary            # markdown tables: mean ± sample sd over seeds
   scripts/sst2_table.py plot             # docs/sst2-label-efficiency.svg
@@ -17,6 +18,7 @@ Experiments (flags beside --data ../shared/corpora/sst2 --save runs/sst2/...):
   labels  500, 2,000 and all training texts, from scratch against --lm initialised
   ensemble the table's GRU and 2 × LSTM once per seed, kept for `rnnlm accuracy` to average
           (the ensemble command)
+  pooling the GRU and LSTM, one and two directions, with max pooling (the table's settings)
 
 Every run picks its best epoch by validation loss (the toolkit's early stopping) and reports the
 test accuracy of that epoch's parameters only. Needs a release build (swift build -c release).
@@ -60,6 +62,12 @@ EXPERIMENTS = {
         ("LSTM, mean pooling", f"{COMMON} --cell lstm --pooling mean"),
     ],
     "ensemble": [("GRU", f"{COMMON} --cell gru"), ("2 × LSTM", f"{COMMON} --cell lstm --nlayers 2")],
+    "pooling": [
+        ("GRU, max pooling", f"{COMMON} --cell gru --pooling max"),
+        ("bidirectional GRU, max pooling", f"{COMMON} --cell gru --bidirectional --pooling max"),
+        ("LSTM, max pooling", f"{COMMON} --cell lstm --pooling max"),
+        ("bidirectional LSTM, max pooling", f"{COMMON} --cell lstm --bidirectional --pooling max"),
+    ],
 }
 
 
@@ -130,10 +138,20 @@ def command_run(args):
     seeds = [1] if args.experiment == "tune" else [int(s) for s in args.seeds.split(",")]
     if args.starts != "both":
         configs = [c for c in configs if c[0].startswith("scratch" if args.starts == "scratch" else "LM init")]
-    done = {(r["experiment"], r["config"], r["seed"]) for r in read_rows()}
+    done = {(r["experiment"], r["config"], r["seed"]): r for r in read_rows()}
     for name, flags in configs:
         for seed in seeds:
-            if (args.experiment, name, str(seed)) in done:
+            old = done.get((args.experiment, name, str(seed)))
+            if args.recreate:
+                if not old:
+                    continue
+                row = run_one(args.experiment, name, flags, seed, args)
+                same = all(str(row[k]) == old[k] for k in ("best_valid_accuracy", "test_accuracy", "best_epoch"))
+                print(f"{name:28} seed {seed}: {'the same as' if same else 'DIFFERS from'} its row "
+                      f"(valid {row['best_valid_accuracy']} / {old['best_valid_accuracy']}, test "
+                      f"{row['test_accuracy']} / {old['test_accuracy']})", flush=True)
+                continue
+            if old:
                 continue
             row = run_one(args.experiment, name, flags, seed, args)
             append_row(row)
@@ -170,7 +188,7 @@ def command_ensemble(args):
 
 def command_summary(args):
     rows = read_rows()
-    for experiment in ("tune", "table", "init", "labels", "ensemble"):
+    for experiment in ("tune", "table", "init", "labels", "ensemble", "pooling"):
         g = groups(rows, experiment)
         if not g:
             continue
@@ -241,9 +259,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--experiment", required=True, choices=["tune", "table", "init", "labels", "ensemble"])
+    r.add_argument("--experiment", required=True, choices=["tune", "table", "init", "labels", "ensemble", "pooling"])
     r.add_argument("--seeds", default="1,2,3")
     r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--recreate", action="store_true",
+                   help="train again only the runs that already have a row (their checkpoints were lost), say "
+                        "whether each matches its row, and append nothing")
     r.add_argument("--lm", help="language-model checkpoint for init and labels")
     r.add_argument("--shape", default="--emsize 128 --nhid 128 --monitor accuracy --epochs 20",
                    help="the classifier's shape (the language model's) and selection in init and labels, for both "
