@@ -136,6 +136,8 @@ def command_run(args):
     else:
         configs = EXPERIMENTS[args.experiment]
     seeds = [1] if args.experiment == "tune" else [int(s) for s in args.seeds.split(",")]
+    if args.configs_with:
+        configs = [c for c in configs if args.configs_with in c[0]]
     if args.starts != "both":
         configs = [c for c in configs if c[0].startswith("scratch" if args.starts == "scratch" else "LM init")]
     done = {(r["experiment"], r["config"], r["seed"]): r for r in read_rows()}
@@ -262,6 +264,9 @@ def main():
     r.add_argument("--experiment", required=True, choices=["tune", "table", "init", "labels", "ensemble", "pooling"])
     r.add_argument("--seeds", default="1,2,3")
     r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--configs-with", metavar="TEXT",
+                   help="run only the configurations whose name contains TEXT (to split an experiment between "
+                        "processes)")
     r.add_argument("--recreate", action="store_true",
                    help="train again only the runs that already have a row (their checkpoints were lost), say "
                         "whether each matches its row, and append nothing")
