@@ -92,7 +92,7 @@ import Testing
     #expect(dense.parameters.touchedRows == nil)
     let states = try [tracked, dense].map { try OptimizerState<Double>(kind: kind, count: $0.parameters.count) }
     var data = SeededGenerator(seed: 9)
-    for _ in 0..<4 {
+    for step in 0..<4 {
       // Words from the first half of the vocabulary only, so most rows are never written.
       let inputs = (0..<(n * t)).map { _ in Int32(data.next() % 20) }
       let targets = (0..<(n * t)).map { _ in Int32(data.next() % 40) }
@@ -105,7 +105,14 @@ import Testing
       #expect(!rows.rows.isEmpty)
       let gap = maxAbsoluteDifference(tracked.parameters.values.array, dense.parameters.values.array).value
       #expect(gap < 1e-12, "largest difference \(gap)")
-      #expect(maxAbsoluteDifference(tracked.parameters.gradients.array, dense.parameters.gradients.array).value == 0)
+      // The first step starts from the same parameters, so its gradients are the same bits. Later
+      // ones start from parameters that may differ in the last bit: the clipping norm adds the
+      // same squares in another grouping, and whether that rounds alike depends on the values,
+      // which depend on the processor's BLAS kernels (alike on an Intel Xeon, not on an AMD EPYC).
+      let gradientGap = maxAbsoluteDifference(
+        tracked.parameters.gradients.array, dense.parameters.gradients.array
+      ).value
+      #expect(step == 0 ? gradientGap == 0 : gradientGap < 1e-12, "step \(step): gradients differ by \(gradientGap)")
     }
     tracked.parameters.zeroGradients()
     #expect(tracked.parameters.gradients.array.allSatisfy { $0 == 0 })
