@@ -69,9 +69,15 @@ public struct ClassifierFlags: ParsableArguments {
   @Option(
     name: .customLong("init-from"),
     help:
-      "Start from a toolkit language model's checkpoint (train-ptb's): its embedding rows for the words it knows by spelling and its bottom recurrent layers (same --cell, --emsize and --nhid). Train it on the task's own text with rnnlm make-data corpus --from-tsv."
+      "Start from a toolkit language model's checkpoint (train-ptb's): its embedding rows for the words it knows by spelling and its bottom recurrent layers (same --cell, --emsize and --nhid; with --init-layers 0 only the embedding, same --emsize). Train it on the task's own text with rnnlm make-data corpus --from-tsv."
   )
   public var initFrom: String?
+  @Option(
+    name: .customLong("init-layers"),
+    help:
+      "With --init-from: take at most this many of its recurrent layers, bottom first (default: all the classifier has). 0 takes its word vectors alone, for a classifier of any --cell and --nhid (the same --emsize)."
+  )
+  public var initLayers: Int?
   @Option(
     help: ArgumentHelp(
       "Start the embedding from pretrained word vectors in the word2vec/GloVe text format (a word and D numbers per line, an optional 'count D' first line); --emsize must be D. Reports how many words it covers.",
@@ -96,7 +102,8 @@ public struct ClassifierFlags: ParsableArguments {
     let given: [(String, Bool)] = [
       ("--cell", cell != nil), ("--bag-of-words", bagOfWords), ("--emsize", emsize != nil), ("--nhid", nhid != nil),
       ("--nlayers", nlayers != nil), ("--dropout", dropout != nil), ("--pooling", pooling != nil),
-      ("--bidirectional", bidirectional), ("--init-from", initFrom != nil), ("--embeddings", embeddings != nil),
+      ("--bidirectional", bidirectional), ("--init-from", initFrom != nil), ("--init-layers", initLayers != nil),
+      ("--embeddings", embeddings != nil),
       ("--freeze-embeddings", freezeEmbeddings),
       ("--max-length", maxLength != nil), ("--truncate", truncate != nil), ("--num-words", numWords != nil),
       ("--train-texts", trainTexts != nil), ("--freeze-encoder-epochs", freezeEncoderEpochs != nil),
@@ -118,6 +125,12 @@ public struct ClassifierFlags: ParsableArguments {
     try run.refuseChanges(shapeFlags)
     if embeddings != nil && initFrom != nil {
       throw ValidationError("--embeddings and --init-from both set the embedding: give one")
+    }
+    if let n = initLayers {
+      guard initFrom != nil else {
+        throw ValidationError("--init-layers says how much of --init-from to take: give --init-from")
+      }
+      guard n >= 0 else { throw ValidationError("--init-layers must be 0 or more, got \(n)") }
     }
     if freezeEmbeddings && embeddings == nil && initFrom == nil {
       throw ValidationError("--freeze-embeddings keeps pretrained vectors: give --embeddings FILE or --init-from")
@@ -213,7 +226,7 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
         group: group)
       if let initFrom = flags.initFrom {
         try initialize(from: initFrom) { lm in
-          let taken = try trainer.initialize(from: lm)
+          let taken = try trainer.initialize(from: lm, maximumLayers: flags.initLayers)
           return String(
             format: "embedding rows of %d of %d words (%.1f%%) matched by spelling, %d recurrent layer%@",
             taken.matchedWords, taken.words, 100 * Double(taken.matchedWords) / Double(max(taken.words, 1)),

@@ -18,6 +18,8 @@ struct TrainClassifier: ParsableCommand {
         train-classifier --data ../shared/corpora/sst2 --emsize 300 --embeddings vectors.txt --freeze-embeddings
         train-classifier --data ../shared/corpora/sst2 --emsize 128 --nhid 128 \\
             --init-from runs/sst2-lm/best.safetensors --freeze-encoder-epochs 1 --encoder-lr-factor 0.3
+        train-classifier --data ../shared/corpora/sst2 --emsize 128 --dropout 0.5 \\
+            --init-from runs/sst2-lm/best.safetensors --init-layers 0
         train-classifier --resume runs/classifier-1/last.safetensors
       """)
 

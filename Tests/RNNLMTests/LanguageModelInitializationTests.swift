@@ -70,6 +70,56 @@ import Testing
       )
     ) { try trainer2.initialize(from: other) }
   }
+
+  /// `maximumLayers: 0` takes the word vectors alone: a classifier of another cell and hidden
+  /// size is accepted, its embedding rows are the language model's and every other parameter
+  /// is as it was; the embedding size must still agree, and a limit above the language model's
+  /// layers is named as such.
+  @Test func theEmbeddingAloneFitsAnyEncoder() throws {
+    let texts = [LabelledText(words: ["good", "film"], label: 1), LabelledText(words: ["dull", "zebra"], label: 0)]
+    let vocabulary = ClassifierVocabulary(counting: texts, limit: 100)
+    func trainer(d: Int, layers: Int = 2) throws -> ClassifierTrainer {
+      let config = ClassifierConfig(
+        vocabularySize: vocabulary.count, embeddingSize: d, hiddenSize: 5, layers: layers, cell: .lstm, classes: 2,
+        dropout: 0, pooling: .last)
+      return try ClassifierTrainer(
+        config: config, options: ClassifierTrainingOptions(), vocabulary: vocabulary, classes: ["neg", "pos"])
+    }
+    let lm = try Self.languageModel(cell: .gru, d: 4, h: 3, layers: 1, words: ["<unk>", "film", "good", "dull"])
+    let classifier = try trainer(d: 4)
+    let before = classifier.model.parameters.values.array
+    let taken = try classifier.initialize(from: lm, maximumLayers: 0)
+    #expect(taken == LanguageModelInitialization(matchedWords: 4, words: 5, layers: 0))
+    let after = classifier.model.parameters
+    let emb = after.view("embedding.weight")
+    let lmEmbedding = ParameterStore<Float>.views(for: lm.config.parameterLayout).first { $0.name == "encoder.weight" }!
+    for (id, word) in vocabulary.words.enumerated() {
+      let row = Array(after.values.array[(emb.offset + 4 * id)..<(emb.offset + 4 * id + 4)])
+      if let j = lm.vocabulary.firstIndex(of: word) {
+        let offset = lmEmbedding.offset + 4 * j
+        #expect(row == Array(lm.parameters[offset..<(offset + 4)]), "\(word)")
+      } else {
+        #expect(row == Array(before[(emb.offset + 4 * id)..<(emb.offset + 4 * id + 4)]), "\(word)")
+      }
+    }
+    for view in after.views where view.name != "embedding.weight" {
+      #expect(
+        Array(after.values.array[view.offset..<(view.offset + view.count)])
+          == Array(before[view.offset..<(view.offset + view.count)]), "\(view.name)")
+    }
+    #expect(
+      throws: ConfigurationError("the language model does not fit this classifier: embedding size 4 against --emsize 6")
+    ) { try trainer(d: 6).initialize(from: lm, maximumLayers: 0) }
+    let sameCell = try Self.languageModel(cell: .lstm, d: 4, h: 5, layers: 1, words: ["<unk>", "good"])
+    #expect(try trainer(d: 4).initialize(from: sameCell, maximumLayers: 1).layers == 1)
+    #expect(
+      throws: ConfigurationError("the language model does not fit this classifier: 1 layer against --nlayers 2")
+    ) { try trainer(d: 4).initialize(from: sameCell) }
+    let deep = try trainer(d: 4, layers: 3)
+    #expect(
+      throws: ConfigurationError("the language model does not fit this classifier: 1 layer against --init-layers 2")
+    ) { try deep.initialize(from: sameCell, maximumLayers: 2) }
+  }
 }
 
 /// The carried-over encoder computes what the language model computed: for every cell, a

@@ -16,8 +16,13 @@ extension ClassifierTrainer {
   /// (`<unk>` included), and its bottom recurrent layers, which need the same cell, embedding
   /// and hidden sizes (the language model may have more layers). Words it lacks, a
   /// bidirectional classifier's reverse direction and the output layer keep a new model's
-  /// initialisation. Throws ``ConfigurationError`` naming every difference.
-  public func initialize(from languageModel: Checkpoint) throws -> LanguageModelInitialization {
+  /// initialisation. `maximumLayers` takes at most that many recurrent layers; 0 takes the
+  /// embedding alone, which then needs only the same embedding size (the language model's word
+  /// vectors, for a classifier of any cell and size). Throws ``ConfigurationError`` naming every
+  /// difference.
+  public func initialize(from languageModel: Checkpoint, maximumLayers: Int? = nil) throws
+    -> LanguageModelInitialization
+  {
     guard state.epochsCompleted == 0, state.batchesInEpoch == 0 else {
       throw ConfigurationError("a language model can only start a new run, not one under way")
     }
@@ -26,15 +31,18 @@ extension ClassifierTrainer {
     if lm.embeddingSize != config.embeddingSize {
       differences.append("embedding size \(lm.embeddingSize) against --emsize \(config.embeddingSize)")
     }
-    if !config.isBagOfWords {
+    let layerLimit = min(config.layers, maximumLayers ?? config.layers)
+    if !config.isBagOfWords && layerLimit > 0 {
       if lm.cell != config.cell {
         differences.append("cell \(lm.cell.rawValue) against --cell \(config.cell.rawValue)")
       }
       if lm.hiddenSize != config.hiddenSize {
         differences.append("hidden size \(lm.hiddenSize) against --nhid \(config.hiddenSize)")
       }
-      if lm.layers < config.layers {
-        differences.append("\(lm.layers) layer\(lm.layers == 1 ? "" : "s") against --nlayers \(config.layers)")
+      if lm.layers < layerLimit {
+        differences.append(
+          "\(lm.layers) layer\(lm.layers == 1 ? "" : "s") against "
+            + (layerLimit < config.layers ? "--init-layers \(layerLimit)" : "--nlayers \(config.layers)"))
       }
     }
     guard differences.isEmpty else {
@@ -62,7 +70,7 @@ extension ClassifierTrainer {
     }
     // A layer whose input has the language model's size (above a bidirectional layer it is 2H).
     var layers = 0
-    for l in 0..<config.layers where config.inputSize(layer: l) == (l == 0 ? lm.embeddingSize : lm.hiddenSize) {
+    for l in 0..<layerLimit where config.inputSize(layer: l) == (l == 0 ? lm.embeddingSize : lm.hiddenSize) {
       for (name, _) in config.cell.parameterLayout(
         layer: l, inputSize: config.inputSize(layer: l), hiddenSize: config.hiddenSize)
       {
