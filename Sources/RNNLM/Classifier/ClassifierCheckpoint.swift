@@ -35,7 +35,7 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
   /// data; nil trains on all.
   public var trainingTexts: Int?
   /// Train only the output layer for this many epochs, then everything (ULMFiT's gradual
-  /// unfreezing, in two stages): the encoder a language model initialised (``ClassifierTrainer/initialize(from:)``)
+  /// unfreezing, in two stages): the encoder a language model initialised (``ClassifierTrainer/initialize(from:maximumLayers:)``)
   /// is not disturbed while the output layer is still random. 0 trains everything from the start.
   public var freezeEncoderEpochs = 0
   /// Keep the embedding as it started (pretrained vectors, ``ClassifierTrainer/initialize(from:path:)``):
@@ -43,7 +43,7 @@ public struct ClassifierTrainingOptions: Codable, Sendable, Equatable, RunOption
   public var freezeEmbeddings = false
   /// The embedding and recurrent layers learn at this factor times the learning rate, the output
   /// layer at the rate itself (ULMFiT's discriminative fine-tuning, in two groups): below 1 a
-  /// language model's encoder (``ClassifierTrainer/initialize(from:)``) moves less than the new
+  /// language model's encoder (``ClassifierTrainer/initialize(from:maximumLayers:)``) moves less than the new
   /// output layer. 1 (the default) is one rate for all.
   public var encoderLearningRateFactor = 1.0
   /// Seed of the run's generator (weights, validation split, batch order, dropout).

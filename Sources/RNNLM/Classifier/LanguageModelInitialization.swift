@@ -1,6 +1,6 @@
 import Foundation
 
-/// What a classifier took from a language model (``ClassifierTrainer/initialize(from:)``).
+/// What a classifier took from a language model (``ClassifierTrainer/initialize(from:maximumLayers:)``).
 public struct LanguageModelInitialization: Sendable, Equatable {
   /// The classifier's words (`<unk>` included, `<pad>` not) whose embedding row came from the
   /// language model, matched by spelling, and all of them.
