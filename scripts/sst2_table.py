@@ -71,6 +71,11 @@ EXPERIMENTS = {
 }
 
 
+# Every experiment, in the order the summary prints them: those above, and the two whose
+# configurations lm_configs builds from a language model.
+EXPERIMENT_NAMES = ("tune", "table", "init", "labels", "ensemble", "pooling")
+
+
 def lm_configs(lm, sizes, shape, fine_tuning):
     """From scratch against language-model initialised (same shape), at each count of training texts."""
     out = []
@@ -190,7 +195,7 @@ def command_ensemble(args):
 
 def command_summary(args):
     rows = read_rows()
-    for experiment in ("tune", "table", "init", "labels", "ensemble", "pooling"):
+    for experiment in EXPERIMENT_NAMES:
         g = groups(rows, experiment)
         if not g:
             continue
@@ -261,7 +266,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run")
-    r.add_argument("--experiment", required=True, choices=["tune", "table", "init", "labels", "ensemble", "pooling"])
+    r.add_argument("--experiment", required=True, choices=EXPERIMENT_NAMES)
     r.add_argument("--seeds", default="1,2,3")
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--configs-with", metavar="TEXT",
