@@ -18,6 +18,25 @@ import Testing
       parameters: parameters, recurrentStates: [])
   }
 
+  /// Each of the classifier's embedding rows (width `d`) is the language model's row of the same
+  /// word where it has one, and as it was (`before`) where it has none.
+  static func expectEmbeddingRows(
+    of trainer: ClassifierTrainer, vocabulary: ClassifierVocabulary, d: Int, before: [Float], lm: Checkpoint
+  ) {
+    let after = trainer.model.parameters
+    let emb = after.view("embedding.weight")
+    let lmEmbedding = ParameterStore<Float>.views(for: lm.config.parameterLayout).first { $0.name == "encoder.weight" }!
+    for (id, word) in vocabulary.words.enumerated() {
+      let row = Array(after.values.array[(emb.offset + d * id)..<(emb.offset + d * id + d)])
+      if let j = lm.vocabulary.firstIndex(of: word) {
+        let offset = lmEmbedding.offset + d * j
+        #expect(row == Array(lm.parameters[offset..<(offset + d)]), "\(word)")
+      } else {
+        #expect(row == Array(before[(emb.offset + d * id)..<(emb.offset + d * id + d)]), "\(word)")
+      }
+    }
+  }
+
   @Test func embeddingRowsAndLayersAreCopied() throws {
     let texts = [
       LabelledText(words: ["good", "film"], label: 1), LabelledText(words: ["dull", "zebra"], label: 0),
@@ -35,17 +54,8 @@ import Testing
     #expect(taken == LanguageModelInitialization(matchedWords: 4, words: 5, layers: 1))
     let lmViews = Dictionary(
       uniqueKeysWithValues: ParameterStore<Float>.views(for: lm.config.parameterLayout).map { ($0.name, $0) })
+    Self.expectEmbeddingRows(of: trainer, vocabulary: vocabulary, d: 4, before: before, lm: lm)
     let after = trainer.model.parameters
-    let emb = after.view("embedding.weight")
-    for (id, word) in vocabulary.words.enumerated() {
-      let row = Array(after.values.array[(emb.offset + 4 * id)..<(emb.offset + 4 * id + 4)])
-      if let j = lm.vocabulary.firstIndex(of: word) {
-        let lmOffset = lmViews["encoder.weight"]!.offset + 4 * j
-        #expect(row == Array(lm.parameters[lmOffset..<(lmOffset + 4)]), "\(word)")
-      } else {
-        #expect(row == Array(before[(emb.offset + 4 * id)..<(emb.offset + 4 * id + 4)]), "\(word)")
-      }
-    }
     for view in after.views where view.name.hasPrefix("rnn.") {
       let v = lmViews[view.name]!
       #expect(
@@ -90,18 +100,8 @@ import Testing
     let before = classifier.model.parameters.values.array
     let taken = try classifier.initialize(from: lm, maximumLayers: 0)
     #expect(taken == LanguageModelInitialization(matchedWords: 4, words: 5, layers: 0))
+    Self.expectEmbeddingRows(of: classifier, vocabulary: vocabulary, d: 4, before: before, lm: lm)
     let after = classifier.model.parameters
-    let emb = after.view("embedding.weight")
-    let lmEmbedding = ParameterStore<Float>.views(for: lm.config.parameterLayout).first { $0.name == "encoder.weight" }!
-    for (id, word) in vocabulary.words.enumerated() {
-      let row = Array(after.values.array[(emb.offset + 4 * id)..<(emb.offset + 4 * id + 4)])
-      if let j = lm.vocabulary.firstIndex(of: word) {
-        let offset = lmEmbedding.offset + 4 * j
-        #expect(row == Array(lm.parameters[offset..<(offset + 4)]), "\(word)")
-      } else {
-        #expect(row == Array(before[(emb.offset + 4 * id)..<(emb.offset + 4 * id + 4)]), "\(word)")
-      }
-    }
     for view in after.views where view.name != "embedding.weight" {
       #expect(
         Array(after.values.array[view.offset..<(view.offset + view.count)])
