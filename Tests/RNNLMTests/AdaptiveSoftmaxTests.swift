@@ -203,7 +203,8 @@ import Testing
       vocabularySize: 3000, embeddingSize: 32, hiddenSize: 32, layers: 2, adaptiveCutoffs: [200, 1000])
     var g = SeededGenerator(seed: 1)
     let model = try LanguageModel<Double>(config: config, batchSize: 6, maxSteps: 7, generator: &g)
-    let held = 8 * Double(2 * model.parameters.count + model.scratch.elementCount)
+    evaluateOneBatch(model)
+    let held = 8 * Double(2 * model.parameters.count + model.scratch.elementCount + model.wordProjectionElements)
     let estimate = config.bytesNeeded(batchSize: 6, steps: 7, scalarBytes: 8)
     #expect(abs(estimate / held - 1) < 0.1, "estimate \(estimate), held \(held)")
   }

@@ -99,3 +99,12 @@ func grammarText(sentences: Int, seed: UInt64) -> String {
   }
   return lines.joined(separator: "\n") + "\n"
 }
+
+/// Runs one evaluation batch of 6 streams through `model` (batch size 6) the way an evaluation
+/// pass does, so that the buffers evaluation makes (its word-projection table) exist.
+func evaluateOneBatch(_ model: LanguageModel<Double>) {
+  model.setTraining(false)
+  let tokens = (0..<6).map { Int32($0) }
+  _ = model.withWordProjections { model.loss(inputs: tokens, targets: tokens, steps: 1, gradient: false) }
+  #expect(model.wordProjectionElements > 0, "the evaluation pass made its table")
+}

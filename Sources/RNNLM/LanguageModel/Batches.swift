@@ -111,20 +111,22 @@ package func evaluationLoss<T: BLASScalar>(
   model.resetState()
   var total = 0.0
   var start = 0
-  while start < jump {
-    let t = min(window, jump - start)
-    for s in 0..<t {
-      for i in 0..<n {
-        inputs[s * n + i] = corpus[(streams.first + i) * jump + start + s]
-        targets[s * n + i] = corpus[(streams.first + i) * jump + start + s + 1]
+  model.withWordProjections {
+    while start < jump {
+      let t = min(window, jump - start)
+      for s in 0..<t {
+        for i in 0..<n {
+          inputs[s * n + i] = corpus[(streams.first + i) * jump + start + s]
+          targets[s * n + i] = corpus[(streams.first + i) * jump + start + s + 1]
+        }
       }
-    }
-    total += inputs.withUnsafeBufferPointer { ip in
-      targets.withUnsafeBufferPointer { tp in
-        model.loss(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: t, gradient: false)
+      total += inputs.withUnsafeBufferPointer { ip in
+        targets.withUnsafeBufferPointer { tp in
+          model.loss(inputs: ip.baseAddress!, targets: tp.baseAddress!, steps: t, gradient: false)
+        }
       }
+      start += t
     }
-    start += t
   }
   return (total, n * jump)
 }

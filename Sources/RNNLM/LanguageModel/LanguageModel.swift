@@ -410,13 +410,49 @@ package final class LanguageModel<T: BLASScalar> {
           drop.prepare(weights: stored, training: training, generator: &generator)
         }
       }
-      recurrentLayers[l].forward(input: x, steps: steps)
+      if l == 0, let table = wordProjections, !embedding.training {
+        table.forward(
+          recurrentLayers[0], tokens: inputs, rows: rows, steps: steps, embedded: x, embedding: embedding.weight)
+      } else {
+        recurrentLayers[l].forward(input: x, steps: steps)
+      }
       x = profiler.time("dropout fwd") {
         dropouts[l + 1].forward(input: recurrentLayers[l].output, rows: rows, generator: &generator)
       }
     }
     topOutput = x
     return x
+  }
+
+  /// The first layer's input projection per word while ``withWordProjections(capacity:_:)`` runs; nil
+  /// outside it.
+  private var wordProjections: WordProjections<T>?
+  /// The table ``withWordProjections(capacity:_:)`` keeps between passes (its pages stay mapped).
+  private var keptWordProjections: WordProjections<T>?
+  /// The capacity the kept table was asked for (nil: the default).
+  private var keptCapacity: Int?
+  /// How many words the last pass's table held (0 before any).
+  package var wordProjectionCount: Int { keptWordProjections?.count ?? 0 }
+  /// Elements the table of word projections holds (0 before the first evaluation pass makes it).
+  package var wordProjectionElements: Int { keptWordProjections?.elementCount ?? 0 }
+
+  /// Runs `body`, an evaluation pass over fixed weights, with the first recurrent layer's input
+  /// projection computed once per distinct word and looked up after (``WordProjections``, holding
+  /// at most `capacity` words, by default what its memory limit allows); the parameters must not
+  /// change inside `body`. Called inside another such call, `body` uses the outer call's table; in
+  /// training mode, or when the table cannot be allocated, it runs as it would without one.
+  package func withWordProjections<R>(capacity: Int? = nil, _ body: () throws -> R) rethrows -> R {
+    guard !embedding.training, wordProjections == nil else { return try body() }
+    if keptWordProjections == nil || keptCapacity != capacity {
+      keptCapacity = capacity
+      keptWordProjections = try? WordProjections(
+        vocabularySize: config.vocabularySize, embeddingSize: config.embeddingSize,
+        width: recurrentLayers[0].projectionWidth, maxRows: batchSize * maxSteps, capacity: capacity)
+    }
+    keptWordProjections?.reset()
+    wordProjections = keptWordProjections
+    defer { wordProjections = nil }
+    return try body()
   }
 
   /// Runs the model over one batch and returns the SUM of the token losses (natural log).

@@ -104,6 +104,16 @@ package protocol RecurrentLayer<Scalar>: AnyObject {
   /// Runs `steps` steps over `input`: (steps·N, inputSize), time-major, which must stay unchanged
   /// until the backward pass reads it.
   func forward(input: UnsafePointer<Scalar>, steps: Int)
+  /// The width G·H of a row of the input projection.
+  var projectionWidth: Int { get }
+  /// The cell's input projection of `rows` rows of `input` (rows, inputSize): X·W_ihᵀ plus every
+  /// bias the cell adds before its time loop, written to `output`: (rows, G·H). It is what
+  /// ``forward(input:steps:)`` computes for its rows before the loop.
+  func projectInput(_ input: UnsafePointer<Scalar>, rows: Int, into output: UnsafeMutablePointer<Scalar>)
+  /// Runs `steps` steps whose input projections `project` writes into the (steps·N, G·H) buffer it
+  /// is given, row t·N + n for token (t, n), as ``projectInput(_:rows:into:)`` would: for
+  /// evaluation (a backward pass after it has no input to read and stops).
+  func forward(steps: Int, projectedBy project: (UnsafeMutablePointer<Scalar>) -> Void)
   /// Backpropagates `dOutput` (steps·N, H): adds into the parameter gradients, writes ``dInput``.
   /// `stateGradients`, when given, (steps·N, H), receives the whole gradient reaching each h_t.
   /// `cellGradients`, the LSTM's only, when given, (steps·N, H): gradients reaching each c_t

@@ -88,19 +88,33 @@ package final class TimeGRU<T: BLASScalar>: RecurrentLayer {
 
   /// Runs `steps` steps over `input`: (steps·N, inputSize), time-major, unchanged until backward.
   package func forward(input: UnsafePointer<T>, steps: Int) {
-    precondition(steps >= 1 && steps <= maxSteps, "steps \(steps) outside 1...\(maxSteps)")
+    forward(steps: steps) { projectInput(input, rows: batchSize * steps, into: $0) }
     self.input = input
+  }
+
+  /// 3H.
+  package var projectionWidth: Int { 3 * hiddenSize }
+
+  /// X·W_ihᵀ + b_ih + [b_hr, b_hz, 0] for `rows` rows of `input` (rows, inputSize) into `output`
+  /// (rows, 3H).
+  package func projectInput(_ input: UnsafePointer<T>, rows: Int, into output: UnsafeMutablePointer<T>) {
+    let h = hiddenSize
+    projectionBias.pointer.update(from: weights.bias, count: 3 * h)
+    T._axpy(2 * h, 1, weights.recurrentBias!, projectionBias.pointer)
+    RNNLM.projectInput(
+      input, rows: rows, inputSize: inputSize, wIH: weights.wIH, bias: projectionBias.pointer, width: 3 * h,
+      into: output)
+  }
+
+  /// Runs `steps` steps from the input projections `project` writes into ``gates``.
+  package func forward(steps: Int, projectedBy project: (UnsafeMutablePointer<T>) -> Void) {
+    precondition(steps >= 1 && steps <= maxSteps, "steps \(steps) outside 1...\(maxSteps)")
+    self.input = nil
     self.steps = steps
     let (n, h) = (batchSize, hiddenSize)
     let bHH = weights.recurrentBias!
     hs.pointer.update(from: hState.pointer, count: n * h)
-    profiler.time("gru fwd: input projection X·W_ihᵀ + b") {
-      projectionBias.pointer.update(from: weights.bias, count: 3 * h)
-      T._axpy(2 * h, 1, bHH, projectionBias.pointer)
-      projectInput(
-        input, rows: n * steps, inputSize: inputSize, wIH: weights.wIH, bias: projectionBias.pointer, width: 3 * h,
-        into: gates.pointer)
-    }
+    profiler.time("gru fwd: input projection X·W_ihᵀ + b") { project(gates.pointer) }
     profiler.time("gru fwd: recurrent loop h·W_hhᵀ + gates (per step)") {
       T._gruForwardLoop(steps, n, h, weights.wHH, bHH + 2 * h, gates.pointer, un.pointer, hs.pointer)
     }
@@ -114,7 +128,7 @@ package final class TimeGRU<T: BLASScalar>: RecurrentLayer {
     dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?, cellGradients: UnsafePointer<T>?
   ) {
     precondition(cellGradients == nil, "a GRU has no cell state")
-    guard let input else { preconditionFailure("backward before forward") }
+    guard let input else { preconditionFailure("backward before forward, or after one without an input") }
     let (n, h) = (batchSize, hiddenSize)
     let rows = n * steps
     dh.zero()

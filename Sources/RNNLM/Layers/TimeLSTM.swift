@@ -101,19 +101,30 @@ package final class TimeLSTM<T: BLASScalar>: RecurrentLayer {
   /// Runs `steps` time steps over `input`: (steps·N, inputSize), time-major.
   /// The input must stay unchanged until ``backward(dOutput:)``, which reads it.
   package func forward(input: UnsafePointer<T>, steps: Int) {
-    precondition(steps >= 1 && steps <= maxSteps, "steps \(steps) outside 1...\(maxSteps)")
+    forward(steps: steps) { projectInput(input, rows: batchSize * steps, into: $0) }
     self.input = input
+  }
+
+  /// 4H.
+  package var projectionWidth: Int { 4 * hiddenSize }
+
+  /// X·W_ihᵀ + b for `rows` rows of `input` (rows, inputSize) into `output` (rows, 4H).
+  package func projectInput(_ input: UnsafePointer<T>, rows: Int, into output: UnsafeMutablePointer<T>) {
+    RNNLM.projectInput(
+      input, rows: rows, inputSize: inputSize, wIH: wIH, bias: bias, width: 4 * hiddenSize, into: output)
+  }
+
+  /// Runs `steps` time steps from the input projections `project` writes into ``gates``.
+  package func forward(steps: Int, projectedBy project: (UnsafeMutablePointer<T>) -> Void) {
+    precondition(steps >= 1 && steps <= maxSteps, "steps \(steps) outside 1...\(maxSteps)")
+    self.input = nil
     self.steps = steps
     let n = batchSize
     let h = hiddenSize
-    let rows = n * steps
-    let h4 = 4 * h
     hs.pointer.update(from: hState.pointer, count: n * h)
     cs.pointer.update(from: cState.pointer, count: n * h)
 
-    profiler.time("lstm fwd: input projection X·W_ihᵀ + b") {
-      projectInput(input, rows: rows, inputSize: inputSize, wIH: wIH, bias: bias, width: h4, into: gates.pointer)
-    }
+    profiler.time("lstm fwd: input projection X·W_ihᵀ + b") { project(gates.pointer) }
     profiler.time("lstm fwd: recurrent loop h·W_hhᵀ + gates (per step)") {
       T._lstmForwardLoop(steps, n, h, wHH, gates.pointer, hs.pointer, cs.pointer, tanhC.pointer)
     }
@@ -127,7 +138,7 @@ package final class TimeLSTM<T: BLASScalar>: RecurrentLayer {
   package func backward(
     dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?, cellGradients: UnsafePointer<T>?
   ) {
-    guard let input else { preconditionFailure("backward before forward") }
+    guard let input else { preconditionFailure("backward before forward, or after one without an input") }
     let n = batchSize
     let h = hiddenSize
     let rows = n * steps

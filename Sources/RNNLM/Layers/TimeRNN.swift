@@ -76,16 +76,27 @@ package final class TimeRNN<T: BLASScalar>: RecurrentLayer {
 
   /// Runs `steps` steps over `input`: (steps·N, inputSize), time-major, unchanged until backward.
   package func forward(input: UnsafePointer<T>, steps: Int) {
-    precondition(steps >= 1 && steps <= maxSteps, "steps \(steps) outside 1...\(maxSteps)")
+    forward(steps: steps) { projectInput(input, rows: batchSize * steps, into: $0) }
     self.input = input
+  }
+
+  /// H.
+  package var projectionWidth: Int { hiddenSize }
+
+  /// X·W_ihᵀ + b for `rows` rows of `input` (rows, inputSize) into `output` (rows, H).
+  package func projectInput(_ input: UnsafePointer<T>, rows: Int, into output: UnsafeMutablePointer<T>) {
+    RNNLM.projectInput(
+      input, rows: rows, inputSize: inputSize, wIH: weights.wIH, bias: weights.bias, width: hiddenSize, into: output)
+  }
+
+  /// Runs `steps` steps from the input projections `project` writes into ``gates``.
+  package func forward(steps: Int, projectedBy project: (UnsafeMutablePointer<T>) -> Void) {
+    precondition(steps >= 1 && steps <= maxSteps, "steps \(steps) outside 1...\(maxSteps)")
+    self.input = nil
     self.steps = steps
     let (n, h) = (batchSize, hiddenSize)
     hs.pointer.update(from: hState.pointer, count: n * h)
-    profiler.time("rnn fwd: input projection X·W_ihᵀ + b") {
-      projectInput(
-        input, rows: n * steps, inputSize: inputSize, wIH: weights.wIH, bias: weights.bias, width: h,
-        into: gates.pointer)
-    }
+    profiler.time("rnn fwd: input projection X·W_ihᵀ + b") { project(gates.pointer) }
     profiler.time("rnn fwd: recurrent loop h·W_hhᵀ + tanh (per step)") {
       T._rnnForwardLoop(steps, n, h, weights.wHH, gates.pointer, hs.pointer)
     }
@@ -99,7 +110,7 @@ package final class TimeRNN<T: BLASScalar>: RecurrentLayer {
     dOutput: UnsafePointer<T>, stateGradients: UnsafeMutablePointer<T>?, cellGradients: UnsafePointer<T>?
   ) {
     precondition(cellGradients == nil, "a plain RNN has no cell state")
-    guard let input else { preconditionFailure("backward before forward") }
+    guard let input else { preconditionFailure("backward before forward, or after one without an input") }
     let (n, h) = (batchSize, hiddenSize)
     let rows = n * steps
     dh.zero()

@@ -42,7 +42,8 @@ extension ModelConfig {
   /// Bytes a model of this configuration needs for passes of `batchSize` × `steps` tokens with
   /// `scalarBytes`-byte numbers: parameters and their gradients, and the layers' buffers (the
   /// embedding's output, each recurrent layer's gate pre-activations, states and input
-  /// gradient, the dropout masks, the output layer's scores and input gradient).
+  /// gradient, the dropout masks, the output layer's scores and input gradient), and the table of
+  /// first-layer input projections its evaluation passes keep (``WordProjections``).
   ///
   /// Counted in Double from the dominant terms, so absurd sizes cannot overflow; the buffers a
   /// model really allocates are within a few per cent of it.
@@ -68,7 +69,12 @@ extension ModelConfig {
     let perRow = 2 * d + l * (g * h + 4 * h) + d + (l - 1) * h + scoresPerRow + h
     // Weight drop keeps a masked copy of every W_hh and its mask.
     let weightDropCopies = weightDrop > 0 ? 2 * l * g * h * h : 0
-    return Double(scalarBytes) * (2 * parameters + rows * perRow + weightDropCopies + tailScratch)
+    let gh = cell.gateCount * hiddenSize
+    let projectionTable =
+      Double(wordProjectionCapacity(vocabularySize: vocabularySize, width: gh, scalarBytes: scalarBytes))
+      * Double(gh) + rows * d
+    return Double(scalarBytes)
+      * (2 * parameters + rows * perRow + weightDropCopies + tailScratch + projectionTable)
   }
 
   /// Throws an ``AllocationError`` naming the sizes, the bytes needed and the machine's
