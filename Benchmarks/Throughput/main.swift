@@ -139,7 +139,7 @@ struct LanguageModelThroughput: ParsableCommand {
     commandName: "lm",
     abstract: "Tokens/s and achieved GFLOP/s of training and evaluation steps against this machine's sgemm rate.",
     discussion: """
-      Measures, in one run: sgemm GFLOP/s for the model's large shapes and its per-step shape; then K training steps and K evaluation steps on real PTB batches after a warm-up, repeated; prints medians, FLOPs per token, achieved GFLOP/s and its ratio to the large-shape sgemm rate, peak resident memory and the thread count. Evaluation steps use the training batch N unless --eval-batch-size is given. --breakdown times each part of a training step and of an evaluation step.
+      Measures, in one run: sgemm GFLOP/s for the model's large shapes and its per-step shape; then K training steps and K evaluation steps on real PTB batches after a warm-up, repeated; prints medians, FLOPs per token, achieved GFLOP/s and its ratio to the large-shape sgemm rate, peak resident memory and the thread count. Evaluation steps use the training batch N unless --eval-batch-size is given; they run as one evaluation pass does, the first layer's input projection computed once per distinct word and copied after. --eval-pass also times whole passes over the validation text. --breakdown times each part of a training step and of an evaluation step.
 
       Examples:
         throughput-bench --preset small
@@ -152,6 +152,12 @@ struct LanguageModelThroughput: ParsableCommand {
   @Option(help: "Warm-up steps.") var warmup = 3
   @Option(help: "Repeats (medians are reported).") var repeats = 5
   @Flag(help: "Time each part of a training step.") var breakdown = false
+  @Flag(
+    help: """
+      Also time whole evaluation passes over the validation text, as train-ptb's validation and \
+      rnnlm evaluate run them (--eval-batch-size streams, --bptt steps).
+      """)
+  var evalPass = false
 
   func run() throws {
     if let threads = flags.run.threads { ComputeThreads.set(threads) }
@@ -236,7 +242,17 @@ struct LanguageModelThroughput: ParsableCommand {
         }
       }
     }
-    let evalTime = medianStepTime(evalStep)
+    let evalTime = evaluator.withWordProjections { medianStepTime(evalStep) }
+    // Whole passes: each starts from a zero state and an empty word-projection table.
+    var passTimes: [Double] = []
+    var passTokens = 0
+    if evalPass {
+      for _ in 0..<max(1, repeats) {
+        let t0 = now()
+        passTokens = evaluationLoss(of: evaluator, on: dataset.valid, steps: steps, streams: .whole(evalN)).tokens
+        passTimes.append(now() - t0)
+      }
+    }
     // The footprint of training and evaluation, before the sgemm measurements allocate theirs.
     let peakMB = peakResidentMB()
 
@@ -275,6 +291,16 @@ struct LanguageModelThroughput: ParsableCommand {
     }
     report("training  ", trainTime, 3 * forward, rows: rows)
     report(evalN == n ? "evaluation" : "evaluation (N=\(evalN))", evalTime, forward, rows: evalRows)
+    if !passTimes.isEmpty {
+      let seconds = median(passTimes)
+      say(
+        String(
+          format: "evaluation pass: %8.0f tokens/s | %7.2f s/pass | the validation text's %d tokens, N=%d, T=%d",
+          Double(passTokens) / seconds, seconds, passTokens, evalN, steps))
+    }
+    say(
+      "(evaluation's FLOPs are the model's; it computes the first layer's input projection once per distinct word of the pass and copies it after)"
+    )
     say(
       String(
         format:
@@ -286,12 +312,23 @@ struct LanguageModelThroughput: ParsableCommand {
 
     if breakdown {
       printBreakdown(of: "a training step", model: model, trainStep)
-      printBreakdown(of: "an evaluation step (N=\(evalN))", model: evaluator, evalStep)
+      evaluator.withWordProjections {
+        printBreakdown(of: "an evaluation step (N=\(evalN))", model: evaluator, evalStep)
+      }
+      if evalPass {
+        printBreakdown(of: "a whole evaluation pass", model: evaluator, count: 1, unit: "pass") {
+          _ = evaluationLoss(of: evaluator, on: dataset.valid, steps: steps, streams: .whole(evalN))
+        }
+      }
     }
   }
 
-  /// Runs `step` measuredSteps times with a profiler on `model` and prints where the time went.
-  func printBreakdown(of what: String, model: LanguageModel<Float>, _ step: () -> Void) {
+  /// Runs `step` `count` times (measuredSteps when nil) with a profiler on `model` and prints
+  /// where the time went.
+  func printBreakdown(
+    of what: String, model: LanguageModel<Float>, count: Int? = nil, unit: String = "steps", _ step: () -> Void
+  ) {
+    let measuredSteps = count ?? measuredSteps
     let profiler = Profiler()
     model.profiler = profiler
     let t0 = now()
@@ -299,7 +336,7 @@ struct LanguageModelThroughput: ParsableCommand {
     let total = now() - t0
     model.profiler = nil
     say(
-      "breakdown of \(what) (mean over \(measuredSteps) steps, \(String(format: "%.2f", 1000 * total / Double(measuredSteps))) ms):"
+      "breakdown of \(what) (mean over \(measuredSteps) \(unit), \(String(format: "%.2f", 1000 * total / Double(measuredSteps))) ms):"
     )
     // Padded in Swift: Foundation's `%-44@` does not pad on Linux.
     func line(_ name: String, _ seconds: Double) -> String {

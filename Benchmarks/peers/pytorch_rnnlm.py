@@ -9,7 +9,9 @@ threads as the toolkit uses. Evaluation: the same model in eval mode, forward an
 under torch.no_grad, with the training batch shape.
 
 Prints, like throughput-bench: training and evaluation tokens/s and ms/step, medians over
---repeats repeats of --steps steps after --warmup warm-up steps.
+--repeats repeats of --steps steps after --warmup warm-up steps; with --eval-pass also the median
+over --repeats whole evaluation passes over the validation text beside the training text (N =
+--eval-batch-size streams, default the batch, as the toolkit's evaluation reads them).
 
 With --adaptive c1,c2,... the output layer is nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs,
 div_value=--div, head_bias=True) over the vocabulary in order of training frequency (as the
@@ -19,6 +21,7 @@ toolkit orders it for its adaptive softmax); PyTorch's module cannot share the e
 
 Usage: pytorch_rnnlm.py [--preset small|medium] [--cell lstm|gru|rnn] [--threads 2] [--data DIR]
                         [--tied true|false] [--adaptive 2000,10000] [--div 4]
+                        [--eval-pass] [--eval-batch-size N]
 Needs `pip install torch` (CPU is enough); not part of CI.
 """
 import argparse
@@ -49,20 +52,28 @@ def find_ptb(explicit):
 
 def read_ids(path, by_frequency=False):
     """Token ids in first-seen order, or (by_frequency) the most frequent word first, ties in
-    first-seen order, as the toolkit orders a vocabulary for its adaptive softmax."""
+    first-seen order, as the toolkit orders a vocabulary for its adaptive softmax; the ids, V and
+    the validation text beside the training text read with the same vocabulary (None if absent)."""
     ids, vocabulary = [], {}
     with open(path, encoding="utf-8") as f:
         for line in f:
             for word in line.split() + ["<eos>"]:
                 ids.append(vocabulary.setdefault(word, len(vocabulary)))
     ids = torch.tensor(ids, dtype=torch.long)
+    valid = None
+    valid_path = path.replace("train.txt", "valid.txt")
+    if os.path.exists(valid_path) and valid_path != path:
+        with open(valid_path, encoding="utf-8") as f:
+            valid = torch.tensor([vocabulary.get(w, vocabulary.get("<unk>", 0))
+                                  for line in f for w in line.split() + ["<eos>"]], dtype=torch.long)
     if by_frequency:
         counts = torch.bincount(ids, minlength=len(vocabulary))
         order = sorted(range(len(vocabulary)), key=lambda i: (-int(counts[i]), i))
         new_id = torch.empty(len(vocabulary), dtype=torch.long)
         new_id[torch.tensor(order)] = torch.arange(len(vocabulary))
         ids = new_id[ids]
-    return ids, len(vocabulary)
+        valid = new_id[valid] if valid is not None else None
+    return ids, len(vocabulary), valid
 
 
 class Model(nn.Module):
@@ -104,6 +115,9 @@ def main():
     parser.add_argument("--tied", choices=["true", "false"])
     parser.add_argument("--adaptive", help="adaptive softmax cutoffs, e.g. 2000,10000")
     parser.add_argument("--div", type=float, default=4.0)
+    parser.add_argument("--eval-pass", action="store_true",
+                        help="also time whole evaluation passes over the validation text")
+    parser.add_argument("--eval-batch-size", type=int, help="streams of the evaluation pass (default: the batch)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -113,7 +127,7 @@ def main():
     cutoffs = [int(c) for c in args.adaptive.split(",")] if args.adaptive else None
     if cutoffs and tied:
         raise SystemExit("nn.AdaptiveLogSoftmaxWithLoss cannot share the embedding: add --tied false")
-    train, v = read_ids(find_ptb(args.data), by_frequency=bool(cutoffs))
+    train, v, valid = read_ids(find_ptb(args.data), by_frequency=bool(cutoffs))
     streams = train[: (len(train) // n) * n].view(n, -1).t().contiguous()  # (len/N, N), time-major
     model = Model(args.cell, v, d, h, layers, tied, dropout, cutoffs, args.div)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
@@ -168,12 +182,40 @@ def main():
     model.eval()
     state = zero_state()
     eval_time = median_step_time(eval_step)
+    pass_line = ""
+    if args.eval_pass:
+        if valid is None:
+            raise SystemExit("--eval-pass needs a validation text beside the training text")
+        # As the toolkit evaluates: N streams of (len - 1) // N tokens, windows of T steps, the
+        # state carried from window to window, every target counted.
+        en = args.eval_batch_size or n
+        jump = (len(valid) - 1) // en
+        inputs = valid[: en * jump].view(en, jump).t().contiguous()
+        targets = valid[1 : en * jump + 1].view(en, jump).t().contiguous()
+
+        def eval_pass():
+            total, s = 0.0, None
+            with torch.no_grad():
+                for start in range(0, jump, t):
+                    x, y = inputs[start : start + t], targets[start : start + t].reshape(-1)
+                    loss, s = model(x, s, y)
+                    total += float(loss) * y.numel()
+            return total
+
+        times = []
+        for _ in range(max(1, args.repeats)):
+            t0 = time.perf_counter()
+            eval_pass()
+            times.append(time.perf_counter() - t0)
+        seconds = statistics.median(times)
+        pass_line = (f"\nevaluation pass: {en * jump / seconds:8.0f} tokens/s | {seconds:7.2f} s/pass | "
+                     f"the validation text's {en * jump} tokens, N={en}, T={t}")
     output = f"adaptive softmax {cutoffs}" if cutoffs else "full softmax"
     print(f"pytorch {torch.__version__}, {args.preset} {args.cell}, V {v}, tied {tied}, {output}, "
           f"threads {torch.get_num_threads()}, "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
     print(f"training  : {n * t / train_time:8.0f} tokens/s | {train_time * 1000:7.2f} ms/step")
-    print(f"evaluation: {n * t / eval_time:8.0f} tokens/s | {eval_time * 1000:7.2f} ms/step")
+    print(f"evaluation: {n * t / eval_time:8.0f} tokens/s | {eval_time * 1000:7.2f} ms/step{pass_line}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ and once held to its Haswell (AVX2) kernels (OPENBLAS_CORETYPE=Haswell OPENBLAS_
 (cutoffs at or above V are dropped), --tied true|false overrides the preset's tying (the
 adaptive softmax needs false on PyTorch's side, so --adaptive sets it for both).
 
+--eval-pass adds whole evaluation passes over the validation text on both sides (the toolkit's
+evaluation computes the first layer's input projection once per distinct word of a pass, so a
+pass shows what a handful of steps cannot); --eval-batch-size N sets their streams.
+
 --classifier DIR times the text classifier instead (`throughput-bench classifier --data DIR`
 against `pytorch_classifier.py --data DIR`, train-classifier's default shape unless --emsize,
 --nhid, --batch-size say otherwise): training and prediction texts/s.
@@ -23,6 +27,7 @@ against `pytorch_classifier.py --data DIR`, train-classifier's default shape unl
 Usage: side_by_side.py [--preset small] [--cell lstm] [--rounds 3] [--threads 2]
                        [--openblas both|own|haswell] [--bench .build/release/throughput-bench]
                        [--vocab V] [--adaptive 2000,10000,50000] [--tied false]
+                       [--eval-pass] [--eval-batch-size 10]
        side_by_side.py --classifier ../shared/corpora/sst2 [--emsize 64] [--nhid 64] [--batch-size 32]
 Needs `pip install torch`; not part of CI.
 """
@@ -53,6 +58,9 @@ def figures(output, unit="tokens"):
         out[kind] = float(m.group(1))
         if m.group(2):
             out[kind + " ratio"] = float(m.group(2))
+    m = re.search(r"^evaluation pass\s*:\s*(\d+) tokens/s", output, re.M)
+    if m:
+        out["pass"] = float(m.group(1))
     core = re.search(r"OpenBLAS core (\S+)", output)
     out["core"] = core.group(1) if core else "?"
     return out
@@ -74,6 +82,8 @@ def main():
     parser.add_argument("--tied", choices=["true", "false"])
     parser.add_argument("--corpora", default="/tmp/rnnlm-zipf")
     parser.add_argument("--rnnlm", default=os.path.join(HERE, "../../.build/release/rnnlm"))
+    parser.add_argument("--eval-pass", action="store_true")
+    parser.add_argument("--eval-batch-size", type=int)
     parser.add_argument("--classifier", metavar="DIR")
     parser.add_argument("--emsize", type=int, default=64)
     parser.add_argument("--nhid", type=int, default=64)
@@ -91,6 +101,10 @@ def main():
         if not os.path.exists(os.path.join(data, "test.txt")):
             run([args.rnnlm, "make-data", "zipf", "--vocab", str(args.vocab), "--output", data], dict(os.environ))
         common += ["--data", data]
+    if args.eval_pass:
+        common += ["--eval-pass"]
+    if args.eval_batch_size:
+        common += ["--eval-batch-size", str(args.eval_batch_size)]
     tied = "false" if args.adaptive else args.tied
     if tied:
         common += ["--tied", tied]
@@ -115,6 +129,15 @@ def main():
         print(f"| toolkit | {name} ({med(name, 'core')}) | {t:,.0f} | {med(name, 'training ratio'):.2f} | "
               f"{t / torch_train:.2f}× | {e:,.0f} | {med(name, 'evaluation ratio'):.2f} | {e / torch_eval:.2f}× |")
     print(f"| PyTorch | MKL | {torch_train:,.0f} | | | {torch_eval:,.0f} | | |")
+    if args.eval_pass:
+        torch_pass = med("pytorch", "pass")
+        print("\nwhole evaluation passes over the validation text")
+        print("| | OpenBLAS kernels | evaluation pass tokens/s | vs PyTorch |")
+        print("|---|---|---|---|")
+        for name, _ in settings:
+            print(f"| toolkit | {name} ({med(name, 'core')}) | {med(name, 'pass'):,.0f} | "
+                  f"{med(name, 'pass') / torch_pass:.2f}× |")
+        print(f"| PyTorch | MKL | {torch_pass:,.0f} | |")
 
 
 def alternate(args, toolkit, torch_command, unit="tokens"):
@@ -129,7 +152,8 @@ def alternate(args, toolkit, torch_command, unit="tokens"):
             results[name].append(figures(run(toolkit, env), unit))
         results["pytorch"].append(figures(run(torch_command, own), unit))
         print(f"round {r + 1}: " + "; ".join(
-            f"{k} {v[-1]['training']:.0f}/{v[-1]['evaluation']:.0f}" for k, v in results.items()), flush=True)
+            f"{k} {v[-1]['training']:.0f}/{v[-1]['evaluation']:.0f}"
+            + (f"/{v[-1]['pass']:.0f}" if "pass" in v[-1] else "") for k, v in results.items()), flush=True)
 
     def med(name, key):
         if key == "core":
