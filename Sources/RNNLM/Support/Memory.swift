@@ -43,7 +43,7 @@ extension ModelConfig {
   /// `scalarBytes`-byte numbers: parameters and their gradients, and the layers' buffers (the
   /// embedding's output, each recurrent layer's gate pre-activations, states and input
   /// gradient, the dropout masks, the output layer's scores and input gradient), and the table of
-  /// first-layer input projections its evaluation passes keep (``WordProjections``).
+  /// first-layer input projections its evaluation passes keep (at most 256 MiB).
   ///
   /// Counted in Double from the dominant terms, so absurd sizes cannot overflow; the buffers a
   /// model really allocates are within a few per cent of it.
