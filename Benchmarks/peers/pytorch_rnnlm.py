@@ -9,9 +9,10 @@ threads as the toolkit uses. Evaluation: the same model in eval mode, forward an
 under torch.no_grad, with the training batch shape.
 
 Prints, like throughput-bench: training and evaluation tokens/s and ms/step, medians over
---repeats repeats of --steps steps after --warmup warm-up steps; with --eval-pass also the median
-over --repeats whole evaluation passes over the validation text beside the training text (N =
---eval-batch-size streams, default the batch, as the toolkit's evaluation reads them).
+--repeats repeats of --steps steps after --warmup warm-up steps (evaluation steps of
+--eval-batch-size streams when given); with --eval-pass also the median over --repeats whole
+evaluation passes over the validation text beside the training text (N = --eval-batch-size
+streams, default the batch, as the toolkit's evaluation reads them).
 
 With --adaptive c1,c2,... the output layer is nn.AdaptiveLogSoftmaxWithLoss(H, V, cutoffs,
 div_value=--div, head_bias=True) over the vocabulary in order of training frequency (as the
@@ -117,7 +118,7 @@ def main():
     parser.add_argument("--div", type=float, default=4.0)
     parser.add_argument("--eval-pass", action="store_true",
                         help="also time whole evaluation passes over the validation text")
-    parser.add_argument("--eval-batch-size", type=int, help="streams of the evaluation pass (default: the batch)")
+    parser.add_argument("--eval-batch-size", type=int, help="streams of evaluation steps and passes (default: the batch)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -128,7 +129,10 @@ def main():
     if cutoffs and tied:
         raise SystemExit("nn.AdaptiveLogSoftmaxWithLoss cannot share the embedding: add --tied false")
     train, v, valid = read_ids(find_ptb(args.data), by_frequency=bool(cutoffs))
-    streams = train[: (len(train) // n) * n].view(n, -1).t().contiguous()  # (len/N, N), time-major
+    def stream_view(count):  # (len/count, count), time-major
+        return train[: (len(train) // count) * count].view(count, -1).t().contiguous()
+
+    streams = stream_view(n)
     model = Model(args.cell, v, d, h, layers, tied, dropout, cutoffs, args.div)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
     position = 0
@@ -141,8 +145,8 @@ def main():
         position += t
         return x, y.reshape(-1)
 
-    def zero_state():
-        z = torch.zeros(layers, n, h)
+    def zero_state(rows=n):
+        z = torch.zeros(layers, rows, h)
         return (z, z.clone()) if args.cell == "lstm" else z
 
     def detach(state):
@@ -180,7 +184,10 @@ def main():
     model.train()
     train_time = median_step_time(train_step)
     model.eval()
-    state = zero_state()
+    # Evaluation steps read --eval-batch-size streams when given, as throughput-bench's do.
+    en = args.eval_batch_size or n
+    streams, position = stream_view(en), 0
+    state = zero_state(en)
     eval_time = median_step_time(eval_step)
     pass_line = ""
     if args.eval_pass:
@@ -188,7 +195,6 @@ def main():
             raise SystemExit("--eval-pass needs a validation text beside the training text")
         # As the toolkit evaluates: N streams of (len - 1) // N tokens, windows of T steps, the
         # state carried from window to window, every target counted.
-        en = args.eval_batch_size or n
         jump = (len(valid) - 1) // en
         inputs = valid[: en * jump].view(en, jump).t().contiguous()
         targets = valid[1 : en * jump + 1].view(en, jump).t().contiguous()
@@ -215,7 +221,7 @@ def main():
           f"threads {torch.get_num_threads()}, "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
     print(f"training  : {n * t / train_time:8.0f} tokens/s | {train_time * 1000:7.2f} ms/step")
-    print(f"evaluation: {n * t / eval_time:8.0f} tokens/s | {eval_time * 1000:7.2f} ms/step{pass_line}")
+    print(f"evaluation: {en * t / eval_time:8.0f} tokens/s | {eval_time * 1000:7.2f} ms/step{pass_line}")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def figures(output, unit="tokens"):
     """tokens/s (texts/s) of training and evaluation (prediction), and ratios to sgemm when printed."""
     out = {}
     for kind, name in (("training", "training"), ("evaluation", "evaluation" if unit == "tokens" else "prediction")):
-        m = re.search(rf"^{name}\s*:\s*(\d+) {unit}/s(?:.*\| ([\d.]+) of (?:large-shape )?sgemm)?", output, re.M)
+        m = re.search(rf"^{name}(?: \(N=\d+\))?\s*:\s*(\d+) {unit}/s(?:.*\| ([\d.]+) of (?:large-shape )?sgemm)?", output, re.M)
         if not m:
             sys.exit(f"no {kind} line in:\n{output}")
         out[kind] = float(m.group(1))
