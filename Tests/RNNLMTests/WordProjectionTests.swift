@@ -68,6 +68,25 @@ import Testing
     #expect(model.wordProjectionCount == plain.words)
   }
 
+  /// A batch with more new words than the table has room for runs without it and leaves no trace:
+  /// the words it met before running out of room are projected afresh when they come again.
+  @Test(arguments: RecurrentCell.allCases)
+  func aBatchThatDoesNotFitLeavesNoTrace(cell: RecurrentCell) throws {
+    let config = ModelConfig(vocabularySize: Self.v, embeddingSize: 6, hiddenSize: 5, cell: cell)
+    let model = try GradientCheckTests.model(config, n: 2, steps: 1, seed: 13)
+    model.setTraining(false)
+    // Room for 3: [0, 1] fills two rows; [2, 3] gives 2 the third and then runs out; [2, 0] fits.
+    let batches: [[Int32]] = [[0, 1], [2, 3], [2, 0]]
+    func losses() -> [Double] {
+      model.resetState()
+      return batches.map { model.loss(inputs: $0, targets: [4, 5], steps: 1, gradient: false) }
+    }
+    let plain = losses()
+    let looked = model.withWordProjections(capacity: 3) { losses() }
+    for (a, b) in zip(looked, plain) { #expect(abs(a - b) <= 1e-12 * abs(b), "\(cell): \(looked) against \(plain)") }
+    #expect(model.wordProjectionCount == 3)
+  }
+
   /// In training mode the forward pass is the plain one (dropout makes the first layer's input
   /// differ from the embedding row), so no table is made.
   @Test func trainingPassesMakeNoTable() throws {

@@ -27,8 +27,6 @@ package final class WordProjections<T: BLASScalar> {
   private let rows: Buffer<T>
   /// gathered: (maxRows, D): the embedding rows of a batch's new words, the product's input.
   private let gathered: Buffer<T>
-  /// fresh: (maxRows): a batch's new words, in the order their slots were given.
-  private let fresh: UnsafeMutablePointer<Int32>
 
   /// Elements the table holds: its projection rows and the batch's gathered embedding rows.
   package var elementCount: Int { rows.count + gathered.count }
@@ -49,12 +47,10 @@ package final class WordProjections<T: BLASScalar> {
     gathered = try Buffer(count: maxRows * embeddingSize)
     slots = .allocate(capacity: vocabularySize)
     slots.initialize(repeating: -1, count: vocabularySize)
-    fresh = .allocate(capacity: maxRows)
   }
 
   deinit {
     slots.deallocate()
-    fresh.deallocate()
   }
 
   /// Forgets every word: the next pass projects them again (call it when the weights changed).
@@ -77,13 +73,12 @@ package final class WordProjections<T: BLASScalar> {
       let w = Int(tokens[r])
       guard slots[w] < 0 else { continue }
       guard count + added < capacity else {
-        // No room: undo this batch's slots and project it as the layer would.
-        for i in 0..<added { slots[Int(fresh[i])] = -1 }
+        // No room: undo this batch's slots (those from `count` on) and project it as the layer would.
+        for j in 0..<r where slots[Int(tokens[j])] >= count { slots[Int(tokens[j])] = -1 }
         layer.forward(input: embedded, steps: steps)
         return
       }
       slots[w] = Int32(count + added)
-      fresh[added] = Int32(w)
       (gathered.pointer + added * embeddingSize).update(from: embedding + w * embeddingSize, count: embeddingSize)
       added += 1
     }
