@@ -5,17 +5,20 @@ so an interrupted session continues where it stopped.
 
   scripts/sst2_table.py run --experiment table [--seeds 1,2,3] [--threads 1]
   scripts/sst2_table.py run --experiment labels --lm runs/sst2-lm/best.safetensors
+  scripts/sst2_table.py run --experiment vectors --lm runs/sst2-lm-256/best.safetensors --seeds 1,2,3,4,5,6
   scripts/sst2_table.py run --experiment ensemble --seeds 1,2,3,4,5,6
   scripts/sst2_table.py run --experiment ensemble --seeds 1,2,3 --recreate   # checkpoints again, rows kept
   scripts/sst2_table.py ensemble --configs gru,2-lstm --seeds 1,2,3,4,5,6   # their mean probabilities
   scripts/sst2_table.py summary            # markdown tables: mean ± sample sd over seeds
-  scripts/sst2_table.py plot             # docs/sst2-label-efficiency.svg
+  scripts/sst2_table.py plot             # docs/sst2-label-efficiency.svg (the vectors experiment)
 
 Experiments (flags beside --data ../shared/corpora/sst2 --save runs/sst2/...):
   tune    settings of the LSTM compared on validation accuracy (seed 1)
   table   each encoder with the settings chosen on validation, tested once per seed
   init    the LSTM started from a language model (--lm) against from scratch, all texts
   labels  500, 2,000 and all training texts, from scratch against --lm initialised
+  vectors 500, 2,000 and all training texts, from scratch against the word vectors of --lm alone
+          (--init-layers 0), read by the LSTM (last state) and by the bag of words, 256 wide
   ensemble the table's GRU and 2 × LSTM once per seed, kept for `rnnlm accuracy` to average
           (the ensemble command)
   pooling the GRU and LSTM, one and two directions, with max pooling (the table's settings)
@@ -71,9 +74,16 @@ EXPERIMENTS = {
 }
 
 
-# Every experiment, in the order the summary prints them: those above, and the two whose
-# configurations lm_configs builds from a language model.
-EXPERIMENT_NAMES = ("tune", "table", "init", "labels", "ensemble", "pooling")
+# Every experiment, in the order the summary prints them: those above, and the three whose
+# configurations are built from a language model (lm_configs, vector_configs).
+EXPERIMENT_NAMES = ("tune", "table", "init", "labels", "vectors", "ensemble", "pooling")
+
+# The two readings of the vectors experiment, each with its from-scratch control of the same width:
+# 256-wide word vectors (a 1 x 256 language model's) under dropout 0.5, chosen at 2,000 texts.
+READINGS = [
+    ("LSTM", "--emsize 256 --nhid 128 --dropout 0.5 --monitor accuracy --epochs 20"),
+    ("bag of words", "--emsize 256 --dropout 0.5 --bag-of-words --monitor accuracy --epochs 20"),
+]
 
 
 def lm_configs(lm, sizes, shape, fine_tuning):
@@ -84,6 +94,19 @@ def lm_configs(lm, sizes, shape, fine_tuning):
         label = "all" if n is None else str(n)
         out.append((f"scratch, {label} texts", f"{COMMON} {shape}{texts}"))
         out.append((f"LM init, {label} texts", f"{COMMON} {shape}{texts} --init-from {lm} {fine_tuning}"))
+    return out
+
+
+def vector_configs(lm, sizes):
+    """From scratch against the language model's word vectors alone, per reading and count of texts."""
+    out = []
+    for reading, shape in READINGS:
+        for n in sizes:
+            texts = "" if n is None else f" --train-texts {n}"
+            label = "all" if n is None else str(n)
+            out.append((f"{reading}, scratch, {label} texts", f"{COMMON} {shape}{texts}"))
+            out.append((f"{reading}, LM vectors, {label} texts",
+                        f"{COMMON} {shape}{texts} --init-from {lm} --init-layers 0"))
     return out
 
 
@@ -133,9 +156,11 @@ def run_one(experiment, name, flags, seed, args):
 
 
 def command_run(args):
-    if args.experiment in ("init", "labels"):
-        if not args.lm:
-            sys.exit(f"Error: --experiment {args.experiment} needs --lm CHECKPOINT")
+    if args.experiment in ("init", "labels", "vectors") and not args.lm:
+        sys.exit(f"Error: --experiment {args.experiment} needs --lm CHECKPOINT")
+    if args.experiment == "vectors":
+        configs = vector_configs(args.lm, [500, 2000, None])
+    elif args.experiment in ("init", "labels"):
         configs = lm_configs(args.lm, [None] if args.experiment == "init" else [500, 2000, None], args.shape,
                              args.fine_tuning)
     else:
@@ -144,7 +169,7 @@ def command_run(args):
     if args.configs_with:
         configs = [c for c in configs if args.configs_with in c[0]]
     if args.starts != "both":
-        configs = [c for c in configs if c[0].startswith("scratch" if args.starts == "scratch" else "LM init")]
+        configs = [c for c in configs if ("scratch" in c[0]) == (args.starts == "scratch")]
     done = {(r["experiment"], r["config"], r["seed"]): r for r in read_rows()}
     for name, flags in configs:
         for seed in seeds:
@@ -212,18 +237,18 @@ def command_summary(args):
 
 
 def command_plot(args):
-    g = groups(read_rows(), "labels")
-    series = {"scratch": [], "LM init": []}
-    for name, rs in g.items():
-        kind, count = name.split(", ")
+    """Test accuracy against labelled texts, one line per configuration of --experiment (labels or vectors)
+    without its count of texts, mean ± sd over seeds."""
+    series = {}
+    for name, rs in groups(read_rows(), args.experiment).items():
+        kind = name.rsplit(", ", 1)[0]
         n = int(statistics.median(int(r["train_texts"]) for r in rs))
-        accs = [100 * float(r["test_accuracy"]) for r in rs]
-        series[kind].append((n, *mean_sd(accs)))
-    if not any(series.values()):
-        sys.exit("Error: no labels rows in " + CSV)
+        series.setdefault(kind, []).append((n, *mean_sd([100 * float(r["test_accuracy"]) for r in rs])))
+    if not series:
+        sys.exit(f"Error: no {args.experiment} rows in " + CSV)
     for s in series.values():
         s.sort()
-    width, height, left, right, top, bottom = 560, 360, 60, 20, 30, 50
+    width, height, left, right, top, bottom = 560, 380, 60, 20, 30, 50
     xs = [p[0] for s in series.values() for p in s]
     ys = [p[1] + d * p[2] for s in series.values() for p in s for d in (-1, 1)]
     import math
@@ -246,15 +271,20 @@ def command_plot(args):
     for n in sorted(set(xs)):
         parts.append(f'<text x="{px(n):.1f}" y="{height - bottom + 16}" text-anchor="middle">{n:,}</text>')
     parts.append(f'<text x="{width / 2}" y="{height - 10}" text-anchor="middle">training texts (log scale)</text>')
-    for (kind, s), colour in zip(series.items(), ("#d62728", "#1f77b4")):
+    # One colour per reading (the name before its start), dashed from scratch, solid started from the LM.
+    readings = sorted({kind.rsplit(", ", 1)[0] for kind in series})
+    colours = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e")
+    for i, (kind, s) in enumerate(sorted(series.items())):
+        colour = colours[readings.index(kind.rsplit(", ", 1)[0]) % len(colours)]
+        dash = ' stroke-dasharray="5,3"' if "scratch" in kind else ""
         pts = " ".join(f"{px(n):.1f},{py(m):.1f}" for n, m, _ in s)
-        parts.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
         for n, m, d in s:
             parts.append(f'<line x1="{px(n):.1f}" x2="{px(n):.1f}" y1="{py(m - d):.1f}" y2="{py(m + d):.1f}" '
                          f'stroke="{colour}"/><circle cx="{px(n):.1f}" cy="{py(m):.1f}" r="3" fill="{colour}"/>')
-        if s:
-            parts.append(f'<text x="{px(s[0][0]) + 8:.1f}" y="{py(s[0][1]) - 8:.1f}" fill="{colour}">'
-                         f'{"from scratch" if kind == "scratch" else "language-model initialised"}</text>')
+        y = top + 16 + 16 * i
+        parts.append(f'<line x1="{left + 10}" x2="{left + 34}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
+                     f'stroke-width="2"{dash}/><text x="{left + 40}" y="{y}" fill="{colour}">{kind}</text>')
     parts.append("</svg>\n")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
@@ -275,12 +305,12 @@ def main():
     r.add_argument("--recreate", action="store_true",
                    help="train again only the runs that already have a row (their checkpoints were lost), say "
                         "whether each matches its row, and append nothing")
-    r.add_argument("--lm", help="language-model checkpoint for init and labels")
+    r.add_argument("--lm", help="language-model checkpoint for init, labels and vectors")
     r.add_argument("--shape", default="--emsize 128 --nhid 128 --monitor accuracy --epochs 20",
                    help="the classifier's shape (the language model's) and selection in init and labels, for both "
                         "starts (default %(default)s)")
     r.add_argument("--starts", default="both", choices=["both", "scratch", "lm"],
-                   help="init and labels: run only the from-scratch or only the LM-initialised configurations")
+                   help="init, labels and vectors: run only the from-scratch or only the LM-initialised configurations")
     r.add_argument("--fine-tuning", default="--freeze-encoder-epochs 1 --encoder-lr-factor 0.3",
                    help="how the LM-initialised classifier trains (default %(default)s)")
     r.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "shared", "corpora", "sst2"))
@@ -294,6 +324,7 @@ def main():
     e.add_argument("--runs", default=os.path.join(ROOT, "runs", "sst2"))
     sub.add_parser("summary")
     pl = sub.add_parser("plot")
+    pl.add_argument("--experiment", default="vectors", choices=["labels", "vectors"])
     pl.add_argument("--output", default=os.path.join(ROOT, "docs", "sst2-label-efficiency.svg"))
     args = p.parse_args()
     {"run": command_run, "ensemble": command_ensemble, "summary": command_summary, "plot": command_plot}[args.command](args)
