@@ -23,8 +23,9 @@ Experiments (flags beside --data ../shared/corpora/sst2 --save runs/sst2/...):
           (the ensemble command)
   pooling the GRU and LSTM, one and two directions, with max pooling (the table's settings)
 
-Every run picks its best epoch by validation loss (the toolkit's early stopping) and reports the
-test accuracy of that epoch's parameters only. Needs a release build (swift build -c release).
+Every run picks its best epoch by validation loss (the toolkit's early stopping), or by validation
+accuracy where its flags say --monitor accuracy (init, labels, vectors), and reports the test
+accuracy of that epoch's parameters only. Needs a release build (swift build -c release).
 """
 import argparse
 import csv
