@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the word vectors of one or more toolkit language models (their embedding rows, matched by
-spelling) in the word2vec text format that `train-classifier --embeddings` reads.
+"""Writes the word vectors of several toolkit language models (their embedding rows, matched by
+spelling), combined, in the word2vec text format that `train-classifier --embeddings` reads. One
+model's vectors, exactly, are `rnnlm vectors LM --output OUT.vec`.
 
-  scripts/lm_vectors.py OUT.vec LM.safetensors                       # one model's vectors
   scripts/lm_vectors.py OUT.vec FORWARD.safetensors BACKWARD.safetensors --combine mean
 
 With several models, only the words all of them know are written, each with the mean of its rows

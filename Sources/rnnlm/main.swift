@@ -37,7 +37,8 @@ struct RNNLMTool: ParsableCommand {
     discussion:
       "Checkpoints come from train-ptb (runs/<preset>-<n>/best.safetensors), train-classifier and train-seq2seq.",
     subcommands: [
-      Generate.self, Evaluate.self, Info.self, Classify.self, Accuracy.self, Translate.self, MakeData.self,
+      Generate.self, Evaluate.self, Info.self, Vectors.self, Classify.self, Accuracy.self, Translate.self,
+      MakeData.self,
       GradientFlowCommand.self,
       NGramCommand.self,
     ])
@@ -115,6 +116,33 @@ struct Evaluate: ParsableCommand {
       say("tokens: \(r.tokens) (evaluated \(r.evaluatedTokens)), out of vocabulary: \(r.outOfVocabulary)")
       say(String(format: "loss: %.4f nats/token", r.meanLoss))
       say(String(format: "perplexity: %.2f", r.perplexity))
+    }
+  }
+}
+
+struct Vectors: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "A language model's word vectors (its embedding rows) in the word2vec text format.",
+    discussion: """
+      One 'count D' line, then each vocabulary word and its D numbers. train-classifier --embeddings reads the file (the same start as --init-from with --init-layers 0), and so do other tools that read word2vec's text format (gensim's load_word2vec_format, for one).
+
+      Examples:
+        rnnlm vectors runs/sst2-lm/best.safetensors --output sst2-lm.vec
+        rnnlm vectors runs/small-1/best.safetensors | head -3
+      """)
+
+  @Argument(help: "The language model's checkpoint.") var checkpoint: String
+  @Option(help: "The file to write (default: standard output).") var output: String?
+
+  func run() throws {
+    try reporting {
+      let model = try Checkpoint.read(from: checkpoint)
+      if let output {
+        try WordVectors.write(of: model, to: output)
+        say("wrote \(output): \(model.vocabulary.count) words, \(model.config.embeddingSize) numbers each")
+      } else {
+        FileHandle.standardOutput.write(Data(WordVectors.text(of: model).utf8))
+      }
     }
   }
 }

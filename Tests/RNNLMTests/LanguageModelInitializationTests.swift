@@ -327,6 +327,43 @@ import Testing
     #expect(error?.description.contains("none of the classifier's") == true)
   }
 
+  /// A language model's vectors written as text read back as its embedding rows exactly (numbers
+  /// from 1e-6 to 1e2, both signs), and start a classifier exactly as `--init-from` with no
+  /// recurrent layer does; a file that cannot be written is named with its reason.
+  @Test func aLanguageModelsVectorsReadBackExactly() throws {
+    let words = ["<unk>", "film", "good", "dull", "<eos>"]
+    let config = ModelConfig(
+      vocabularySize: words.count, embeddingSize: 3, hiddenSize: 2, layers: 1, cell: .gru, tied: false, dropout: 0)
+    var g = SeededGenerator(seed: 4)
+    let parameters = (0..<config.parameterCount).map { i in
+      Float(g.nextUniform() - 0.5) * powf(10, Float(i % 9 - 6))
+    }
+    let lm = Checkpoint(
+      config: config, training: TrainingOptions(), state: RunState(learningRate: 1, generator: g), vocabulary: words,
+      parameters: parameters, recurrentStates: [])
+    let path = try DataTests.temporaryDirectory() + "/lm.vec"
+    try WordVectors.write(of: lm, to: path)
+    let vectors = try WordVectors.read(path: path, keeping: Set(words))
+    #expect(vectors.dimension == 3 && vectors.lines == words.count)
+    let embedding = ParameterStore<Float>.views(for: config.parameterLayout).first { $0.name == "encoder.weight" }!
+    for (j, word) in words.enumerated() {
+      let offset = embedding.offset + 3 * j
+      #expect(vectors.vectors[word] == Array(parameters[offset..<(offset + 3)]), "\(word)")
+    }
+    let (fromFile, _) = try Self.trainer(d: 3)
+    let (fromModel, _) = try Self.trainer(d: 3)
+    _ = try fromFile.initialize(from: vectors, path: path)
+    _ = try fromModel.initialize(from: lm, maximumLayers: 0)
+    #expect(fromFile.model.parameters.values.array == fromModel.model.parameters.values.array)
+    #expect(throws: FileError(path: "/no-such-directory/lm.vec", reason: "no such file or directory")) {
+      try WordVectors.write(of: lm, to: "/no-such-directory/lm.vec")
+    }
+    let directory = try DataTests.temporaryDirectory()
+    #expect(throws: FileError(path: directory, reason: "is a directory")) {
+      try WordVectors.write(of: lm, to: directory)
+    }
+  }
+
   @Test func aFrozenEmbeddingDoesNotMove() throws {
     let dir = try DataTests.temporaryDirectory()
     try SentimentCorpus.write(to: dir, trainCount: 60, testCount: 20, seed: 4)

@@ -51,6 +51,39 @@ public struct WordVectors: Sendable {
     guard let dimension, lines > 0 else { throw DataError.malformed("\(path) holds no word vectors") }
     return WordVectors(dimension: dimension, vectors: vectors, lines: lines)
   }
+
+  /// A language model's word vectors in the format ``read(path:keeping:)`` reads: a `count D` line
+  /// (word2vec's header), then each vocabulary word in the model's order with its embedding row,
+  /// every number written so that it reads back as the same `Float`.
+  public static func text(of languageModel: Checkpoint) -> String {
+    let d = languageModel.config.embeddingSize
+    let embedding = ParameterStore<Float>.views(for: languageModel.config.parameterLayout)
+      .first { $0.name == "encoder.weight" }!
+    var text = "\(languageModel.vocabulary.count) \(d)\n"
+    for (row, word) in languageModel.vocabulary.enumerated() {
+      text += word
+      for x in languageModel.parameters[(embedding.offset + row * d)..<(embedding.offset + row * d + d)] {
+        text += " \(x)"
+      }
+      text += "\n"
+    }
+    return text
+  }
+
+  /// Writes ``text(of:)`` to `path`; a file that cannot be written is a ``FileError``.
+  public static func write(of languageModel: Checkpoint, to path: String) throws {
+    do {
+      try Data(text(of: languageModel).utf8).write(to: URL(fileURLWithPath: path))
+    } catch {
+      // What is wrong with the path itself where it exists (a directory, say), else with its directory.
+      let directory = (path as NSString).deletingLastPathComponent
+      let reason =
+        FileManager.default.fileExists(atPath: path)
+        ? (fileProblem(path) ?? fileFailure(path, error: error))
+        : fileFailure(directory.isEmpty ? "." : directory, error: error, expectDirectory: true)
+      throw FileError(path: path, reason: reason)
+    }
+  }
 }
 
 /// What a classifier took from word vectors (``ClassifierTrainer/initialize(from:path:)``).
