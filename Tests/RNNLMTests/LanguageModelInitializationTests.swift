@@ -327,8 +327,8 @@ import Testing
     #expect(error?.description.contains("none of the classifier's") == true)
   }
 
-  /// A language model's vectors written as text read back as its embedding rows exactly (numbers
-  /// from 1e-6 to 1e2, both signs), and start a classifier exactly as `--init-from` with no
+  /// A language model's vectors written as text read back as its embedding rows exactly (magnitudes
+  /// from about 1e-7 to 50, both signs), and start a classifier exactly as `--init-from` with no
   /// recurrent layer does; a file that cannot be written is named with its reason.
   @Test func aLanguageModelsVectorsReadBackExactly() throws {
     let words = ["<unk>", "film", "good", "dull", "<eos>"]
@@ -352,7 +352,9 @@ import Testing
     }
     let (fromFile, _) = try Self.trainer(d: 3)
     let (fromModel, _) = try Self.trainer(d: 3)
+    let before = fromFile.model.parameters.values.array
     _ = try fromFile.initialize(from: vectors, path: path)
+    #expect(fromFile.model.parameters.values.array != before)
     _ = try fromModel.initialize(from: lm, maximumLayers: 0)
     #expect(fromFile.model.parameters.values.array == fromModel.model.parameters.values.array)
     #expect(throws: FileError(path: "/no-such-directory/lm.vec", reason: "no such file or directory")) {
