@@ -230,9 +230,7 @@ public struct LabelledTexts: Sendable {
     for (name, texts) in [("train.txt", train), ("valid.txt", valid), ("test.txt", test)] {
       let path = (directory as NSString).appendingPathComponent(name)
       let text = texts.map { $0.words.joined(separator: " ") + "\n" }.joined()
-      do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-        throw FileError(path: path, reason: fileFailure(directory, error: error, expectDirectory: true))
-      }
+      try writeTextFile(text, to: path)
     }
     return (train.count, valid.count, test.count)
   }

@@ -80,9 +80,7 @@ public enum SentimentCorpus {
     for (name, count, s) in [("train.tsv", trainCount, seed), ("test.tsv", testCount, seed &+ 0x9E37_79B9)] {
       let path = (directory as NSString).appendingPathComponent(name)
       let text = generate(count: count, seed: s).map { "\($0.label)\t\($0.text)\n" }.joined()
-      do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-        throw FileError(path: path, reason: fileFailure(directory, error: error, expectDirectory: true))
-      }
+      try writeTextFile(text, to: path)
     }
   }
 }

@@ -72,17 +72,7 @@ public struct WordVectors: Sendable {
 
   /// Writes ``text(of:)`` to `path`; a file that cannot be written is a ``FileError``.
   public static func write(of languageModel: Checkpoint, to path: String) throws {
-    do {
-      try Data(text(of: languageModel).utf8).write(to: URL(fileURLWithPath: path))
-    } catch {
-      // What is wrong with the path itself where it exists (a directory, say), else with its directory.
-      let directory = (path as NSString).deletingLastPathComponent
-      let reason =
-        FileManager.default.fileExists(atPath: path)
-        ? (fileProblem(path) ?? fileFailure(path, error: error))
-        : fileFailure(directory.isEmpty ? "." : directory, error: error, expectDirectory: true)
-      throw FileError(path: path, reason: reason)
-    }
+    try writeTextFile(text(of: languageModel), to: path)
   }
 }
 

@@ -89,9 +89,7 @@ public enum ZipfCorpus {
     let test = text(max(tokens / 10, 10), seen: &unused)
     for (name, contents) in [("train.txt", train), ("valid.txt", valid.text), ("test.txt", test.text)] {
       let path = (directory as NSString).appendingPathComponent(name)
-      do { try contents.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-        throw FileError(path: path, reason: fileFailure(directory, error: error, expectDirectory: true))
-      }
+      try writeTextFile(contents, to: path)
     }
     return Written(train: trainTokens, valid: valid.tokens, test: test.tokens, appended: missed.count)
   }

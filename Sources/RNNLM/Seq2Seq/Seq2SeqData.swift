@@ -217,11 +217,7 @@ public enum Seq2SeqTasks {
     ]
     for (name, part) in splits {
       let path = (directory as NSString).appendingPathComponent(name)
-      do {
-        try part.map { "\($0.source)\t\($0.target)\n" }.joined().write(toFile: path, atomically: true, encoding: .utf8)
-      } catch {
-        throw FileError(path: path, reason: fileFailure(directory, error: error, expectDirectory: true))
-      }
+      try writeTextFile(part.map { "\($0.source)\t\($0.target)\n" }.joined(), to: path)
     }
   }
 }

@@ -49,6 +49,19 @@ public struct FileError: Error, CustomStringConvertible, Equatable {
   public var description: String { "\(path): \(reason)" }
 }
 
+/// Writes `text` (UTF-8) to `path`, replacing the file whole; a ``FileError`` says what is wrong
+/// with `path` itself where it exists (a directory, say), else with the directory it goes in.
+package func writeTextFile(_ text: String, to path: String) throws {
+  do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+    let directory = (path as NSString).deletingLastPathComponent
+    let reason =
+      FileManager.default.fileExists(atPath: path)
+      ? (fileProblem(path) ?? fileFailure(path, error: error))
+      : fileFailure(directory.isEmpty ? "." : directory, error: error, expectDirectory: true)
+    throw FileError(path: path, reason: reason)
+  }
+}
+
 /// Throws the ``FileError`` that names what keeps an existing `directory` from being a run
 /// directory (a file in its place, no permission); nothing when it is one or does not exist yet.
 package func checkRunDirectory(_ directory: String) throws {
