@@ -87,28 +87,22 @@ READINGS = [
 ]
 
 
-def lm_configs(lm, sizes, shape, fine_tuning):
-    """From scratch against language-model initialised (same shape), at each count of training texts."""
+def lm_configs(lm, sizes, shape, fine_tuning, prefix="", start="LM init"):
+    """From scratch against language-model initialised (same shape), at each count of training texts;
+    the names begin with `prefix`, the initialised ones' start is called `start`."""
     out = []
     for n in sizes:
         texts = "" if n is None else f" --train-texts {n}"
         label = "all" if n is None else str(n)
-        out.append((f"scratch, {label} texts", f"{COMMON} {shape}{texts}"))
-        out.append((f"LM init, {label} texts", f"{COMMON} {shape}{texts} --init-from {lm} {fine_tuning}"))
+        out.append((f"{prefix}scratch, {label} texts", f"{COMMON} {shape}{texts}"))
+        out.append((f"{prefix}{start}, {label} texts", f"{COMMON} {shape}{texts} --init-from {lm} {fine_tuning}"))
     return out
 
 
 def vector_configs(lm, sizes):
     """From scratch against the language model's word vectors alone, per reading and count of texts."""
-    out = []
-    for reading, shape in READINGS:
-        for n in sizes:
-            texts = "" if n is None else f" --train-texts {n}"
-            label = "all" if n is None else str(n)
-            out.append((f"{reading}, scratch, {label} texts", f"{COMMON} {shape}{texts}"))
-            out.append((f"{reading}, LM vectors, {label} texts",
-                        f"{COMMON} {shape}{texts} --init-from {lm} --init-layers 0"))
-    return out
+    return [c for reading, shape in READINGS
+            for c in lm_configs(lm, sizes, shape, "--init-layers 0", prefix=f"{reading}, ", start="LM vectors")]
 
 
 def read_rows():
