@@ -101,9 +101,11 @@ package protocol RecurrentLayer<Scalar>: AnyObject {
   var dInput: Buffer<Scalar> { get }
   /// Times the layer's parts when set.
   var profiler: Profiler? { get set }
-  /// Runs `steps` steps over `input`: (steps·N, inputSize), time-major, which must stay unchanged
-  /// until the backward pass reads it.
-  func forward(input: UnsafePointer<Scalar>, steps: Int)
+  /// Batch size N.
+  var batchSize: Int { get }
+  /// The input of the last forward pass, (steps·N, inputSize), which the backward pass reads; nil
+  /// after ``forward(steps:projectedBy:)``, whose backward pass has no input to read and stops.
+  var input: UnsafePointer<Scalar>? { get set }
   /// The width G·H of a row of the input projection.
   var projectionWidth: Int { get }
   /// The cell's input projection of `rows` rows of `input` (rows, inputSize): X·W_ihᵀ plus every
@@ -138,6 +140,13 @@ package protocol RecurrentLayer<Scalar>: AnyObject {
 }
 
 extension RecurrentLayer {
+  /// Runs `steps` steps over `input`: (steps·N, inputSize), time-major, which must stay unchanged
+  /// until the backward pass reads it.
+  package func forward(input: UnsafePointer<Scalar>, steps: Int) {
+    forward(steps: steps) { projectInput(input, rows: batchSize * steps, into: $0) }
+    self.input = input
+  }
+
   /// Backward without gradients from outside the layer reaching its cell states.
   package func backward(dOutput: UnsafePointer<Scalar>, stateGradients: UnsafeMutablePointer<Scalar>?) {
     backward(dOutput: dOutput, stateGradients: stateGradients, cellGradients: nil)

@@ -48,7 +48,9 @@ package final class TimeLSTM<T: BLASScalar>: RecurrentLayer {
   /// hState, cState: (N, H): the state carried to the next forward pass.
   let hState: Buffer<T>, cState: Buffer<T>
 
-  private var input: UnsafePointer<T>?
+  /// The input of the last forward pass, (steps·N, inputSize), which backward reads; nil after
+  /// ``forward(steps:projectedBy:)``.
+  package var input: UnsafePointer<T>?
   private var steps = 0
   /// Times the layer's parts when set (benchmark breakdown).
   package var profiler: Profiler?
@@ -96,13 +98,6 @@ package final class TimeLSTM<T: BLASScalar>: RecurrentLayer {
     precondition(state.count == 2 && state.allSatisfy { $0.count == hState.count }, "LSTM state must be 2 × (N, H)")
     hState.pointer.update(from: state[0], count: hState.count)
     cState.pointer.update(from: state[1], count: cState.count)
-  }
-
-  /// Runs `steps` time steps over `input`: (steps·N, inputSize), time-major.
-  /// The input must stay unchanged until ``backward(dOutput:)``, which reads it.
-  package func forward(input: UnsafePointer<T>, steps: Int) {
-    forward(steps: steps) { projectInput(input, rows: batchSize * steps, into: $0) }
-    self.input = input
   }
 
   /// 4H.

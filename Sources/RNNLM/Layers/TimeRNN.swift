@@ -33,7 +33,9 @@ package final class TimeRNN<T: BLASScalar>: RecurrentLayer {
   /// hState: (N, H): the state carried to the next forward pass.
   let hState: Buffer<T>
 
-  private var input: UnsafePointer<T>?
+  /// The input of the last forward pass, (steps·N, inputSize), which backward reads; nil after
+  /// ``forward(steps:projectedBy:)``.
+  package var input: UnsafePointer<T>?
   private var steps = 0
   /// Times the layer's parts when set (benchmark breakdown).
   package var profiler: Profiler?
@@ -72,12 +74,6 @@ package final class TimeRNN<T: BLASScalar>: RecurrentLayer {
   package func setState(_ state: [[T]]) {
     precondition(state.count == 1 && state[0].count == hState.count, "RNN state must be 1 × (N, H)")
     hState.pointer.update(from: state[0], count: hState.count)
-  }
-
-  /// Runs `steps` steps over `input`: (steps·N, inputSize), time-major, unchanged until backward.
-  package func forward(input: UnsafePointer<T>, steps: Int) {
-    forward(steps: steps) { projectInput(input, rows: batchSize * steps, into: $0) }
-    self.input = input
   }
 
   /// H.
