@@ -293,6 +293,44 @@ import Testing
     expectError("nothing", "labelled texts not found")
   }
 
+  /// The texts as a language-model corpus, one text a line; with `dropSpans`, a training text
+  /// that is a shorter run of another's words is left out, and the validation and test texts are
+  /// all kept.
+  @Test func aCorpusOfTheTextsWithAndWithoutSpans() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("cls-corpus-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    try FileManager.default.createDirectory(atPath: root + "/sst", withIntermediateDirectories: true)
+    let train = [
+      "pos\tA good film.", "pos\tgood film", "neg\tfilm", "pos\tA good film", "neg\tgoo", "neg\tThe end, the end.",
+      "neg\tend the", "neg\tthe end the end", "pos\t\"Good\"",
+    ]
+    try (train.joined(separator: "\n") + "\n").write(toFile: root + "/sst/train.tsv", atomically: true, encoding: .utf8)
+    try "pos\tgood film\n".write(toFile: root + "/sst/valid.tsv", atomically: true, encoding: .utf8)
+    try "neg\tfilm\n".write(toFile: root + "/sst/test.tsv", atomically: true, encoding: .utf8)
+    let data = try LabelledTexts.load(directory: root + "/sst")
+    func lines(_ directory: String, _ file: String) throws -> [String] {
+      try String(contentsOfFile: "\(root)/\(directory)/\(file)", encoding: .utf8).split(separator: "\n").map(
+        String.init)
+    }
+
+    let all = try data.writeCorpus(to: root + "/all")
+    #expect(all == (train: 9, valid: 1, test: 1, spans: 0))
+    #expect(
+      try lines("all", "train.txt") == [
+        "a good film", "good film", "film", "a good film", "goo", "the end the end", "end the", "the end the end",
+        "good",
+      ])
+
+    let sentences = try data.writeCorpus(to: root + "/sentences", dropSpans: true)
+    #expect(sentences == (train: 5, valid: 1, test: 1, spans: 4))
+    // "goo" is no run of words of "good"; equal texts stay; "end the" is a run inside "the end the end".
+    #expect(
+      try lines("sentences", "train.txt") == [
+        "a good film", "a good film", "goo", "the end the end", "the end the end",
+      ])
+    #expect(try lines("sentences", "valid.txt") == ["good film"] && lines("sentences", "test.txt") == ["film"])
+  }
+
   /// A classifier's checkpoint round-trips; a language model's reader refuses it and the other
   /// way round, naming what the file is; a damaged one is refused.
   @Test func checkpointsKnowTheirKind() throws {

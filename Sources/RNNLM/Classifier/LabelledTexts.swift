@@ -211,10 +211,12 @@ public struct LabelledTexts: Sendable {
   /// `valid.txt`, `test.txt` in `directory`, one text a line, its words as ``words(in:)`` gives
   /// them — so that a language model learns the text a classifier will read. The validation
   /// texts are the data's own, or the last `validationFraction` of the training texts after a
-  /// shuffle seeded by `seed`. Returns the texts written to each file.
-  public func writeCorpus(to directory: String, validationFraction: Double = 0.1, seed: UInt64 = 1) throws -> (
-    train: Int, valid: Int, test: Int
-  ) {
+  /// shuffle seeded by `seed`. With `dropSpans`, a training text that is a shorter word span of
+  /// another training text is left out (see ``withoutSpans(_:)``). Returns the texts written to
+  /// each file and the training texts left out as spans.
+  public func writeCorpus(
+    to directory: String, validationFraction: Double = 0.1, seed: UInt64 = 1, dropSpans: Bool = false
+  ) throws -> (train: Int, valid: Int, test: Int, spans: Int) {
     var (train, valid) = (self.train, self.valid ?? [])
     if self.valid == nil {
       guard let split = heldOutSplit(count: train.count, fraction: validationFraction, seed: seed) else {
@@ -224,6 +226,8 @@ public struct LabelledTexts: Sendable {
       valid = split.held.map { train[$0] }
       train = split.train.map { train[$0] }
     }
+    let all = train.count
+    if dropSpans { train = Self.withoutSpans(train) }
     do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
       throw FileError(path: directory, reason: fileFailure(directory, error: error, expectDirectory: true))
     }
@@ -232,7 +236,25 @@ public struct LabelledTexts: Sendable {
       let text = texts.map { $0.words.joined(separator: " ") + "\n" }.joined()
       try writeTextFile(text, to: path)
     }
-    return (train.count, valid.count, test.count)
+    return (train.count, valid.count, test.count, all - train.count)
+  }
+
+  /// `texts` in their order without each text whose words are a shorter contiguous run of another
+  /// text's words ("good film" of "a good film"; "goo" is no span of "good"); texts that are equal
+  /// stay. SST's phrases are the spans of its sentences' parse trees, so this keeps about one text
+  /// per sentence: a language model of them reads each sentence once, not once per span.
+  public static func withoutSpans(_ texts: [LabelledText]) -> [LabelledText] {
+    let distinct = Set(texts.map(\.words))
+    var spans = Set<[String]>()
+    for words in distinct where words.count > 1 {
+      for start in words.indices {
+        for end in (start + 1)...words.count where end - start < words.count {
+          let span = Array(words[start..<end])
+          if distinct.contains(span) { spans.insert(span) }
+        }
+      }
+    }
+    return texts.filter { !spans.contains($0.words) }
   }
 
   /// Every class has training texts.
