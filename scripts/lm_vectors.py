@@ -25,6 +25,8 @@ def main():
     p.add_argument("models", nargs="+")
     p.add_argument("--combine", choices=["mean", "concat"], default="mean")
     args = p.parse_args()
+    if len(args.models) < 2:
+        sys.exit("Error: one model's vectors are `rnnlm vectors LM --output OUT.vec` (exact); this script combines two or more")
     models = []
     for path in args.models:
         try:
