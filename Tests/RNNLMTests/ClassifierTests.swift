@@ -331,6 +331,26 @@ import Testing
     #expect(try lines("sentences", "valid.txt") == ["good film"] && lines("sentences", "test.txt") == ["film"])
   }
 
+  /// On random texts of few words (many spans, many texts of each length), `withoutSpans` leaves
+  /// out exactly the texts that some longer text holds as a run of words, compared pair by pair.
+  @Test func spansAreFoundAsPairByPairComparisonFindsThem() {
+    var g = SeededGenerator(seed: 11)
+    let words = ["a", "b", "c"]
+    var texts: [[String]] = (0..<150).map { _ in (0..<(1 + Int(g.next() % 9))).map { _ in words[Int(g.next() % 3)] } }
+    for i in 0..<50 {  // spans of the texts above, so that every length has some
+      let t = texts[i]
+      let start = Int(g.next() % UInt64(t.count))
+      texts.append(Array(t[start..<(start + 1 + Int(g.next() % UInt64(t.count - start)))]))
+    }
+    func isRun(_ s: [String], of t: [String]) -> Bool {
+      s.count < t.count && (0...(t.count - s.count)).contains { Array(t[$0..<($0 + s.count)]) == s }
+    }
+    let expected = texts.filter { s in !texts.contains { isRun(s, of: $0) } }
+    let kept = LabelledTexts.withoutSpans(texts.map { LabelledText(words: $0, label: 0) }).map(\.words)
+    #expect(kept == expected)
+    #expect(expected.count > 10 && expected.count < texts.count - 50)
+  }
+
   /// A classifier's checkpoint round-trips; a language model's reader refuses it and the other
   /// way round, naming what the file is; a damaged one is refused.
   @Test func checkpointsKnowTheirKind() throws {

@@ -244,16 +244,48 @@ public struct LabelledTexts: Sendable {
   /// stay. SST's phrases are the spans of its sentences' parse trees, so this keeps about one text
   /// per sentence: a language model of them reads each sentence once, not once per span.
   public static func withoutSpans(_ texts: [LabelledText]) -> [LabelledText] {
-    let distinct = Set(texts.map(\.words))
-    var spans = Set<[String]>()
-    for words in distinct where words.count > 1 {
-      for start in words.indices {
-        for end in (start + 1)...words.count where end - start < words.count {
-          let span = Array(words[start..<end])
-          if distinct.contains(span) { spans.insert(span) }
+    // Enumerating every span of every text would cost the cube of a text's length (documents of
+    // thousands of words); instead each position of a text is tried only with the lengths of the
+    // texts that start with its word, each span compared by a rolling hash, then word by word.
+    var wordIDs: [String: Int] = [:]
+    let distinct = Array(Set(texts.map(\.words)))
+    let encoded = distinct.map { words in
+      words.map { word in
+        if let id = wordIDs[word] { return id }
+        wordIDs[word] = wordIDs.count
+        return wordIDs.count - 1
+      }
+    }
+    let base: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func prefixHashes(_ ids: [Int]) -> [UInt64] {
+      var h: [UInt64] = [0]
+      for id in ids { h.append(h.last! &* base &+ UInt64(id + 1)) }
+      return h
+    }
+    let longest = encoded.map(\.count).max() ?? 0
+    var power: [UInt64] = [1]
+    for _ in 0..<longest { power.append(power.last! &* base) }
+    var byHash: [UInt64: [Int]] = [:]
+    var lengthsByFirstWord: [Int: Set<Int>] = [:]
+    for (index, ids) in encoded.enumerated() where !ids.isEmpty {
+      byHash[prefixHashes(ids).last!, default: []].append(index)
+      lengthsByFirstWord[ids[0], default: []].insert(ids.count)
+    }
+    var isSpan = [Bool](repeating: false, count: encoded.count)
+    for ids in encoded where ids.count > 1 {
+      let h = prefixHashes(ids)
+      for start in ids.indices {
+        for length in lengthsByFirstWord[ids[start]] ?? [] where length < ids.count && start + length <= ids.count {
+          let spanHash = h[start + length] &- h[start] &* power[length]
+          for candidate in byHash[spanHash] ?? [] where !isSpan[candidate] {
+            if encoded[candidate].count == length && encoded[candidate][...] == ids[start..<(start + length)] {
+              isSpan[candidate] = true
+            }
+          }
         }
       }
     }
+    let spans = Set(zip(distinct, isSpan).filter(\.1).map(\.0))
     return texts.filter { !spans.contains($0.words) }
   }
 
