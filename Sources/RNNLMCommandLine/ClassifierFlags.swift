@@ -21,6 +21,12 @@ public struct ClassifierFlags: ParsableArguments {
   @Option(help: "Number of recurrent layers (default 1).") public var nlayers: Int?
   @Option(help: "Dropout rate on the pooled features, in [0, 1) (default 0.2).") public var dropout: Double?
   @Option(
+    name: .customLong("embedding-dropout"),
+    help:
+      "Drop whole words with this probability in each training batch, every occurrence at once, scaling the kept words' vectors by 1/(1-p) (default 0)."
+  )
+  public var embeddingDropout: Double?
+  @Option(
     help:
       "Pooling: last (the state at each text's last word, default), mean or max (each feature's mean or largest value over its words)."
   )
@@ -101,7 +107,8 @@ public struct ClassifierFlags: ParsableArguments {
   var shapeFlags: [String] {
     let given: [(String, Bool)] = [
       ("--cell", cell != nil), ("--bag-of-words", bagOfWords), ("--emsize", emsize != nil), ("--nhid", nhid != nil),
-      ("--nlayers", nlayers != nil), ("--dropout", dropout != nil), ("--pooling", pooling != nil),
+      ("--nlayers", nlayers != nil), ("--dropout", dropout != nil),
+      ("--embedding-dropout", embeddingDropout != nil), ("--pooling", pooling != nil),
       ("--bidirectional", bidirectional), ("--init-from", initFrom != nil), ("--init-layers", initLayers != nil),
       ("--embeddings", embeddings != nil),
       ("--freeze-embeddings", freezeEmbeddings),
@@ -174,7 +181,7 @@ public struct ClassifierFlags: ParsableArguments {
     ClassifierConfig(
       vocabularySize: vocabularySize, embeddingSize: emsize ?? 64, hiddenSize: nhid ?? 64,
       layers: bagOfWords ? 0 : nlayers ?? 1, cell: cell ?? .lstm, classes: classes, dropout: dropout ?? 0.2,
-      pooling: pooling ?? .last, bidirectional: bidirectional)
+      pooling: pooling ?? .last, bidirectional: bidirectional, embeddingDropout: embeddingDropout ?? 0)
   }
 }
 
@@ -220,7 +227,7 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
       let prepared = ClassifierTrainer.prepare(
         data: data, options: options, embeddingSize: config.embeddingSize, hiddenSize: config.hiddenSize,
         layers: config.layers, cell: config.cell, dropout: config.dropout, pooling: config.pooling,
-        bidirectional: config.bidirectional)
+        bidirectional: config.bidirectional, embeddingDropout: config.embeddingDropout)
       trainer = try ClassifierTrainer(
         config: prepared.config, options: options, vocabulary: prepared.vocabulary, classes: data.classes,
         group: group)
@@ -258,6 +265,7 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
     )
     say(
       "model: \(c.encoderDescription), V \(c.vocabularySize), D \(c.embeddingSize), dropout \(c.dropout), "
+        + (c.embeddingDropout > 0 ? "embedding dropout \(c.embeddingDropout), " : "")
         + "\(c.classes == 2 ? "sigmoid" : "softmax") output, \(c.parameterCount) parameters")
     say(
       "training: \(o.optimizer), lr \(o.learningRate)"

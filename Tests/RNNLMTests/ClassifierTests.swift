@@ -29,11 +29,12 @@ import Testing
 
   static func model(
     _ shape: (cell: RecurrentCell, layers: Int, pooling: ClassifierPooling, classes: Int, bidirectional: Bool),
-    batchSize: Int, maxSteps: Int, dropout: Double = 0, seed: UInt64 = 5
+    batchSize: Int, maxSteps: Int, dropout: Double = 0, embeddingDropout: Double = 0, seed: UInt64 = 5
   ) throws -> TextClassifier<Double> {
     let config = ClassifierConfig(
       vocabularySize: 9, embeddingSize: 3, hiddenSize: 4, layers: shape.layers, cell: shape.cell,
-      classes: shape.classes, dropout: dropout, pooling: shape.pooling, bidirectional: shape.bidirectional)
+      classes: shape.classes, dropout: dropout, pooling: shape.pooling, bidirectional: shape.bidirectional,
+      embeddingDropout: embeddingDropout)
     var g = SeededGenerator(seed: seed)
     let m = try TextClassifier<Double>(config: config, batchSize: batchSize, maxSteps: maxSteps, generator: &g)
     // Larger weights than the initialisation's, so every path carries gradient.
@@ -62,6 +63,42 @@ import Testing
     // The padding token's embedding row gets no gradient: padded steps contribute nothing.
     let d = m.config.embeddingSize
     #expect(analytic[0..<d].allSatisfy { $0 == 0 }, "\(shape): <pad>'s embedding received gradient")
+  }
+
+  /// In training with embedding dropout, the gradient (with the same masks) is the central
+  /// differences', a dropped word's row gets none, and the kept words' vectors are scaled by
+  /// 1 / (1 − p): the LSTM, and the bag of words that reads the embeddings directly.
+  @Test(arguments: [0, 6])
+  func gradientWithEmbeddingDropout(index: Int) throws {
+    let shape = Self.shapes[index]
+    var g = SeededGenerator(seed: UInt64(80 + index))
+    let m = try Self.model(shape, batchSize: 4, maxSteps: 5, dropout: 0.3, embeddingDropout: 0.4)
+    let texts = Self.texts(4, vocabulary: 9, maxLength: 5, classes: shape.classes, &g)
+    var batch = ClassifierBatch(batchSize: 4, maxSteps: 5)
+    batch.fill(from: texts, indices: 0..<4)
+    m.training = true
+    let masks = SeededGenerator(seed: 17)
+    m.generator = masks
+    m.parameters.zeroGradients()
+    _ = m.pass(batch, gradient: true)
+    let analytic = m.parameters.gradients.array
+    let scale = m.embedding.wordScale.array
+    try #require(scale.count == m.config.vocabularySize, "the embedding has no dropout")
+    expectGradient(
+      "classifier \(shape), embedding dropout", analytic: analytic, at: m.parameters.values.pointer,
+      count: m.parameters.count
+    ) {
+      m.generator = masks
+      return m.pass(batch, gradient: false).lossSum / 4
+    }
+    let used = Set(texts.flatMap(\.ids).map(Int.init))
+    let dropped = used.filter { scale[$0] == 0 }
+    let kept = used.filter { scale[$0] != 0 }
+    #expect(!dropped.isEmpty && !kept.isEmpty, "the batch must have dropped and kept words: \(scale)")
+    #expect(kept.allSatisfy { abs(scale[$0] - 1 / 0.6) < 1e-12 })
+    let d = m.config.embeddingSize
+    for word in dropped { #expect(analytic[(word * d)..<(word * d + d)].allSatisfy { $0 == 0 }, "word \(word)") }
+    for word in kept { #expect(analytic[(word * d)..<(word * d + d)].contains { $0 != 0 }, "word \(word)") }
   }
 
   /// A padded batch's gradient is the mean of its texts' gradients taken one at a time without

@@ -1,3 +1,4 @@
+import Foundation
 import RNNLM
 import RNNLMCommandLine
 import Testing
@@ -32,5 +33,25 @@ struct FlagTests {
     #expect(throws: (any Error).self) { try TrainingFlags.parse(["--cosine-budget"]).requireTimeBudget() }
     let epochs = try TrainingFlags.parse(["--preset", "awd-medium-budget", "--cosine"]).resolvedPreset()
     #expect(epochs.training.cosineSchedule && !epochs.training.cosineToBudget)
+  }
+}
+
+/// `--embedding-dropout` reaches the classifier's configuration and its checkpoint; a
+/// configuration written before it existed reads as none, and a rate outside [0, 1) is refused.
+struct ClassifierEmbeddingDropoutFlagTests {
+  @Test func theRateReachesTheConfigurationAndItsJSON() throws {
+    let flags = try ClassifierFlags.parse(["--embedding-dropout", "0.25", "--cell", "gru"])
+    let config = flags.config(vocabularySize: 50, classes: 2)
+    #expect(config.embeddingDropout == 0.25 && config.cell == .gru)
+    #expect(try ClassifierFlags.parse([]).config(vocabularySize: 50, classes: 2).embeddingDropout == 0)
+    let json = try JSONEncoder().encode(config)
+    #expect(try JSONDecoder().decode(ClassifierConfig.self, from: json) == config)
+    var old = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+    #expect(old.removeValue(forKey: "embeddingDropout") as? Double == 0.25)
+    let before = try JSONDecoder().decode(ClassifierConfig.self, from: JSONSerialization.data(withJSONObject: old))
+    #expect(before.embeddingDropout == 0 && before.cell == .gru && before.vocabularySize == 50)
+    var bad = config
+    bad.embeddingDropout = 1
+    #expect(throws: ConfigurationError.self) { try bad.validate() }
   }
 }

@@ -96,12 +96,14 @@ public final class ClassifierTrainer {
   /// training words, and the data's classes.
   public static func prepare(
     data: LabelledTexts, options: ClassifierTrainingOptions, embeddingSize: Int, hiddenSize: Int, layers: Int,
-    cell: RecurrentCell, dropout: Double, pooling: ClassifierPooling, bidirectional: Bool = false
+    cell: RecurrentCell, dropout: Double, pooling: ClassifierPooling, bidirectional: Bool = false,
+    embeddingDropout: Double = 0
   ) -> (config: ClassifierConfig, vocabulary: ClassifierVocabulary) {
     let vocabulary = ClassifierVocabulary(counting: data.train, limit: options.numWords)
     let config = ClassifierConfig(
       vocabularySize: vocabulary.count, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers,
-      cell: cell, classes: data.classes.count, dropout: dropout, pooling: pooling, bidirectional: bidirectional)
+      cell: cell, classes: data.classes.count, dropout: dropout, pooling: pooling, bidirectional: bidirectional,
+      embeddingDropout: embeddingDropout)
     return (config, vocabulary)
   }
 

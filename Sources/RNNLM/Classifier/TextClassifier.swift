@@ -30,6 +30,11 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
   public var classes: Int
   /// Dropout rate on the pooled features, in training.
   public var dropout: Double
+  /// Embedding dropout, in training: each batch drops every vocabulary word with this
+  /// probability, all its occurrences at once, and scales the kept words' vectors by 1 / (1 − p)
+  /// (the language models' `--embedding-dropout`, after Gal & Ghahramani 2016). 0 in checkpoints
+  /// written before it existed.
+  public var embeddingDropout: Double
   /// How the encoder's states become one vector.
   public var pooling: ClassifierPooling
   /// Whether every recurrent layer also reads each text backwards (`_reverse` parameters, as
@@ -40,7 +45,8 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
   /// A configuration; see the properties for the meaning of each value.
   public init(
     vocabularySize: Int, embeddingSize: Int, hiddenSize: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
-    classes: Int = 2, dropout: Double = 0, pooling: ClassifierPooling = .last, bidirectional: Bool = false
+    classes: Int = 2, dropout: Double = 0, pooling: ClassifierPooling = .last, bidirectional: Bool = false,
+    embeddingDropout: Double = 0
   ) {
     self.vocabularySize = vocabularySize
     self.embeddingSize = embeddingSize
@@ -51,6 +57,21 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     self.dropout = dropout
     self.pooling = pooling
     self.bidirectional = bidirectional
+    self.embeddingDropout = embeddingDropout
+  }
+
+  /// Decodes a configuration; a checkpoint written before embedding dropout existed has none.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    self.init(
+      vocabularySize: try c.decode(Int.self, forKey: .vocabularySize),
+      embeddingSize: try c.decode(Int.self, forKey: .embeddingSize),
+      hiddenSize: try c.decode(Int.self, forKey: .hiddenSize), layers: try c.decode(Int.self, forKey: .layers),
+      cell: try c.decode(RecurrentCell.self, forKey: .cell), classes: try c.decode(Int.self, forKey: .classes),
+      dropout: try c.decode(Double.self, forKey: .dropout),
+      pooling: try c.decode(ClassifierPooling.self, forKey: .pooling),
+      bidirectional: try c.decode(Bool.self, forKey: .bidirectional),
+      embeddingDropout: try c.decodeIfPresent(Double.self, forKey: .embeddingDropout) ?? 0)
   }
 
   /// Whether this is the bag-of-words baseline (no recurrent layer).
@@ -90,6 +111,9 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
       throw ConfigurationError("\(name) must be at most \(largest), got \(value)")
     }
     if !(dropout >= 0 && dropout < 1) { throw ConfigurationError("dropout must be in [0, 1), got \(dropout)") }
+    if !(embeddingDropout >= 0 && embeddingDropout < 1) {
+      throw ConfigurationError("embedding dropout must be in [0, 1), got \(embeddingDropout)")
+    }
   }
 
   /// Parameter names and shapes in buffer order: `embedding.weight` (V, D) as `nn.Embedding`,
@@ -277,7 +301,8 @@ package final class TextClassifier<T: BLASScalar> {
     let p = parameters
     embedding = try TimeEmbedding(
       vocabularySize: config.vocabularySize, dimension: config.embeddingSize, maxRows: rows,
-      weight: p.value("embedding.weight"), weightGradient: p.gradient("embedding.weight"), scratch: scratch)
+      dropout: config.embeddingDropout, weight: p.value("embedding.weight"),
+      weightGradient: p.gradient("embedding.weight"), scratch: scratch)
     recurrentLayers = try (0..<config.layers).map { l in
       try config.cell.makeLayer(
         layer: l, inputSize: config.inputSize(layer: l), hiddenSize: config.hiddenSize, batchSize: batchSize,
