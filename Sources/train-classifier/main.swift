@@ -20,6 +20,7 @@ struct TrainClassifier: ParsableCommand {
             --init-from runs/sst2-lm/best.safetensors --freeze-encoder-epochs 1 --encoder-lr-factor 0.3
         train-classifier --data ../shared/corpora/sst2 --emsize 128 --dropout 0.5 \\
             --init-from runs/sst2-lm/best.safetensors --init-layers 0
+        train-classifier --data ../shared/corpora/sst2 --train-texts 2000 --dropout 0.5 --embedding-dropout 0.1
         train-classifier --resume runs/classifier-1/last.safetensors
       """)
 
