@@ -264,9 +264,7 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
         + "texts: train \(splits.train.count), valid \(splits.valid.count) (\(splits.validationSource)), test \(splits.test.count)"
     )
     say(
-      "model: \(c.encoderDescription), V \(c.vocabularySize), D \(c.embeddingSize), dropout \(c.dropout), "
-        + (c.embeddingDropout > 0 ? "embedding dropout \(c.embeddingDropout), " : "")
-        + "\(c.classes == 2 ? "sigmoid" : "softmax") output, \(c.parameterCount) parameters")
+      "model: \(c.summary), \(c.parameterCount) parameters")
     say(
       "training: \(o.optimizer), lr \(o.learningRate)"
         + (o.encoderLearningRateFactor == 1 ? "" : " (encoder × \(o.encoderLearningRateFactor))")

@@ -107,9 +107,7 @@ func classifierInfo(_ path: String, tensors listTensors: Bool) throws {
   let (c, t, st) = (s.config, s.training, s.state)
   say(
     "checkpoint: \(path) (\(s.fileSize) bytes, text classifier, format version \(ClassifierCheckpoint.formatVersion))")
-  say(
-    "model: \(c.encoderDescription), V \(c.vocabularySize), D \(c.embeddingSize), dropout \(c.dropout), \(c.classes == 2 ? "sigmoid" : "softmax") output"
-  )
+  say("model: \(c.summary)")
   say("classes: \(s.classes.joined(separator: ", "))")
   say("parameters: \(c.parameterCount)")
   say("vocabulary: \(s.vocabularySize) words (<pad>, <unk> and the \(s.vocabularySize - 2) most frequent)")

@@ -96,6 +96,14 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
       : "\(layers) × \(hiddenSize) \(bidirectional ? "bidirectional " : "")\(cell), \(pooling) state"
   }
 
+  /// The model in one line, for run headers and `rnnlm info`: "1 × 64 LSTM, last state, V 10002,
+  /// D 64, dropout 0.2, sigmoid output" (embedding dropout named when there is some).
+  public var summary: String {
+    "\(encoderDescription), V \(vocabularySize), D \(embeddingSize), dropout \(dropout), "
+      + (embeddingDropout > 0 ? "embedding dropout \(embeddingDropout), " : "")
+      + "\(classes == 2 ? "sigmoid" : "softmax") output"
+  }
+
   /// Throws ``ConfigurationError`` when the values cannot make a model.
   public func validate() throws {
     if vocabularySize < 3 { throw ConfigurationError("vocabulary size must be at least 3, got \(vocabularySize)") }
