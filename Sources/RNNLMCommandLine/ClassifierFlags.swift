@@ -223,11 +223,8 @@ public func runClassifierTraining(_ flags: ClassifierFlags) throws -> CompletedC
       )
     } else {
       let options = flags.options()
-      let config = flags.config(vocabularySize: 3, classes: data.classes.count)
       let prepared = ClassifierTrainer.prepare(
-        data: data, options: options, embeddingSize: config.embeddingSize, hiddenSize: config.hiddenSize,
-        layers: config.layers, cell: config.cell, dropout: config.dropout, pooling: config.pooling,
-        bidirectional: config.bidirectional, embeddingDropout: config.embeddingDropout)
+        data: data, options: options, shape: flags.config(vocabularySize: 3, classes: data.classes.count))
       trainer = try ClassifierTrainer(
         config: prepared.config, options: options, vocabulary: prepared.vocabulary, classes: data.classes,
         group: group)

@@ -93,18 +93,26 @@ public final class ClassifierTrainer {
   }
 
   /// A new run's configuration and vocabulary for `data`: the `options.numWords` most frequent
-  /// training words, and the data's classes.
+  /// training words, and the data's classes; every other value is `shape`'s.
+  public static func prepare(data: LabelledTexts, options: ClassifierTrainingOptions, shape: ClassifierConfig) -> (
+    config: ClassifierConfig, vocabulary: ClassifierVocabulary
+  ) {
+    let vocabulary = ClassifierVocabulary(counting: data.train, limit: options.numWords)
+    var config = shape
+    (config.vocabularySize, config.classes) = (vocabulary.count, data.classes.count)
+    return (config, vocabulary)
+  }
+
+  /// A new run's configuration and vocabulary for `data`, as ``prepare(data:options:shape:)``
+  /// gives them for a model of these values.
   public static func prepare(
     data: LabelledTexts, options: ClassifierTrainingOptions, embeddingSize: Int, hiddenSize: Int, layers: Int,
-    cell: RecurrentCell, dropout: Double, pooling: ClassifierPooling, bidirectional: Bool = false,
-    embeddingDropout: Double = 0
+    cell: RecurrentCell, dropout: Double, pooling: ClassifierPooling, bidirectional: Bool = false
   ) -> (config: ClassifierConfig, vocabulary: ClassifierVocabulary) {
-    let vocabulary = ClassifierVocabulary(counting: data.train, limit: options.numWords)
-    let config = ClassifierConfig(
-      vocabularySize: vocabulary.count, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers,
-      cell: cell, classes: data.classes.count, dropout: dropout, pooling: pooling, bidirectional: bidirectional,
-      embeddingDropout: embeddingDropout)
-    return (config, vocabulary)
+    let shape = ClassifierConfig(
+      vocabularySize: 3, embeddingSize: embeddingSize, hiddenSize: hiddenSize, layers: layers, cell: cell,
+      classes: data.classes.count, dropout: dropout, pooling: pooling, bidirectional: bidirectional)
+    return prepare(data: data, options: options, shape: shape)
   }
 
   /// Encodes `data` with the model's vocabulary and options; the validation texts are the data's
