@@ -256,8 +256,9 @@ public struct LabelledTexts: Sendable {
         return wordIDs.count - 1
       }
     }
+    // prefix[i][k]: the hash of text i's first k words.
     let base: UInt64 = 0x9E37_79B9_7F4A_7C15
-    func prefixHashes(_ ids: [Int]) -> [UInt64] {
+    let prefix = encoded.map { ids in
       var h: [UInt64] = [0]
       for id in ids { h.append(h.last! &* base &+ UInt64(id + 1)) }
       return h
@@ -268,12 +269,11 @@ public struct LabelledTexts: Sendable {
     var byHash: [UInt64: [Int]] = [:]
     var lengthsByFirstWord: [Int: Set<Int>] = [:]
     for (index, ids) in encoded.enumerated() where !ids.isEmpty {
-      byHash[prefixHashes(ids).last!, default: []].append(index)
+      byHash[prefix[index].last!, default: []].append(index)
       lengthsByFirstWord[ids[0], default: []].insert(ids.count)
     }
     var isSpan = [Bool](repeating: false, count: encoded.count)
-    for ids in encoded where ids.count > 1 {
-      let h = prefixHashes(ids)
+    for (ids, h) in zip(encoded, prefix) where ids.count > 1 {
       for start in ids.indices {
         for length in lengthsByFirstWord[ids[start]] ?? [] where length < ids.count && start + length <= ids.count {
           let spanHash = h[start + length] &- h[start] &* power[length]
