@@ -6,6 +6,8 @@ so an interrupted session continues where it stopped.
   scripts/sst2_table.py run --experiment table [--seeds 1,2,3] [--threads 1]
   scripts/sst2_table.py run --experiment labels --lm runs/sst2-lm/best.safetensors
   scripts/sst2_table.py run --experiment vectors --lm runs/sst2-lm-256/best.safetensors --seeds 1,2,3,4,5,6
+  scripts/sst2_table.py run --experiment tuned --lm runs/sst2-lm-256/best.safetensors \
+      --whole-lm runs/sst2-lm-256-mx/best.safetensors --seeds 1,2,3,4,5,6
   scripts/sst2_table.py run --experiment ensemble --seeds 1,2,3,4,5,6
   scripts/sst2_table.py run --experiment ensemble --seeds 1,2,3 --recreate   # checkpoints again, rows kept
   scripts/sst2_table.py ensemble --configs gru,2-lstm --seeds 1,2,3,4,5,6   # their mean probabilities
@@ -22,9 +24,12 @@ Experiments (flags beside --data ../shared/corpora/sst2 --save runs/sst2/...):
   ensemble the table's GRU and 2 × LSTM once per seed, kept for `rnnlm accuracy` to average
           (the ensemble command)
   pooling the GRU and LSTM, one and two directions, with max pooling (the table's settings)
+  tuned   2,000 texts, a grid of learning rates and dropouts for each of four starts: from scratch
+          (1 x 128 and 1 x 256), the word vectors of --lm, the whole encoder of --whole-lm (1 x 256);
+          each start's best cell on validation is its result
 
 Every run picks its best epoch by validation loss (the toolkit's early stopping), or by validation
-accuracy where its flags say --monitor accuracy (init, labels, vectors), and reports the test
+accuracy where its flags say --monitor accuracy (init, labels, vectors, tuned), and reports the test
 accuracy of that epoch's parameters only. Needs a release build (swift build -c release).
 """
 import argparse
@@ -77,7 +82,7 @@ EXPERIMENTS = {
 
 # Every experiment, in the order the summary prints them: those above, and the three whose
 # configurations are built from a language model (lm_configs, vector_configs).
-EXPERIMENT_NAMES = ("tune", "table", "init", "labels", "vectors", "ensemble", "pooling")
+EXPERIMENT_NAMES = ("tune", "table", "init", "labels", "vectors", "ensemble", "pooling", "tuned")
 
 # The two readings of the vectors experiment, each with its from-scratch control of the same width:
 # 256-wide word vectors (a 1 x 256 language model's) under dropout 0.5, chosen at 2,000 texts.
@@ -103,6 +108,22 @@ def vector_configs(lm, sizes):
     """From scratch against the language model's word vectors alone, per reading and count of texts."""
     return [c for reading, shape in READINGS
             for c in lm_configs(lm, sizes, shape, "--init-layers 0", prefix=f"{reading}, ", start="LM vectors")]
+
+
+def tuned_configs(lm, whole_lm):
+    """The tuned experiment's grid, as it grew (each step declared before its runs, in
+    Benchmarks/results/sst2-tuned-gain-2026-12-07.log): lr 0.001-0.004 for scratch and the vectors,
+    then 0.0005 for both, with scratch 256 and the whole encoder at 0.0005-0.002, then 0.004 for the
+    whole encoder; dropout 0.3, 0.5 and 0.7 throughout."""
+    base = "--num-words 20000 --emsize 256 --monitor accuracy --epochs 20 --train-texts 2000"
+    starts = [
+        ("scratch", "--nhid 128", ["0.0005", "0.001", "0.002", "0.004"]),
+        ("scratch 256", "--nhid 256", ["0.0005", "0.001", "0.002"]),
+        ("LM vectors", f"--nhid 128 --init-from {lm} --init-layers 0", ["0.0005", "0.001", "0.002", "0.004"]),
+        ("LM whole encoder", f"--nhid 256 --init-from {whole_lm}", ["0.0005", "0.001", "0.002", "0.004"]),
+    ]
+    return [(f"{start}, lr {lr}, dropout {d}", f"{base} {flags} --lr {lr} --dropout {d}")
+            for start, flags, rates in starts for lr in rates for d in ("0.3", "0.5", "0.7")]
 
 
 def read_rows():
@@ -151,9 +172,13 @@ def run_one(experiment, name, flags, seed, args):
 
 
 def command_run(args):
-    if args.experiment in ("init", "labels", "vectors") and not args.lm:
+    if args.experiment in ("init", "labels", "vectors", "tuned") and not args.lm:
         sys.exit(f"Error: --experiment {args.experiment} needs --lm CHECKPOINT")
-    if args.experiment == "vectors":
+    if args.experiment == "tuned" and not args.whole_lm:
+        sys.exit("Error: --experiment tuned needs --whole-lm CHECKPOINT too")
+    if args.experiment == "tuned":
+        configs = tuned_configs(args.lm, args.whole_lm)
+    elif args.experiment == "vectors":
         configs = vector_configs(args.lm, [500, 2000, None])
     elif args.experiment in ("init", "labels"):
         configs = lm_configs(args.lm, [None] if args.experiment == "init" else [500, 2000, None], args.shape,
@@ -300,12 +325,14 @@ def main():
     r.add_argument("--recreate", action="store_true",
                    help="train again only the runs that already have a row (their checkpoints were lost), say "
                         "whether each matches its row, and append nothing")
-    r.add_argument("--lm", help="language-model checkpoint for init, labels and vectors")
+    r.add_argument("--lm", help="language-model checkpoint for init, labels, vectors and tuned")
+    r.add_argument("--whole-lm", help="tuned: the 1 x 256 language model whose whole encoder starts a classifier")
     r.add_argument("--shape", default="--emsize 128 --nhid 128 --monitor accuracy --epochs 20",
                    help="the classifier's shape (the language model's) and selection in init and labels, for both "
                         "starts (default %(default)s)")
     r.add_argument("--starts", default="both", choices=["both", "scratch", "lm"],
-                   help="init, labels and vectors: run only the from-scratch or only the LM-initialised configurations")
+                   help="init, labels, vectors and tuned: run only the from-scratch or only the LM-initialised "
+                        "configurations")
     r.add_argument("--fine-tuning", default="--freeze-encoder-epochs 1 --encoder-lr-factor 0.3",
                    help="how the LM-initialised classifier trains (default %(default)s)")
     r.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "shared", "corpora", "sst2"))
