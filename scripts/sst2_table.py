@@ -80,8 +80,8 @@ EXPERIMENTS = {
 }
 
 
-# Every experiment, in the order the summary prints them: those above, and the three whose
-# configurations are built from a language model (lm_configs, vector_configs).
+# Every experiment, in the order the summary prints them: those above, and the four whose
+# configurations are built from a language model (lm_configs, vector_configs, tuned_configs).
 EXPERIMENT_NAMES = ("tune", "table", "init", "labels", "vectors", "ensemble", "pooling", "tuned")
 
 # The two readings of the vectors experiment, each with its from-scratch control of the same width:
