@@ -174,9 +174,9 @@ def run_one(experiment, name, flags, seed, args):
 def command_run(args):
     if args.experiment in ("init", "labels", "vectors", "tuned") and not args.lm:
         sys.exit(f"Error: --experiment {args.experiment} needs --lm CHECKPOINT")
-    if args.experiment == "tuned" and not args.whole_lm:
-        sys.exit("Error: --experiment tuned needs --whole-lm CHECKPOINT too")
     if args.experiment == "tuned":
+        if not args.whole_lm:
+            sys.exit("Error: --experiment tuned needs --whole-lm CHECKPOINT too")
         configs = tuned_configs(args.lm, args.whole_lm)
     elif args.experiment == "vectors":
         configs = vector_configs(args.lm, [500, 2000, None])
