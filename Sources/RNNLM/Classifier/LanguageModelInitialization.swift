@@ -49,15 +49,11 @@ extension ClassifierTrainer {
       throw ConfigurationError(
         "the language model does not fit this classifier: \(differences.joined(separator: ", "))")
     }
-    let source = Dictionary(
-      uniqueKeysWithValues: ParameterStore<Float>.views(for: lm.parameterLayout).map { ($0.name, $0) })
     let values = model.parameters.values.pointer
     /// Copies `count` values of the language model's `name` from `offset` to `destination`.
     func copy(_ name: String, from offset: Int = 0, count: Int? = nil, to destination: Int) {
-      let view = source[name]!
-      for i in 0..<(count ?? view.count) {
-        values[destination + i] = languageModel.parameters[view.offset + offset + i]
-      }
+      let tensor = languageModel.tensor(name)
+      for i in 0..<(count ?? tensor.count) { values[destination + i] = tensor[tensor.startIndex + offset + i] }
     }
     let lmIDs = Dictionary(uniqueKeysWithValues: languageModel.vocabulary.enumerated().map { ($1, $0) })
     let embedding = model.parameters.view("embedding.weight")

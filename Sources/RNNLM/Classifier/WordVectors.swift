@@ -57,14 +57,12 @@ public struct WordVectors: Sendable {
   /// every number written so that it reads back as the same `Float`.
   public static func text(of languageModel: Checkpoint) -> String {
     let d = languageModel.config.embeddingSize
-    let embedding = ParameterStore<Float>.views(for: languageModel.config.parameterLayout)
-      .first { $0.name == "encoder.weight" }!
+    let embedding = languageModel.tensor("encoder.weight")
     var text = "\(languageModel.vocabulary.count) \(d)\n"
     for (row, word) in languageModel.vocabulary.enumerated() {
       text += word
-      for x in languageModel.parameters[(embedding.offset + row * d)..<(embedding.offset + row * d + d)] {
-        text += " \(x)"
-      }
+      let start = embedding.startIndex + row * d
+      for x in embedding[start..<(start + d)] { text += " \(x)" }
       text += "\n"
     }
     return text

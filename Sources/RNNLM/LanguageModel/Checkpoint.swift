@@ -176,6 +176,14 @@ public struct Checkpoint {
     self.optimizerState = optimizerState
   }
 
+  /// The parameter tensor called `name` (e.g. `encoder.weight`, (V, D)) as a slice of
+  /// ``parameters``, row-major; its indices are those of ``parameters``. A name that is not in
+  /// ``ModelConfig/parameterLayout`` is a programming error.
+  package func tensor(_ name: String) -> ArraySlice<Float> {
+    let view = ParameterStore<Float>.views(for: config.parameterLayout).first { $0.name == name }!
+    return parameters[view.offset..<(view.offset + view.count)]
+  }
+
   /// Runs `body` with ``optimizerState`` as buffers.
   private func withOptimizerBuffers<R>(_ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
     let flat = optimizerState.flatMap { $0 }

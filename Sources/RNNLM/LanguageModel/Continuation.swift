@@ -39,29 +39,27 @@ extension Trainer {
     guard differences.isEmpty else {
       throw ConfigurationError("the earlier model does not fit this one: \(differences.joined(separator: ", "))")
     }
-    let source = Dictionary(
-      uniqueKeysWithValues: ParameterStore<Float>.views(for: old.parameterLayout).map { ($0.name, $0) })
     let oldIDs = Dictionary(uniqueKeysWithValues: earlier.vocabulary.enumerated().map { ($1, $0) })
     let values = model.parameters.values.pointer
     var matched = 0
     for word in vocabulary where oldIDs[word] != nil { matched += 1 }
     for view in ParameterStore<Float>.views(for: config.parameterLayout) {
-      let from = source[view.name]!
+      let from = earlier.tensor(view.name)
       let perWord = ["encoder.weight", "decoder.weight", "decoder.bias"].contains(view.name)
       guard perWord else {
-        for i in 0..<view.count { values[view.offset + i] = earlier.parameters[from.offset + i] }
+        for i in 0..<view.count { values[view.offset + i] = from[from.startIndex + i] }
         continue
       }
       // (V, width): a row per word.
       let width = view.count / config.vocabularySize
       var mean = [Double](repeating: 0, count: width)
       for row in 0..<old.vocabularySize {
-        for j in 0..<width { mean[j] += Double(earlier.parameters[from.offset + row * width + j]) }
+        for j in 0..<width { mean[j] += Double(from[from.startIndex + row * width + j]) }
       }
       for (id, word) in vocabulary.enumerated() {
         let destination = values + view.offset + id * width
         if let row = oldIDs[word] {
-          for j in 0..<width { destination[j] = earlier.parameters[from.offset + row * width + j] }
+          for j in 0..<width { destination[j] = from[from.startIndex + row * width + j] }
         } else {
           for j in 0..<width { destination[j] = Float(mean[j] / Double(old.vocabularySize)) }
         }
