@@ -50,18 +50,18 @@ extension ClassifierTrainer {
         "the language model does not fit this classifier: \(differences.joined(separator: ", "))")
     }
     let values = model.parameters.values.pointer
-    /// Copies `count` values of the language model's `name` from `offset` to `destination`.
-    func copy(_ name: String, from offset: Int = 0, count: Int? = nil, to destination: Int) {
-      let tensor = languageModel.tensor(name)
+    /// Copies `count` values of `tensor` (one of ``Checkpoint/tensor(_:)``) from `offset` to `destination`.
+    func copy(_ tensor: ArraySlice<Float>, from offset: Int = 0, count: Int? = nil, to destination: Int) {
       for i in 0..<(count ?? tensor.count) { values[destination + i] = tensor[tensor.startIndex + offset + i] }
     }
     let lmIDs = Dictionary(uniqueKeysWithValues: languageModel.vocabulary.enumerated().map { ($1, $0) })
+    let lmEmbedding = languageModel.tensor("encoder.weight")
     let embedding = model.parameters.view("embedding.weight")
     let d = config.embeddingSize
     var matched = 0
     for (id, word) in vocabulary.words.enumerated().dropFirst() {
       guard let row = lmIDs[word] else { continue }
-      copy("encoder.weight", from: row * d, count: d, to: embedding.offset + id * d)
+      copy(lmEmbedding, from: row * d, count: d, to: embedding.offset + id * d)
       matched += 1
     }
     // A layer whose input has the language model's size (above a bidirectional layer it is 2H).
@@ -70,7 +70,7 @@ extension ClassifierTrainer {
       for (name, _) in config.cell.parameterLayout(
         layer: l, inputSize: config.inputSize(layer: l), hiddenSize: config.hiddenSize)
       {
-        copy(name, to: model.parameters.view(name).offset)
+        copy(languageModel.tensor(name), to: model.parameters.view(name).offset)
       }
       layers += 1
     }
